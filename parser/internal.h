@@ -1,0 +1,73 @@
+/*
+ * parser/internal.h: private declarations shared by the parser's files.
+ * Never installed.
+ */
+#ifndef XSR_PARSER_INTERNAL_H
+#define XSR_PARSER_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xsr/parser.h"
+
+#if defined(__GNUC__)
+#define XSR_LIKELY(x) __builtin_expect(!!(x), 1)
+#define XSR_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define XSR_LIKELY(x) (x)
+#define XSR_UNLIKELY(x) (x)
+#endif
+
+/* ---- scan.c: byte classification, SIMD scanning, UTF-8 ---------------- */
+
+/* Returns the first p in [s, e) with *p one of c1, c2, c3, or a byte below
+ * 0x20 or at/above 0x80 (control characters and non-ASCII need a closer
+ * look); e when there is none.  SSE2 on x86-64 (AVX2 when the CPU has it),
+ * scalar elsewhere or when XSR_FORCE_SCALAR is set in the environment; every
+ * variant returns the same pointer. */
+typedef const char *(*xsr__scan_fn)(const char *s, const char *e, unsigned char c1,
+                                    unsigned char c2, unsigned char c3);
+extern xsr__scan_fn xsr__scan3;
+
+/* Picks the scan implementation; idempotent and thread-safe. */
+void xsr__scan_init(void);
+
+/* The portable version, also used for tails and by tests. */
+const char *xsr__scan3_scalar(const char *s, const char *e, unsigned char c1, unsigned char c2,
+                              unsigned char c3);
+
+/* Name of the implementation in use: "avx2", "sse2" or "scalar". */
+const char *xsr__scan_impl(void);
+
+/* Decodes one UTF-8 sequence starting at s (s < e, *s >= 0x80).
+ * Returns its length (2..4) and stores the code point, 0 when [s, e) is a
+ * valid but incomplete prefix, or -(k + 1) when the byte at s + k is the
+ * first that cannot belong to a valid sequence. */
+int xsr__utf8_decode(const unsigned char *s, const unsigned char *e, uint32_t *cp);
+
+/* XML 1.0 (5th edition) name characters, for code points >= 0x80. */
+int xsr__name_start_cp(uint32_t cp);
+int xsr__name_cp(uint32_t cp);
+
+/* Byte classes for ASCII names: bit 1 = NameStartChar, bit 2 = NameChar.
+ * ':' is included in both (QName rules are checked separately). */
+extern const unsigned char xsr__name_class[256];
+#define XSR__NAME_START 1
+#define XSR__NAME_CHAR 2
+
+/* Whether an XML character reference value is an XML Char. */
+static inline int xsr__is_xml_char(uint32_t c) {
+  return (c >= 0x20 && c <= 0xD7FF) || c == 0x9 || c == 0xA || c == 0xD ||
+         (c >= 0xE000 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0x10FFFF);
+}
+
+/* Encodes a code point as UTF-8 into out (4 bytes room); returns length. */
+size_t xsr__utf8_encode(uint32_t cp, char *out);
+
+/* ---- stanza.c ----------------------------------------------------------- */
+
+/* Decodes a reference starting at s ('&') within [s, e) that the parser
+ * accepted; writes its UTF-8 into out and returns the reference's length. */
+size_t xsr__decode_ref(const char *s, const char *e, char *out, size_t *out_len);
+
+#endif /* XSR_PARSER_INTERNAL_H */

@@ -1,0 +1,1766 @@
+/*
+ * parser/parser.c: the incremental stream parser.
+ *
+ * Design.
+ *
+ * Held bytes.  The parser keeps exactly the bytes of the top-level construct
+ * being parsed (a stanza, the stream header, the XML declaration) and,
+ * after a pause, the bytes not yet parsed.  Every position it stores is
+ * relative to the first of those bytes (the "base"), so parsing can resume
+ * on a copy of them, in a moved buffer, or in the caller's next chunk,
+ * without looking at any byte twice.  run() parses the bytes in
+ * [base, base + avail) from the stored position and reports how far the
+ * base moved: everything before it may be dropped.
+ *
+ * feed() parses the caller's chunk in place and copies only what remains
+ * held at the end.  When bytes are already held, the next bytes must join
+ * them to keep the construct contiguous: they are appended in pieces (at
+ * least as large as what is held, so the cost stays linear) until the held
+ * construct completes; at that point the rest of the piece is released
+ * from the buffer and parsing continues in the caller's chunk at the same
+ * relative position.  A stanza is therefore copied at most once.
+ *
+ * buffer()/commit() let the caller write into the free end of the parser's
+ * buffer; the held construct is moved to the front only when room runs out.
+ *
+ * Limits.  While inside a top-level construct, scanning never goes past
+ * base + max_stanza: reaching that point with more input present is the
+ * policy-violation, at exactly that offset, whatever the chunking.
+ *
+ * The index (nodes, attributes) is built while scanning into arrays that
+ * grow to the largest stanza seen and are then reused.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "states.h"
+
+#define NONE32 0xFFFFFFFFu
+#define ATTR_XMLNS 0x80u /* private attr flag: a namespace declaration */
+
+typedef struct binding {
+  uint32_t prefix_off; /* relative to base, or into the arena when persistent */
+  uint32_t prefix_len;
+  uint32_t ns;
+  uint32_t persistent;
+} binding;
+
+typedef struct open_el {
+  uint32_t node;
+  uint32_t nbinds; /* bindings in force before this element */
+} open_el;
+
+typedef struct ns_entry {
+  const char *uri;
+  uint32_t len;
+  uint32_t owned; /* allocated by us (dynamic ids) */
+} ns_entry;
+
+struct xsr_parser {
+  xsr_allocator a;
+  const xsr_parser_callbacks *cb;
+  void *user;
+  xsr_parser_config cfg;
+
+  /* Held bytes: buf[start, end); buf[start] is at stream offset base_off. */
+  char *buf;
+  size_t cap, start, end;
+  uint64_t base_off;
+  uint64_t fed;
+
+  /* Scan state; offsets relative to the base. */
+  uint32_t pos;
+  uint8_t state, phase, intop, paused, in_cb, decl_ok, ret_state, quote;
+  uint8_t ws, ref_hex, text_flags, closed;
+  uint32_t tok;        /* start of the name or value being scanned */
+  uint32_t text_start; /* start of the current text run */
+  uint32_t ref_start;  /* the '&' of the current reference */
+  uint32_t ref_val, ref_digits;
+  uint32_t etag_lt;  /* '<' of the end tag being parsed */
+  uint32_t cur_node; /* element whose start tag is being parsed */
+  uint32_t cdata_start;
+  uint32_t etag_len;  /* length of the end tag's name */
+  uint8_t pending_close; /* an empty stream element still owes its close event */
+  uint64_t close_off;
+  unsigned depth; /* open elements inside the stream element */
+  unsigned el_nsdecls;
+  uint32_t route[5]; /* attr index of to/from/id/type/lang in the stanza, NONE32 */
+
+  xsr_err err;
+  uint64_t err_off;
+
+  /* Index of the construct being parsed. */
+  xsr_node *nodes;
+  uint32_t nnodes, capnodes;
+  xsr_attr *attrs;
+  uint32_t nattrs, capattrs;
+  open_el *stack;  /* max_depth + 2 */
+  uint32_t *last;  /* last node at each depth under the current parent */
+  binding *binds;
+  uint32_t nbinds, capbinds;
+
+  /* Stream-level data that outlives the header's bytes. */
+  char *arena;
+  uint32_t arena_len, arena_cap;
+  uint32_t stream_qname_off, stream_qname_len;
+
+  /* Namespace interning: ids index `ns`; `nshash` holds id + 1. */
+  ns_entry *ns;
+  uint32_t nns, capns;
+  uint32_t *nshash;
+  uint32_t nshash_cap;
+
+  char *tmp; /* scratch for decoding xmlns values that hold references */
+  size_t tmp_cap;
+};
+
+/* ---- allocation ---------------------------------------------------------- */
+
+static void *lib_malloc(void *u, size_t n) {
+  (void)u;
+  return malloc(n);
+}
+static void *lib_realloc(void *u, void *ptr, size_t n) {
+  (void)u;
+  return realloc(ptr, n);
+}
+static void lib_free(void *u, void *ptr) {
+  (void)u;
+  free(ptr);
+}
+
+static void *xalloc(xsr_parser *p, size_t n) { return p->a.malloc(p->a.user, n); }
+static void xfree(xsr_parser *p, void *ptr) {
+  if (ptr)
+    p->a.free(p->a.user, ptr);
+}
+
+/* Grows *arr (of `size`-byte elements) to hold at least `need`. */
+static int grow(xsr_parser *p, void **arr, uint32_t *cap, uint32_t need, size_t size) {
+  if (need <= *cap)
+    return 1;
+  uint64_t n = *cap ? *cap : 16;
+  while (n < need)
+    n *= 2;
+  if (n > 0xFFFFFFFFu)
+    n = 0xFFFFFFFFu;
+  void *q = p->a.realloc(p->a.user, *arr, (size_t)n * size);
+  if (!q)
+    return 0;
+  *arr = q;
+  *cap = (uint32_t)n;
+  return 1;
+}
+
+/* Makes room for `n` more held bytes at the end of the buffer. */
+static int buf_reserve(xsr_parser *p, size_t n) {
+  if (p->cap - p->end >= n)
+    return 1;
+  if (p->start > 0) {
+    memmove(p->buf, p->buf + p->start, p->end - p->start);
+    p->end -= p->start;
+    p->start = 0;
+    if (p->cap - p->end >= n)
+      return 1;
+  }
+  size_t need = p->end + n;
+  size_t ncap = p->cap + p->cap / 2;
+  if (ncap < need)
+    ncap = need;
+  char *q = p->a.realloc(p->a.user, p->buf, ncap);
+  if (!q)
+    return 0;
+  p->buf = q;
+  p->cap = ncap;
+  return 1;
+}
+
+static int buf_append(xsr_parser *p, const char *d, size_t n) {
+  if (n == 0)
+    return 1;
+  if (!buf_reserve(p, n))
+    return 0;
+  memcpy(p->buf + p->end, d, n);
+  p->end += n;
+  return 1;
+}
+
+/* ---- namespaces ---------------------------------------------------------- */
+
+static uint32_t hash_bytes(const char *s, size_t n) {
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (unsigned char)s[i]) * 16777619u;
+  return h;
+}
+
+static uint32_t ns_lookup(const xsr_parser *p, const char *uri, size_t len, uint32_t h) {
+  uint32_t mask = p->nshash_cap - 1;
+  for (uint32_t i = h & mask;; i = (i + 1) & mask) {
+    uint32_t v = p->nshash[i];
+    if (!v)
+      return NONE32;
+    const ns_entry *e = &p->ns[v - 1];
+    if (e->len == len && memcmp(e->uri, uri, len) == 0)
+      return v - 1;
+  }
+}
+
+static int ns_insert_slot(xsr_parser *p, uint32_t id, uint32_t h) {
+  uint32_t mask = p->nshash_cap - 1;
+  for (uint32_t i = h & mask;; i = (i + 1) & mask) {
+    if (!p->nshash[i]) {
+      p->nshash[i] = id + 1;
+      return 1;
+    }
+  }
+}
+
+/* Adds a URI; `owned` URIs are copied. Returns the id or NONE32 on ENOMEM. */
+static uint32_t ns_add(xsr_parser *p, const char *uri, size_t len, int copy) {
+  if ((p->nns + 1) * 2 > p->nshash_cap) {
+    uint32_t ncap = p->nshash_cap ? p->nshash_cap * 2 : 128;
+    uint32_t *h = xalloc(p, ncap * sizeof *h);
+    if (!h)
+      return NONE32;
+    memset(h, 0, ncap * sizeof *h);
+    xfree(p, p->nshash);
+    p->nshash = h;
+    p->nshash_cap = ncap;
+    for (uint32_t id = 0; id < p->nns; id++)
+      ns_insert_slot(p, id, hash_bytes(p->ns[id].uri, p->ns[id].len));
+  }
+  if (!grow(p, (void **)&p->ns, &p->capns, p->nns + 1, sizeof *p->ns))
+    return NONE32;
+  const char *u = uri;
+  if (copy) {
+    char *c = xalloc(p, len ? len : 1);
+    if (!c)
+      return NONE32;
+    memcpy(c, uri, len);
+    u = c;
+  }
+  uint32_t id = p->nns++;
+  p->ns[id].uri = u;
+  p->ns[id].len = (uint32_t)len;
+  p->ns[id].owned = (uint32_t)copy;
+  ns_insert_slot(p, id, hash_bytes(u, len));
+  return id;
+}
+
+static void ns_clear(xsr_parser *p) {
+  for (uint32_t i = 0; i < p->nns; i++)
+    if (p->ns[i].owned)
+      xfree(p, (void *)p->ns[i].uri);
+  p->nns = 0;
+  if (p->nshash)
+    memset(p->nshash, 0, p->nshash_cap * sizeof *p->nshash);
+}
+
+static int ns_seed(xsr_parser *p) {
+  for (uint32_t id = 0; id < XSR_NS_FIRST_DYNAMIC; id++) {
+    const char *u = xsr_ns_wellknown_uri(id);
+    if (ns_add(p, u, strlen(u), 0) != id)
+      return 0;
+  }
+  return 1;
+}
+
+xsr_span xsr_parser_ns_uri(const xsr_parser *p, uint32_t ns) {
+  xsr_span s = {NULL, 0};
+  if (ns < p->nns) {
+    s.ptr = p->ns[ns].uri;
+    s.len = p->ns[ns].len;
+  }
+  return s;
+}
+
+uint32_t xsr_parser_ns_find(const xsr_parser *p, const char *uri, size_t len) {
+  if (!uri)
+    return XSR_NS_NONE;
+  uint32_t id = ns_lookup(p, uri, len, hash_bytes(uri, len));
+  return id == NONE32 ? XSR_NS_NONE : id;
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+void xsr_parser_config_init(xsr_parser_config *cfg) {
+  cfg->max_stanza = XSR_DEFAULT_MAX_STANZA;
+  cfg->max_depth = XSR_DEFAULT_MAX_DEPTH;
+  cfg->max_attrs = XSR_DEFAULT_MAX_ATTRS;
+  cfg->max_name = XSR_DEFAULT_MAX_NAME;
+  cfg->max_ns_decls = XSR_DEFAULT_MAX_NS_DECLS;
+  cfg->max_namespaces = XSR_DEFAULT_MAX_NAMESPACES;
+  cfg->accept = XSR_ACCEPT_CLIENT | XSR_ACCEPT_SERVER | XSR_ACCEPT_COMPONENT;
+}
+
+static void stream_state_init(xsr_parser *p) {
+  p->pos = 0;
+  p->state = ST_DOC;
+  p->phase = PH_PROLOG;
+  p->intop = 1;
+  p->depth = 0;
+  p->nbinds = 0;
+  p->nnodes = p->nattrs = 0;
+  p->arena_len = 0;
+  p->closed = 0;
+  p->decl_ok = 1;
+  p->pending_close = 0;
+}
+
+xsr_parser *xsr_parser_new(const xsr_parser_config *cfg, const xsr_parser_callbacks *cb,
+                           void *user, const xsr_allocator *alloc) {
+  xsr_parser_config c;
+  if (cfg)
+    c = *cfg;
+  else
+    xsr_parser_config_init(&c);
+  if (!c.max_stanza || c.max_stanza > XSR_MAX_STANZA_LIMIT || !c.max_depth || !c.max_attrs ||
+      !c.max_name || !c.max_ns_decls || !c.max_namespaces || c.max_depth > 0xFFFF ||
+      c.max_attrs > 0xFFFF || c.max_name > 0xFFFF || !(c.accept & 7))
+    return NULL;
+  xsr_allocator a = {lib_malloc, lib_realloc, lib_free, NULL};
+  if (alloc)
+    a = *alloc;
+  xsr__scan_init();
+  xsr_parser *p = a.malloc(a.user, sizeof *p);
+  if (!p)
+    return NULL;
+  memset(p, 0, sizeof *p);
+  p->a = a;
+  p->cb = cb;
+  p->user = user;
+  p->cfg = c;
+  p->stack = xalloc(p, (c.max_depth + 2) * sizeof *p->stack);
+  p->last = xalloc(p, (c.max_depth + 2) * sizeof *p->last);
+  if (!p->stack || !p->last || !ns_seed(p)) {
+    xsr_parser_free(p);
+    return NULL;
+  }
+  stream_state_init(p);
+  return p;
+}
+
+void xsr_parser_free(xsr_parser *p) {
+  if (!p)
+    return;
+  ns_clear(p);
+  xfree(p, p->ns);
+  xfree(p, p->nshash);
+  xfree(p, p->buf);
+  xfree(p, p->nodes);
+  xfree(p, p->attrs);
+  xfree(p, p->stack);
+  xfree(p, p->last);
+  xfree(p, p->binds);
+  xfree(p, p->arena);
+  xfree(p, p->tmp);
+  p->a.free(p->a.user, p);
+}
+
+void xsr_parser_reset(xsr_parser *p) {
+  if (!p || p->in_cb)
+    return;
+  ns_clear(p);
+  ns_seed(p); /* cannot fail: the table already has room for these */
+  p->start = p->end = 0;
+  p->base_off = p->fed = 0;
+  p->err = XSR_OK;
+  p->err_off = 0;
+  p->paused = 0;
+  stream_state_init(p);
+}
+
+xsr_err xsr_parser_restart(xsr_parser *p) {
+  if (p->in_cb)
+    return XSR_EBUSY;
+  if (p->err)
+    return p->err;
+  /* Whatever is held (an unfinished element or unparsed bytes) starts at
+   * the base: parse it again as the beginning of the new stream. */
+  stream_state_init(p);
+  return XSR_OK;
+}
+
+xsr_err xsr_parser_error(const xsr_parser *p, uint64_t *offset) {
+  if (offset)
+    *offset = p->err ? p->err_off : 0;
+  return p->err;
+}
+
+uint64_t xsr_parser_offset(const xsr_parser *p) { return p->base_off + p->pos; }
+uint64_t xsr_parser_bytes(const xsr_parser *p) { return p->fed; }
+size_t xsr_parser_held(const xsr_parser *p) { return p->end - p->start; }
+int xsr_parser_closed(const xsr_parser *p) { return p->closed; }
+
+/* ---- scanning helpers ---------------------------------------------------- */
+
+static inline int is_ws(unsigned char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
+
+enum { NAME_DONE, NAME_MORE, NAME_FAIL };
+
+/* Scans name characters from *ps up to lim.  `start` is the name's first
+ * byte (the first character must be a NameStartChar; the caller has checked
+ * an ASCII one).  On NAME_FAIL, err and errp say why. */
+static int scan_name(const char **ps, const char *lim, const char *start, unsigned max,
+                     xsr_err *err, const char **errp) {
+  const unsigned char *s = (const unsigned char *)*ps;
+  const unsigned char *l = (const unsigned char *)lim;
+  int rc;
+  for (;;) {
+    while (s < l && (xsr__name_class[*s] & XSR__NAME_CHAR))
+      s++;
+    if (s >= l || *s < 0x80) {
+      rc = s >= l ? NAME_MORE : NAME_DONE;
+      break;
+    }
+    uint32_t cp;
+    int n = xsr__utf8_decode(s, l, &cp);
+    if (n == 0) {
+      rc = NAME_MORE;
+      break;
+    }
+    if (n < 0 || !((const char *)s == start ? xsr__name_start_cp(cp) : xsr__name_cp(cp))) {
+      /* The name ends before a byte that cannot continue it; if the name
+       * is already too long, that comes first in the stream. */
+      if ((size_t)((const char *)s - start) > max)
+        break;
+      *err = n < 0 ? XSR_EUTF8 : (cp == 0xFFFE || cp == 0xFFFF) ? XSR_ECHAR : XSR_ENAME;
+      *errp = (const char *)s + (n < 0 ? (-n - 1) : 0);
+      *ps = (const char *)s;
+      return NAME_FAIL;
+    }
+    s += n;
+  }
+  if ((size_t)((const char *)s - start) > max) {
+    *err = XSR_ELIMITNAME;
+    *errp = start + max;
+    return NAME_FAIL;
+  }
+  *ps = (const char *)s;
+  return rc;
+}
+
+/* Checks QName syntax of [n, n + len): at most one colon, not first or
+ * last.  Returns the prefix length (0 for none) or -1 with *errp set. */
+static int qname_prefix(const char *n, size_t len, const char **errp) {
+  const char *c = memchr(n, ':', len);
+  if (!c)
+    return 0;
+  if (c == n) {
+    *errp = c;
+    return -1;
+  }
+  const char *c2 = memchr(c + 1, ':', len - (size_t)(c + 1 - n));
+  if (c2) {
+    *errp = c2;
+    return -1;
+  }
+  if (c == n + len - 1) {
+    *errp = c;
+    return -1;
+  }
+  return (int)(c - n);
+}
+
+static const char *binding_prefix(const xsr_parser *p, const binding *bd, const char *b) {
+  return bd->persistent ? p->arena + bd->prefix_off : b + bd->prefix_off;
+}
+
+/* The namespace bound to a prefix ("" = default), or NONE32 if unbound. */
+static uint32_t resolve(const xsr_parser *p, const char *b, const char *pre, size_t len) {
+  if (len == 3 && memcmp(pre, "xml", 3) == 0)
+    return XSR_NS_XML;
+  for (uint32_t i = p->nbinds; i-- > 0;) {
+    const binding *bd = &p->binds[i];
+    if (bd->prefix_len == len && memcmp(binding_prefix(p, bd, b), pre, len) == 0)
+      return bd->ns;
+  }
+  return len == 0 ? XSR_NS_NONE : NONE32;
+}
+
+static int push_node(xsr_parser *p, uint32_t *idx) {
+  if (XSR_UNLIKELY(p->nnodes == p->capnodes) &&
+      !grow(p, (void **)&p->nodes, &p->capnodes, p->nnodes + 1, sizeof *p->nodes))
+    return 0;
+  *idx = p->nnodes++;
+  return 1;
+}
+
+/* Links node `idx` at element depth `d` after its previous sibling. */
+static inline void link_sibling(xsr_parser *p, unsigned d, uint32_t idx) {
+  if (p->last[d])
+    p->nodes[p->last[d]].next = idx;
+  p->last[d] = idx;
+}
+
+static int add_text_node(xsr_parser *p, uint8_t kind, uint32_t off, uint32_t len, uint8_t flags) {
+  uint32_t idx;
+  if (!push_node(p, &idx))
+    return 0;
+  xsr_node *n = &p->nodes[idx];
+  memset(n, 0, sizeof *n);
+  n->off = off;
+  n->len = len;
+  n->kind = kind;
+  n->flags = flags;
+  n->depth = (uint16_t)(p->depth + 1);
+  link_sibling(p, p->depth + 1, idx);
+  return 1;
+}
+
+/* Decodes an attribute value that holds references into p->tmp. */
+static int decode_value(xsr_parser *p, const char *v, size_t len, const char **out,
+                        size_t *out_len) {
+  if (len > p->tmp_cap) {
+    char *t = p->a.realloc(p->a.user, p->tmp, len);
+    if (!t)
+      return 0;
+    p->tmp = t;
+    p->tmp_cap = len;
+  }
+  xsr_span raw = {v, len};
+  xsr_decode_attr(raw, p->tmp, p->tmp_cap, out_len);
+  *out = p->tmp;
+  return 1;
+}
+
+static const char XML_NS_URI[] = "http://www.w3.org/XML/1998/namespace";
+static const char XMLNS_NS_URI[] = "http://www.w3.org/2000/xmlns/";
+
+/*
+ * A start tag is complete: bind its namespace declarations, resolve the
+ * element's and attributes' namespaces, drop xmlns attributes from the
+ * index and check expanded-name uniqueness.  Returns XSR_OK or an error
+ * with *errp set.
+ */
+static xsr_err finish_start_tag(xsr_parser *p, const char *b, const char **errp) {
+  xsr_node *el = &p->nodes[p->cur_node];
+  uint32_t first = el->attr_first, n = p->nattrs - first;
+
+  /* Namespace declarations first: they apply to the element itself. */
+  for (uint32_t i = first; i < first + n; i++) {
+    xsr_attr *a = &p->attrs[i];
+    if (!(a->flags & ATTR_XMLNS))
+      continue;
+    const char *name = b + a->name_off;
+    const char *pre = a->prefix_len ? name + a->prefix_len + 1 : name; /* declared prefix */
+    size_t pre_len = a->prefix_len ? (size_t)a->name_len - a->prefix_len - 1 : 0;
+    const char *v = b + a->value_off;
+    size_t vlen = a->value_len;
+    if (a->flags & XSR_F_ESCAPED) {
+      if (!decode_value(p, v, vlen, &v, &vlen))
+        return XSR_ENOMEM;
+    }
+    int is_xml_uri = vlen == sizeof XML_NS_URI - 1 && memcmp(v, XML_NS_URI, vlen) == 0;
+    int is_xmlns_uri = vlen == sizeof XMLNS_NS_URI - 1 && memcmp(v, XMLNS_NS_URI, vlen) == 0;
+    int pre_xml = pre_len == 3 && memcmp(pre, "xml", 3) == 0;
+    int pre_xmlns = pre_len == 5 && memcmp(pre, "xmlns", 5) == 0;
+    if (pre_xmlns || is_xmlns_uri || (pre_xml != is_xml_uri) || (a->prefix_len && vlen == 0)) {
+      *errp = name;
+      return XSR_ENSDECL;
+    }
+    if (pre_xml)
+      continue; /* xmlns:xml with its own URI: allowed, binds nothing new */
+    uint32_t ns = XSR_NS_NONE;
+    if (vlen) {
+      uint32_t h = hash_bytes(v, vlen);
+      ns = ns_lookup(p, v, vlen, h);
+      if (ns == NONE32) {
+        if (p->nns - XSR_NS_FIRST_DYNAMIC >= p->cfg.max_namespaces) {
+          *errp = b + a->value_off;
+          return XSR_ELIMITNS;
+        }
+        ns = ns_add(p, v, vlen, 1);
+        if (ns == NONE32)
+          return XSR_ENOMEM;
+      }
+    }
+    if (!grow(p, (void **)&p->binds, &p->capbinds, p->nbinds + 1, sizeof *p->binds))
+      return XSR_ENOMEM;
+    binding *bd = &p->binds[p->nbinds++];
+    bd->prefix_off = (uint32_t)(pre - b);
+    bd->prefix_len = (uint32_t)pre_len;
+    bd->ns = ns;
+    bd->persistent = 0;
+  }
+
+  /* The element's own namespace. */
+  const char *ename = b + el->off + 1;
+  if (el->prefix_len == 5 && memcmp(ename, "xmlns", 5) == 0) {
+    *errp = ename;
+    return XSR_ENSDECL;
+  }
+  uint32_t ens = resolve(p, b, ename, el->prefix_len);
+  if (ens == NONE32) {
+    *errp = ename;
+    return XSR_EPREFIX;
+  }
+  el->ns = ens;
+
+  /* Attributes: drop declarations, resolve prefixes, check expanded names. */
+  uint32_t out = first;
+  for (uint32_t i = first; i < first + n; i++) {
+    xsr_attr a = p->attrs[i];
+    if (a.flags & ATTR_XMLNS)
+      continue;
+    if (a.prefix_len) {
+      const char *an = b + a.name_off;
+      uint32_t ans = resolve(p, b, an, a.prefix_len);
+      if (ans == NONE32) {
+        *errp = an;
+        return XSR_EPREFIX;
+      }
+      a.ns = ans;
+      /* Same namespace and local name as an earlier prefixed attribute? */
+      size_t ll = (size_t)a.name_len - a.prefix_len - 1;
+      const char *lp = an + a.prefix_len + 1;
+      for (uint32_t j = first; j < out; j++) {
+        const xsr_attr *o = &p->attrs[j];
+        if (!o->prefix_len || o->ns != a.ns || (size_t)o->name_len - o->prefix_len - 1 != ll)
+          continue;
+        if (memcmp(b + o->name_off + o->prefix_len + 1, lp, ll) == 0) {
+          *errp = an;
+          return XSR_EDUPATTR;
+        }
+      }
+    } else {
+      a.ns = XSR_NS_NONE;
+    }
+    p->attrs[out++] = a;
+  }
+  p->nattrs = out;
+  el->attr_count = (uint16_t)(out - first);
+  return XSR_OK;
+}
+
+/* Finds the routing attributes of the stanza element (node 0). */
+static void find_route(xsr_parser *p, const char *b) {
+  static const char *const names[4] = {"to", "from", "id", "type"};
+  static const uint8_t lens[4] = {2, 4, 2, 4};
+  for (int k = 0; k < 5; k++)
+    p->route[k] = NONE32;
+  const xsr_node *el = &p->nodes[0];
+  for (uint32_t i = el->attr_first; i < el->attr_first + el->attr_count; i++) {
+    const xsr_attr *a = &p->attrs[i];
+    const char *an = b + a->name_off;
+    if (a->prefix_len == 0) {
+      for (int k = 0; k < 4; k++)
+        if (a->name_len == lens[k] && memcmp(an, names[k], lens[k]) == 0)
+          p->route[k] = i;
+    } else if (a->ns == XSR_NS_XML && a->name_len == 8 && memcmp(an + 4, "lang", 4) == 0) {
+      p->route[4] = i;
+    }
+  }
+}
+
+static xsr_span route_span(const xsr_parser *p, const char *b, int k, unsigned *escaped) {
+  xsr_span s = {NULL, 0};
+  if (p->route[k] != NONE32) {
+    const xsr_attr *a = &p->attrs[p->route[k]];
+    s.ptr = b + a->value_off;
+    s.len = a->value_len;
+    if (a->flags & XSR_F_ESCAPED)
+      *escaped |= 1u << k;
+  }
+  return s;
+}
+
+static void fill_view(xsr_parser *p, const char *b, size_t len, uint64_t off, xsr_stanza *st) {
+  const xsr_node *el = &p->nodes[0];
+  st->raw.ptr = b;
+  st->raw.len = len;
+  st->offset = off;
+  st->prefix.ptr = b + 1;
+  st->prefix.len = el->prefix_len;
+  st->name = xsr_stanza_node_name(st, el);
+  st->ns = el->ns;
+  st->escaped = 0;
+  st->to = route_span(p, b, 0, &st->escaped);
+  st->from = route_span(p, b, 1, &st->escaped);
+  st->id = route_span(p, b, 2, &st->escaped);
+  st->type = route_span(p, b, 3, &st->escaped);
+  st->lang = route_span(p, b, 4, &st->escaped);
+  st->nodes = p->nodes;
+  st->node_count = p->nnodes;
+  st->attrs = p->attrs;
+  st->attr_count = p->nattrs;
+}
+
+/* Parses a version attribute value "major.minor" (digits only). */
+static int parse_version(const char *v, size_t len, int *maj, int *min) {
+  const char *dot = memchr(v, '.', len);
+  if (!dot || dot == v || dot == v + len - 1)
+    return 0;
+  long a = 0, c = 0;
+  for (const char *q = v; q < dot; q++) {
+    if (*q < '0' || *q > '9')
+      return 0;
+    if (a < 100000)
+      a = a * 10 + (*q - '0');
+  }
+  for (const char *q = dot + 1; q < v + len; q++) {
+    if (*q < '0' || *q > '9')
+      return 0;
+    if (c < 100000)
+      c = c * 10 + (*q - '0');
+  }
+  *maj = (int)a;
+  *min = (int)c;
+  return 1;
+}
+
+/* Copies stream-level bindings and the stream element's name out of the
+ * header's bytes, which are about to be released. */
+static int persist_stream(xsr_parser *p, const char *b) {
+  const xsr_node *el = &p->nodes[0];
+  uint32_t need = el->name_len;
+  for (uint32_t i = 0; i < p->nbinds; i++)
+    need += p->binds[i].prefix_len;
+  if (!grow(p, (void **)&p->arena, &p->arena_cap, need + 1, 1))
+    return 0;
+  p->arena_len = 0;
+  memcpy(p->arena, b + el->off + 1, el->name_len);
+  p->stream_qname_off = 0;
+  p->stream_qname_len = el->name_len;
+  p->arena_len = el->name_len;
+  for (uint32_t i = 0; i < p->nbinds; i++) {
+    binding *bd = &p->binds[i];
+    memcpy(p->arena + p->arena_len, b + bd->prefix_off, bd->prefix_len);
+    bd->prefix_off = p->arena_len;
+    bd->persistent = 1;
+    p->arena_len += bd->prefix_len;
+  }
+  return 1;
+}
+
+/* Validates the stream element and builds the header view. */
+static xsr_err check_header(xsr_parser *p, const char *b, xsr_stream_header *h) {
+  const xsr_node *el = &p->nodes[0];
+  xsr_span local = {b + el->off + 1 + (el->prefix_len ? el->prefix_len + 1 : 0),
+                    (size_t)el->name_len - (el->prefix_len ? el->prefix_len + 1 : 0)};
+  if (el->ns != XSR_NS_STREAMS || local.len != 6 || memcmp(local.ptr, "stream", 6) != 0)
+    return XSR_ESTREAMNS;
+  uint32_t def = resolve(p, b, "", 0);
+  unsigned bit = def == XSR_NS_CLIENT ? XSR_ACCEPT_CLIENT
+                 : def == XSR_NS_SERVER ? XSR_ACCEPT_SERVER
+                 : def == XSR_NS_COMPONENT ? XSR_ACCEPT_COMPONENT
+                                           : 0;
+  if (!(bit & p->cfg.accept))
+    return XSR_ECONTENTNS;
+  memset(h, 0, sizeof *h);
+  h->prefix.ptr = b + el->off + 1;
+  h->prefix.len = el->prefix_len;
+  h->content_ns = def;
+  h->version_major = h->version_minor = -1;
+  for (int k = 0; k < 5; k++)
+    p->route[k] = NONE32;
+  for (uint32_t i = el->attr_first; i < el->attr_first + el->attr_count; i++) {
+    const xsr_attr *a = &p->attrs[i];
+    const char *an = b + a->name_off;
+    if (a->prefix_len == 0) {
+      if (a->name_len == 2 && memcmp(an, "to", 2) == 0)
+        p->route[0] = i;
+      else if (a->name_len == 4 && memcmp(an, "from", 4) == 0)
+        p->route[1] = i;
+      else if (a->name_len == 2 && memcmp(an, "id", 2) == 0)
+        p->route[2] = i;
+      else if (a->name_len == 7 && memcmp(an, "version", 7) == 0)
+        p->route[3] = i;
+    } else if (a->ns == XSR_NS_XML && a->name_len == 8 && memcmp(an + 4, "lang", 4) == 0) {
+      p->route[4] = i;
+    }
+  }
+  h->to = route_span(p, b, 0, &h->escaped);
+  h->from = route_span(p, b, 1, &h->escaped);
+  h->id = route_span(p, b, 2, &h->escaped);
+  h->version = route_span(p, b, 3, &h->escaped);
+  h->lang = route_span(p, b, 4, &h->escaped);
+  if (h->version.ptr) {
+    const char *v = h->version.ptr;
+    size_t vlen = h->version.len;
+    if (h->escaped & XSR_ROUTE_TYPE) {
+      if (!decode_value(p, v, vlen, &v, &vlen))
+        return XSR_ENOMEM;
+    }
+    if (!parse_version(v, vlen, &h->version_major, &h->version_minor))
+      return XSR_EBADVERSION;
+    if (h->version_major > 1)
+      return XSR_EVERSION;
+  }
+  return XSR_OK;
+}
+
+/* Parses the XML declaration [d, e) = "<?xml ... ?>" strictly. */
+static xsr_err check_xmldecl(const char *d, const char *e, const char **errp) {
+  const char *s = d + 5; /* after "<?xml" */
+  const char *end = e - 2; /* at "?>" */
+  static const char *const names[3] = {"version", "encoding", "standalone"};
+  int seen = 0; /* index of the next pseudo-attribute allowed */
+  for (;;) {
+    const char *ws0 = s;
+    while (s < end && is_ws((unsigned char)*s))
+      s++;
+    if (s == end)
+      break;
+    if (s == ws0) {
+      *errp = s;
+      return XSR_EXMLDECL;
+    }
+    int k;
+    size_t nl = 0;
+    for (k = seen; k < 3; k++) {
+      nl = strlen(names[k]);
+      if ((size_t)(end - s) >= nl && memcmp(s, names[k], nl) == 0)
+        break;
+    }
+    if (k == 3 || (k > 0 && seen == 0)) {
+      *errp = s;
+      return XSR_EXMLDECL;
+    }
+    s += nl;
+    while (s < end && is_ws((unsigned char)*s))
+      s++;
+    if (s == end || *s != '=') {
+      *errp = s;
+      return XSR_EXMLDECL;
+    }
+    s++;
+    while (s < end && is_ws((unsigned char)*s))
+      s++;
+    if (s == end || (*s != '"' && *s != '\'')) {
+      *errp = s;
+      return XSR_EXMLDECL;
+    }
+    char q = *s++;
+    const char *v = s;
+    while (s < end && *s != q)
+      s++;
+    if (s == end) {
+      *errp = s;
+      return XSR_EXMLDECL;
+    }
+    size_t vl = (size_t)(s - v);
+    if (k == 0) { /* VersionNum ::= '1.' [0-9]+ */
+      int ok = vl >= 3 && v[0] == '1' && v[1] == '.';
+      for (size_t i = 2; ok && i < vl; i++)
+        ok = v[i] >= '0' && v[i] <= '9';
+      if (!ok) {
+        *errp = v;
+        return XSR_EXMLDECL;
+      }
+    } else if (k == 1) { /* EncName ::= [A-Za-z] ([A-Za-z0-9._] | '-')* */
+      int ok = vl > 0 && ((v[0] | 0x20) >= 'a' && (v[0] | 0x20) <= 'z');
+      for (size_t i = 1; ok && i < vl; i++) {
+        char c = v[i];
+        ok = ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+             c == '_' || c == '-';
+      }
+      if (!ok) {
+        *errp = v;
+        return XSR_EXMLDECL;
+      }
+      if (!(vl == 5 && (v[0] | 0x20) == 'u' && (v[1] | 0x20) == 't' && (v[2] | 0x20) == 'f' &&
+            v[3] == '-' && v[4] == '8')) {
+        *errp = v;
+        return XSR_EENCODING;
+      }
+    } else {
+      if (!((vl == 3 && memcmp(v, "yes", 3) == 0) || (vl == 2 && memcmp(v, "no", 2) == 0))) {
+        *errp = v;
+        return XSR_EXMLDECL;
+      }
+    }
+    s++; /* closing quote */
+    seen = k + 1;
+  }
+  if (seen == 0) {
+    *errp = s;
+    return XSR_EXMLDECL;
+  }
+  return XSR_OK;
+}
+
+/* ---- the state machine --------------------------------------------------- */
+
+static inline const char *limit_for(const xsr_parser *p, const char *b, const char *e) {
+  size_t max = p->cfg.max_stanza;
+  return (size_t)(e - b) > max ? b + max : e;
+}
+
+/*
+ * Parses [base + p->pos, base + avail).  base is the first held byte.  On
+ * return *advanced says how many bytes at base were released (complete
+ * constructs, whitespace between them); the rest must stay available for
+ * the next call, at the same relative positions.
+ */
+static xsr_err run(xsr_parser *p, const char *base, size_t avail, size_t *advanced) {
+  const char *b = base;             /* first byte of the current construct */
+  const char *const e = base + avail;
+  const char *s = b + p->pos;
+  const char *lim = p->intop ? limit_for(p, b, e) : e;
+  xsr_err err = XSR_OK;
+  const char *errp = s;
+  unsigned char c;
+  int cbrc = 0;
+  int empty = 0;
+
+#define REL(x) ((uint32_t)((x) - b))
+#define AT(o) (b + (o))
+#define FAIL(code, at)                                                                             \
+  do {                                                                                             \
+    err = (code);                                                                                  \
+    errp = (at);                                                                                   \
+    goto fail;                                                                                     \
+  } while (0)
+#define NEED(n)                                                                                    \
+  do {                                                                                             \
+    if (lim - s < (ptrdiff_t)(n))                                                                  \
+      goto out;                                                                                    \
+  } while (0)
+#define ENTER(st) p->state = (st)
+#define STREAM_OFF(x) (p->base_off + (uint64_t)((x) - base))
+
+  switch ((enum xsr__state)p->state) {
+  case ST_DOC: goto st_doc;
+  case ST_PROLOG: goto st_prolog;
+  case ST_XMLDECL: goto st_xmldecl;
+  case ST_BETWEEN: goto st_between;
+  case ST_EPILOG: goto st_epilog;
+  case ST_LT: goto st_lt;
+  case ST_STAG_NAME: goto st_stag_name;
+  case ST_STAG_WS: goto st_stag_ws;
+  case ST_ATTR_NAME: goto st_attr_name;
+  case ST_ATTR_EQ: goto st_attr_eq;
+  case ST_ATTR_Q: goto st_attr_q;
+  case ST_ATTR_VALUE: goto st_attr_value;
+  case ST_EMPTY_GT: goto st_empty_gt;
+  case ST_ETAG_NAME: goto st_etag_name;
+  case ST_ETAG_WS: goto st_etag_ws;
+  case ST_CONTENT: goto st_content;
+  case ST_CDATA: goto st_cdata;
+  case ST_REF: goto st_ref;
+  case ST_REF_NUM: goto st_ref_num;
+  case ST_REF_NAME: goto st_ref_name;
+  case ST_FAILED: break;
+  }
+  *advanced = 0;
+  return p->err;
+
+  /* -- prolog ------------------------------------------------------------ */
+st_doc:
+  ENTER(ST_DOC);
+  if (s >= lim)
+    goto out;
+  c = (unsigned char)*s;
+  if (c == 0xEF) {
+    NEED(3);
+    if ((unsigned char)s[1] == 0xBB && (unsigned char)s[2] == 0xBF) {
+      s += 3;
+      goto st_prolog_decl;
+    }
+    FAIL(XSR_ESYNTAX, s);
+  }
+  if (c == 0xFE || c == 0xFF) {
+    NEED(2);
+    if ((c == 0xFE && (unsigned char)s[1] == 0xFF) || (c == 0xFF && (unsigned char)s[1] == 0xFE))
+      FAIL(XSR_EENCODING, s);
+    FAIL(XSR_EUTF8, s);
+  }
+  if (c == 0x00)
+    FAIL(XSR_EENCODING, s);
+  if (c == '<') {
+    NEED(2);
+    if (s[1] == 0)
+      FAIL(XSR_EENCODING, s + 1);
+  }
+st_prolog_decl:
+  p->decl_ok = 1;
+  p->state = ST_PROLOG;
+  /* fall through to the prolog with the declaration still allowed */
+  goto st_prolog_body;
+
+st_prolog:
+  ENTER(ST_PROLOG);
+st_prolog_body:
+  while (s < lim && is_ws((unsigned char)*s)) {
+    s++;
+    p->decl_ok = 0;
+  }
+  b = s; /* nothing before this needs keeping */
+  lim = limit_for(p, b, e);
+  if (s >= lim)
+    goto out;
+  if (*s != '<')
+    FAIL(XSR_ESYNTAX, s);
+  goto st_lt;
+
+st_xmldecl:
+  ENTER(ST_XMLDECL);
+  for (;;) {
+    const char *q = memchr(s, '>', (size_t)(lim - s));
+    if (!q) {
+      s = lim;
+      goto out;
+    }
+    s = q + 1;
+    if (q[-1] == '?' && q - 1 > AT(p->tok) + 5)
+      break;
+  }
+  err = check_xmldecl(AT(p->tok), s, &errp);
+  if (err)
+    goto fail;
+  p->decl_ok = 0;
+  b = s;
+  lim = limit_for(p, b, e);
+  p->state = ST_PROLOG;
+  goto st_prolog_body;
+
+  /* -- between stanzas --------------------------------------------------- */
+st_between:
+  ENTER(ST_BETWEEN);
+  p->intop = 0;
+  while (s < e && is_ws((unsigned char)*s))
+    s++;
+  b = s;
+  lim = e;
+  if (s >= e)
+    goto out;
+  if (*s != '<')
+    FAIL(XSR_ETEXT, s);
+  p->intop = 1;
+  lim = limit_for(p, b, e);
+  goto st_lt;
+
+st_epilog:
+  ENTER(ST_EPILOG);
+  p->intop = 0;
+  if (p->pending_close) {
+    p->pending_close = 0;
+    p->closed = 1;
+    b = s;
+    if (p->cb && p->cb->on_stream_close) {
+      p->in_cb = 1;
+      cbrc = p->cb->on_stream_close(p->user, p->close_off);
+      p->in_cb = 0;
+    }
+    if (cbrc)
+      goto after_callback;
+  }
+  while (s < e && is_ws((unsigned char)*s))
+    s++;
+  b = s;
+  lim = e;
+  if (s >= e)
+    goto out;
+  FAIL(XSR_EJUNK, s);
+
+  /* -- markup ------------------------------------------------------------ */
+st_lt:
+  ENTER(ST_LT);
+  NEED(2);
+  c = (unsigned char)s[1];
+  if (c == '/') {
+    if (p->phase != PH_STREAM)
+      FAIL(XSR_ESYNTAX, s + 1);
+    p->etag_lt = REL(s);
+    s += 2;
+    p->tok = REL(s);
+    goto st_etag_name;
+  }
+  if (c == '!') {
+    NEED(3);
+    if (s[2] == '-') {
+      NEED(4);
+      if (s[3] == '-')
+        FAIL(XSR_ECOMMENT, s);
+      FAIL(XSR_ESYNTAX, s + 3);
+    }
+    if (s[2] == 'D') {
+      static const char kw[] = "<!DOCTYPE";
+      NEED(9);
+      for (int i = 3; i < 9; i++)
+        if (s[i] != kw[i])
+          FAIL(XSR_ESYNTAX, s + i);
+      FAIL(XSR_EDTD, s);
+    }
+    if (s[2] == '[' && p->phase == PH_STREAM) {
+      if (p->depth == 0)
+        FAIL(XSR_ETEXT, s);
+      static const char kw[] = "<![CDATA[";
+      NEED(9);
+      for (int i = 3; i < 9; i++)
+        if (s[i] != kw[i])
+          FAIL(XSR_ESYNTAX, s + i);
+      s += 9;
+      p->cdata_start = REL(s);
+      goto st_cdata;
+    }
+    FAIL(XSR_ESYNTAX, s + 2);
+  }
+  if (c == '?') {
+    if (p->phase == PH_PROLOG && p->decl_ok) {
+      NEED(6);
+      if (memcmp(s + 2, "xml", 3) == 0) {
+        unsigned char c5 = (unsigned char)s[5];
+        if (is_ws(c5)) {
+          p->tok = REL(s);
+          s += 6;
+          goto st_xmldecl;
+        }
+        if (c5 == '?')
+          FAIL(XSR_EXMLDECL, s + 5);
+      }
+    }
+    FAIL(XSR_EPI, s);
+  }
+  if (!(xsr__name_class[c] & XSR__NAME_START) && c < 0x80) {
+    if (xsr__name_class[c] & XSR__NAME_CHAR)
+      FAIL(XSR_ENAME, s + 1);
+    FAIL(XSR_ESYNTAX, s + 1);
+  }
+  {
+    /* A start tag: a new element at depth+1 (the stream element is 0). */
+    unsigned d = p->phase == PH_PROLOG ? 0 : p->depth + 1;
+    if (d > p->cfg.max_depth)
+      FAIL(XSR_ELIMITDEPTH, s);
+    if (d <= 1) { /* a new top-level construct: fresh index */
+      p->nnodes = 0;
+      p->nattrs = 0;
+      p->last[d] = 0;
+    }
+    uint32_t idx;
+    if (!push_node(p, &idx))
+      FAIL(XSR_ENOMEM, s);
+    xsr_node *n = &p->nodes[idx];
+    memset(n, 0, sizeof *n);
+    n->off = REL(s);
+    n->kind = XSR_NODE_ELEMENT;
+    n->depth = (uint16_t)d;
+    n->attr_first = p->nattrs;
+    if (d >= 2)
+      link_sibling(p, d, idx);
+    p->last[d + 1] = 0;
+    p->cur_node = idx;
+    p->el_nsdecls = 0;
+    s += 1;
+    p->tok = REL(s);
+  }
+  /* fall through */
+st_stag_name:
+  ENTER(ST_STAG_NAME);
+  {
+    int r = scan_name(&s, lim, AT(p->tok), p->cfg.max_name, &err, &errp);
+    if (r == NAME_MORE)
+      goto out;
+    if (r == NAME_FAIL)
+      goto fail;
+    xsr_node *n = &p->nodes[p->cur_node];
+    size_t len = (size_t)(s - AT(p->tok));
+    int pl = qname_prefix(AT(p->tok), len, &errp);
+    if (pl < 0)
+      FAIL(XSR_EQNAME, errp);
+    n->name_len = (uint16_t)len;
+    n->prefix_len = (uint16_t)pl;
+    p->ws = 0;
+  }
+st_stag_ws:
+  ENTER(ST_STAG_WS);
+  for (;;) {
+    if (s >= lim)
+      goto out;
+    c = (unsigned char)*s;
+    if (is_ws(c)) {
+      p->ws = 1;
+      s++;
+      continue;
+    }
+    if (c == '>') {
+      s++;
+      empty = 0;
+      goto start_tag_done;
+    }
+    if (c == '/') {
+      s++;
+      goto st_empty_gt;
+    }
+    if ((xsr__name_class[c] & XSR__NAME_START) || c >= 0x80) {
+      if (!p->ws)
+        FAIL(XSR_ESYNTAX, s);
+      xsr_node *n = &p->nodes[p->cur_node];
+      if (p->nattrs - n->attr_first >= p->cfg.max_attrs)
+        FAIL(XSR_ELIMITATTRS, s);
+      if (XSR_UNLIKELY(p->nattrs == p->capattrs) &&
+          !grow(p, (void **)&p->attrs, &p->capattrs, p->nattrs + 1, sizeof *p->attrs))
+        FAIL(XSR_ENOMEM, s);
+      xsr_attr *a = &p->attrs[p->nattrs++];
+      memset(a, 0, sizeof *a);
+      a->name_off = REL(s);
+      p->tok = REL(s);
+      goto st_attr_name;
+    }
+    FAIL(XSR_ESYNTAX, s);
+  }
+
+st_attr_name:
+  ENTER(ST_ATTR_NAME);
+  {
+    int r = scan_name(&s, lim, AT(p->tok), p->cfg.max_name, &err, &errp);
+    if (r == NAME_MORE)
+      goto out;
+    if (r == NAME_FAIL)
+      goto fail;
+    xsr_attr *a = &p->attrs[p->nattrs - 1];
+    const char *an = AT(p->tok);
+    size_t len = (size_t)(s - an);
+    int pl = qname_prefix(an, len, &errp);
+    if (pl < 0)
+      FAIL(XSR_EQNAME, errp);
+    a->name_len = (uint16_t)len;
+    a->prefix_len = (uint16_t)pl;
+    if ((pl == 0 && len == 5 && memcmp(an, "xmlns", 5) == 0) ||
+        (pl == 5 && memcmp(an, "xmlns", 5) == 0)) {
+      if (++p->el_nsdecls > p->cfg.max_ns_decls)
+        FAIL(XSR_ELIMITNSDECL, an);
+      a->flags |= ATTR_XMLNS;
+    }
+    /* Same qualified name as an earlier attribute of this element? */
+    const xsr_node *n = &p->nodes[p->cur_node];
+    for (uint32_t i = n->attr_first; i + 1 < p->nattrs; i++) {
+      const xsr_attr *o = &p->attrs[i];
+      if (o->name_len == len && memcmp(AT(o->name_off), an, len) == 0)
+        FAIL(XSR_EDUPATTR, an);
+    }
+  }
+st_attr_eq:
+  ENTER(ST_ATTR_EQ);
+  while (s < lim && is_ws((unsigned char)*s))
+    s++;
+  if (s >= lim)
+    goto out;
+  if (*s != '=')
+    FAIL(XSR_ESYNTAX, s);
+  s++;
+st_attr_q:
+  ENTER(ST_ATTR_Q);
+  while (s < lim && is_ws((unsigned char)*s))
+    s++;
+  if (s >= lim)
+    goto out;
+  if (*s != '"' && *s != '\'')
+    FAIL(XSR_ESYNTAX, s);
+  p->quote = (uint8_t)*s;
+  s++;
+  p->attrs[p->nattrs - 1].value_off = REL(s);
+st_attr_value:
+  ENTER(ST_ATTR_VALUE);
+  {
+    const unsigned char q = p->quote;
+    for (;;) {
+      s = xsr__scan3(s, lim, q, '<', '&');
+      if (s >= lim)
+        goto out;
+      c = (unsigned char)*s;
+      if (c == q) {
+        xsr_attr *a = &p->attrs[p->nattrs - 1];
+        a->value_len = REL(s) - a->value_off;
+        s++;
+        p->ws = 0;
+        goto st_stag_ws;
+      }
+      if (c == '<')
+        FAIL(XSR_EATTRLT, s);
+      if (c == '&') {
+        p->attrs[p->nattrs - 1].flags |= XSR_F_ESCAPED;
+        p->ret_state = ST_ATTR_VALUE;
+        p->ref_start = REL(s);
+        goto st_ref;
+      }
+      if (c < 0x20) {
+        if (c == '\t' || c == '\n' || c == '\r') {
+          p->attrs[p->nattrs - 1].flags |= XSR_F_ESCAPED;
+          s++;
+          continue;
+        }
+        FAIL(XSR_ECHAR, s);
+      }
+      uint32_t cp;
+      int n = xsr__utf8_decode((const unsigned char *)s, (const unsigned char *)lim, &cp);
+      if (n == 0)
+        goto out;
+      if (n < 0)
+        FAIL(XSR_EUTF8, s + (-n - 1));
+      if (cp >= 0xFFFE && cp <= 0xFFFF)
+        FAIL(XSR_ECHAR, s);
+      s += n;
+    }
+  }
+
+st_empty_gt:
+  ENTER(ST_EMPTY_GT);
+  if (s >= lim)
+    goto out;
+  if (*s != '>')
+    FAIL(XSR_ESYNTAX, s);
+  s++;
+  empty = 1;
+  goto start_tag_done;
+
+start_tag_done : {
+  uint32_t nbinds_before = p->nbinds;
+  err = finish_start_tag(p, b, &errp);
+  if (err)
+    goto fail;
+  xsr_node *n = &p->nodes[p->cur_node];
+  if (p->phase == PH_PROLOG) {
+    /* The stream header. */
+    xsr_stream_header h;
+    xsr_stanza view;
+    err = check_header(p, b, &h);
+    if (err)
+      FAIL(err, b);
+    if (!persist_stream(p, b))
+      FAIL(XSR_ENOMEM, b);
+    n->len = REL(s);
+    fill_view(p, b, REL(s), STREAM_OFF(b), &view);
+    view.node_count = 1;
+    view.type.ptr = NULL; /* route slot 3 holds the version here */
+    view.type.len = 0;
+    view.escaped &= ~(unsigned)XSR_ROUTE_TYPE;
+    h.offset = STREAM_OFF(b);
+    h.element = &view;
+    p->phase = PH_STREAM;
+    p->depth = 0;
+    p->state = ST_BETWEEN;
+    if (empty) { /* <stream:stream/>: opened and closed at once */
+      p->phase = PH_EPILOG;
+      p->state = ST_EPILOG;
+      p->pending_close = 1;
+      p->close_off = h.offset;
+    }
+    if (p->cb && p->cb->on_stream_open) {
+      p->in_cb = 1;
+      cbrc = p->cb->on_stream_open(p->user, &h);
+      p->in_cb = 0;
+    }
+    /* The header's bytes are released; its bindings now live in the arena. */
+    b = s;
+    p->intop = 0;
+    lim = e;
+    goto after_callback;
+  }
+  p->depth++;
+  p->stack[p->depth].node = p->cur_node;
+  p->stack[p->depth].nbinds = nbinds_before; /* popped at the end tag */
+  if (p->depth == 1)
+    find_route(p, b);
+  if (empty)
+    goto element_end;
+  p->text_start = REL(s);
+  p->text_flags = 0;
+  goto st_content;
+}
+
+  /* -- content ----------------------------------------------------------- */
+st_content:
+  ENTER(ST_CONTENT);
+  for (;;) {
+    s = xsr__scan3(s, lim, '<', '&', '>');
+    if (s >= lim)
+      goto out;
+    c = (unsigned char)*s;
+    if (c == '<') {
+      if (REL(s) > p->text_start &&
+          !add_text_node(p, XSR_NODE_TEXT, p->text_start, REL(s) - p->text_start, p->text_flags))
+        FAIL(XSR_ENOMEM, s);
+      goto st_lt;
+    }
+    if (c == '&') {
+      p->text_flags |= XSR_F_ESCAPED;
+      p->ret_state = ST_CONTENT;
+      p->ref_start = REL(s);
+      goto st_ref;
+    }
+    if (c == '>') {
+      if (s - 2 >= AT(p->text_start) && s[-1] == ']' && s[-2] == ']')
+        FAIL(XSR_ECDATAEND, s - 2);
+      s++;
+      continue;
+    }
+    if (c < 0x20) {
+      if (c == '\n' || c == '\t') {
+        s++;
+        continue;
+      }
+      if (c == '\r') {
+        p->text_flags |= XSR_F_ESCAPED;
+        s++;
+        continue;
+      }
+      FAIL(XSR_ECHAR, s);
+    }
+    uint32_t cp;
+    int n = xsr__utf8_decode((const unsigned char *)s, (const unsigned char *)lim, &cp);
+    if (n == 0)
+      goto out;
+    if (n < 0)
+      FAIL(XSR_EUTF8, s + (-n - 1));
+    if (cp >= 0xFFFE && cp <= 0xFFFF)
+      FAIL(XSR_ECHAR, s);
+    s += n;
+  }
+
+st_cdata:
+  ENTER(ST_CDATA);
+  for (;;) {
+    s = xsr__scan3(s, lim, ']', ']', ']');
+    if (s >= lim)
+      goto out;
+    c = (unsigned char)*s;
+    if (c == ']') {
+      NEED(3);
+      if (s[1] == ']' && s[2] == '>') {
+        uint32_t off = p->cdata_start, len = REL(s) - off;
+        if (len && !add_text_node(p, XSR_NODE_CDATA, off, len, p->text_flags))
+          FAIL(XSR_ENOMEM, s);
+        s += 3;
+        p->text_start = REL(s);
+        p->text_flags = 0;
+        goto st_content;
+      }
+      s++;
+      continue;
+    }
+    if (c < 0x20) {
+      if (c == '\n' || c == '\t') {
+        s++;
+        continue;
+      }
+      if (c == '\r') {
+        p->text_flags |= XSR_F_ESCAPED;
+        s++;
+        continue;
+      }
+      FAIL(XSR_ECHAR, s);
+    }
+    uint32_t cp;
+    int n = xsr__utf8_decode((const unsigned char *)s, (const unsigned char *)lim, &cp);
+    if (n == 0)
+      goto out;
+    if (n < 0)
+      FAIL(XSR_EUTF8, s + (-n - 1));
+    if (cp >= 0xFFFE && cp <= 0xFFFF)
+      FAIL(XSR_ECHAR, s);
+    s += n;
+  }
+
+  /* -- references -------------------------------------------------------- */
+st_ref:
+  ENTER(ST_REF);
+  NEED(3); /* every reference has at least 3 bytes ("&a;") */
+  c = (unsigned char)s[1];
+  if (c == '#') {
+    if (s[2] == 'x') {
+      p->ref_hex = 1;
+      s += 3;
+    } else {
+      p->ref_hex = 0;
+      s += 2;
+    }
+    p->ref_val = 0;
+    p->ref_digits = 0;
+    goto st_ref_num;
+  }
+  if (((xsr__name_class[c] & XSR__NAME_START) && c != ':') || c >= 0x80) {
+    s += 1;
+    p->tok = REL(s);
+    goto st_ref_name;
+  }
+  FAIL(XSR_EREF, AT(p->ref_start));
+
+st_ref_num:
+  ENTER(ST_REF_NUM);
+  for (;; s++) {
+    if (s >= lim)
+      goto out;
+    c = (unsigned char)*s;
+    if (c == ';') {
+      if (!p->ref_digits)
+        FAIL(XSR_EREF, AT(p->ref_start));
+      if (!xsr__is_xml_char(p->ref_val))
+        FAIL(XSR_ECHARREF, AT(p->ref_start));
+      s++;
+      goto ref_done;
+    }
+    unsigned d;
+    if (c >= '0' && c <= '9')
+      d = c - '0';
+    else if (p->ref_hex && (c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+      d = (unsigned)((c | 0x20) - 'a' + 10);
+    else
+      FAIL(XSR_EREF, AT(p->ref_start));
+    uint32_t v = p->ref_val * (p->ref_hex ? 16u : 10u) + d;
+    p->ref_val = p->ref_val > 0x10FFFF ? 0x110000 : (v > 0x10FFFF ? 0x110000 : v);
+    p->ref_digits++;
+  }
+
+st_ref_name:
+  ENTER(ST_REF_NAME);
+  {
+    int r = scan_name(&s, lim, AT(p->tok), p->cfg.max_name, &err, &errp);
+    if (r == NAME_MORE)
+      goto out;
+    if (r == NAME_FAIL)
+      goto fail;
+    if (*s != ';')
+      FAIL(XSR_EREF, AT(p->ref_start));
+    const char *nm = AT(p->tok);
+    size_t len = (size_t)(s - nm);
+    int ok = (len == 2 && (memcmp(nm, "lt", 2) == 0 || memcmp(nm, "gt", 2) == 0)) ||
+             (len == 3 && memcmp(nm, "amp", 3) == 0) ||
+             (len == 4 && (memcmp(nm, "apos", 4) == 0 || memcmp(nm, "quot", 4) == 0));
+    if (!ok)
+      FAIL(XSR_EENTITY, AT(p->ref_start));
+    s++;
+  }
+ref_done:
+  if (p->ret_state == ST_ATTR_VALUE)
+    goto st_attr_value;
+  goto st_content;
+
+  /* -- end tags ---------------------------------------------------------- */
+st_etag_name:
+  ENTER(ST_ETAG_NAME);
+  if (s == AT(p->tok)) {
+    if (s >= lim)
+      goto out;
+    c = (unsigned char)*s;
+    if (!(xsr__name_class[c] & XSR__NAME_START) && c < 0x80) {
+      if (xsr__name_class[c] & XSR__NAME_CHAR)
+        FAIL(XSR_ENAME, s);
+      FAIL(XSR_ESYNTAX, s);
+    }
+  }
+  {
+    int r = scan_name(&s, lim, AT(p->tok), p->cfg.max_name, &err, &errp);
+    if (r == NAME_MORE)
+      goto out;
+    if (r == NAME_FAIL)
+      goto fail;
+    p->etag_len = REL(s) - p->tok;
+  }
+st_etag_ws:
+  ENTER(ST_ETAG_WS);
+  while (s < lim && is_ws((unsigned char)*s))
+    s++;
+  if (s >= lim)
+    goto out;
+  if (*s != '>')
+    FAIL(XSR_ESYNTAX, s);
+  {
+    const char *nm = AT(p->tok);
+    size_t len = p->etag_len;
+    s++;
+    if (p->depth == 0) {
+      /* </stream:stream> */
+      if (len != p->stream_qname_len || memcmp(nm, p->arena + p->stream_qname_off, len) != 0)
+        FAIL(XSR_ETAGMISMATCH, AT(p->etag_lt));
+      uint64_t off = STREAM_OFF(AT(p->etag_lt));
+      p->closed = 1;
+      p->phase = PH_EPILOG;
+      p->state = ST_EPILOG;
+      p->nbinds = 0;
+      b = s;
+      p->intop = 0;
+      lim = e;
+      if (p->cb && p->cb->on_stream_close) {
+        p->in_cb = 1;
+        cbrc = p->cb->on_stream_close(p->user, off);
+        p->in_cb = 0;
+      }
+      goto after_callback;
+    }
+    const xsr_node *open = &p->nodes[p->stack[p->depth].node];
+    if (len != open->name_len || memcmp(nm, AT(open->off + 1), len) != 0)
+      FAIL(XSR_ETAGMISMATCH, AT(p->etag_lt));
+  }
+element_end : {
+  xsr_node *n = &p->nodes[p->stack[p->depth].node];
+  n->len = REL(s) - n->off;
+  p->nbinds = p->stack[p->depth].nbinds; /* pop the element's declarations */
+  p->depth--;
+  if (p->depth > 0) {
+    p->text_start = REL(s);
+    p->text_flags = 0;
+    goto st_content;
+  }
+  /* A complete stanza. */
+  xsr_stanza st;
+  fill_view(p, b, REL(s), STREAM_OFF(b), &st);
+  b = s;
+  p->intop = 0;
+  lim = e;
+  p->state = ST_BETWEEN;
+  if (p->cb && p->cb->on_stanza) {
+    p->in_cb = 1;
+    cbrc = p->cb->on_stanza(p->user, &st);
+    p->in_cb = 0;
+  }
+}
+after_callback:
+  if (cbrc) {
+    p->pos = 0;
+    *advanced = (size_t)(b - base);
+    if (cbrc == XSR_PAUSE) {
+      p->paused = 1;
+      return XSR_PAUSED;
+    }
+    err = XSR_EABORTED;
+    errp = b;
+    goto fail;
+  }
+  if (p->state == ST_EPILOG)
+    goto st_epilog;
+  goto st_between;
+
+out:
+  if (p->intop && lim < e)
+    FAIL(XSR_ELIMITSTANZA, lim);
+  p->pos = REL(s);
+  *advanced = (size_t)(b - base);
+  return XSR_OK;
+
+fail:
+  p->err = err;
+  p->err_off = STREAM_OFF(errp);
+  p->state = ST_FAILED;
+  p->pos = 0;
+  *advanced = 0;
+  return err;
+
+#undef REL
+#undef AT
+#undef FAIL
+#undef NEED
+#undef ENTER
+#undef STREAM_OFF
+}
+
+/* ---- entry points -------------------------------------------------------- */
+
+static xsr_err fail_nomem(xsr_parser *p) {
+  p->err = XSR_ENOMEM;
+  p->err_off = p->base_off + p->pos;
+  p->state = ST_FAILED;
+  return XSR_ENOMEM;
+}
+
+/* Parses what is held in the buffer. */
+static xsr_err run_held(xsr_parser *p) {
+  size_t adv;
+  xsr_err rc = run(p, p->buf + p->start, p->end - p->start, &adv);
+  p->start += adv;
+  p->base_off += adv;
+  if (p->start == p->end)
+    p->start = p->end = 0;
+  return rc;
+}
+
+xsr_err xsr_parser_feed(xsr_parser *p, const void *data, size_t len) {
+  if (p->in_cb)
+    return XSR_EBUSY;
+  if (p->err)
+    return p->err;
+  const char *d = data;
+  p->fed += len;
+  if (p->paused) {
+    if (!buf_append(p, d, len))
+      return fail_nomem(p);
+    return XSR_PAUSED;
+  }
+  while (len > 0) {
+    size_t held = p->end - p->start;
+    if (held == 0) {
+      size_t adv;
+      xsr_err rc = run(p, d, len, &adv);
+      if (rc != XSR_OK && rc != XSR_PAUSED)
+        return rc;
+      p->base_off += adv;
+      if (!buf_append(p, d + adv, len - adv))
+        return fail_nomem(p);
+      return rc;
+    }
+    /* Join the held construct: append a piece at least as large as what is
+     * held, but never so much that more than max_stanza + 1 bytes of one
+     * construct are held. */
+    size_t piece = held < 512 ? 512 : held;
+    if (piece > len)
+      piece = len;
+    if (p->intop && held + piece > p->cfg.max_stanza + 1)
+      piece = held <= p->cfg.max_stanza ? p->cfg.max_stanza + 1 - held : 1;
+    if (!buf_append(p, d, piece))
+      return fail_nomem(p);
+    d += piece;
+    len -= piece;
+    size_t adv;
+    xsr_err rc = run(p, p->buf + p->start, p->end - p->start, &adv);
+    if (rc != XSR_OK && rc != XSR_PAUSED)
+      return rc;
+    p->start += adv;
+    p->base_off += adv;
+    if (rc == XSR_PAUSED) {
+      if (!buf_append(p, d, len))
+        return fail_nomem(p);
+      return rc;
+    }
+    if (adv >= held) {
+      /* The held construct completed inside the piece: what is still held
+       * is the piece's tail, also at d - k in the caller's chunk.  Continue
+       * there, at the same relative position. */
+      size_t k = p->end - p->start;
+      d -= k;
+      len += k;
+      p->start = p->end = 0;
+    }
+  }
+  return XSR_OK;
+}
+
+char *xsr_parser_buffer(xsr_parser *p, size_t *len) {
+  size_t want = *len ? *len : 65536;
+  *len = 0;
+  if (p->in_cb || p->err)
+    return NULL;
+  if (!buf_reserve(p, want)) {
+    fail_nomem(p);
+    return NULL;
+  }
+  *len = p->cap - p->end;
+  return p->buf + p->end;
+}
+
+xsr_err xsr_parser_commit(xsr_parser *p, size_t n) {
+  if (p->in_cb)
+    return XSR_EBUSY;
+  if (p->err)
+    return p->err;
+  if (n > p->cap - p->end)
+    return XSR_EINVAL;
+  p->end += n;
+  p->fed += n;
+  if (p->paused)
+    return XSR_PAUSED;
+  return run_held(p);
+}
+
+xsr_err xsr_parser_resume(xsr_parser *p) {
+  if (p->in_cb)
+    return XSR_EBUSY;
+  if (p->err)
+    return p->err;
+  if (!p->paused)
+    return XSR_OK;
+  p->paused = 0;
+  return run_held(p);
+}

@@ -1,0 +1,210 @@
+/*
+ * parser/scan.c: the byte-level pieces of the parser.
+ *
+ * Design.  The parser spends almost all of its time in runs of character
+ * data and attribute values, where the only interesting bytes are a few
+ * markup characters, control characters and the lead bytes of non-ASCII
+ * sequences.  xsr__scan3() finds the next such byte 16 or 32 bytes at a
+ * time.  The trick that keeps it to four compares per vector: a *signed*
+ * compare `b < 0x20` is true both for control bytes (0x00..0x1F) and for
+ * every byte >= 0x80 (negative as int8), which are exactly the two groups
+ * the caller must inspect one by one.  The caller then validates UTF-8 and
+ * the XML character ranges with xsr__utf8_decode(), so the vector code
+ * never has to be exact about anything but "stop here".
+ *
+ * Runtime dispatch: SSE2 is part of x86-64, so it is the baseline; AVX2 is
+ * used when the CPU reports it.  XSR_FORCE_SCALAR=1 in the environment
+ * selects the portable loop, which the tests use to prove every variant
+ * stops at the same byte.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define XSR_HAVE_X86 1
+#include <immintrin.h>
+#endif
+
+/* ---- portable ----------------------------------------------------------- */
+
+static inline int stop_byte(unsigned char b, unsigned char c1, unsigned char c2,
+                            unsigned char c3) {
+  return b < 0x20 || b >= 0x80 || b == c1 || b == c2 || b == c3;
+}
+
+const char *xsr__scan3_scalar(const char *s, const char *e, unsigned char c1, unsigned char c2,
+                              unsigned char c3) {
+  while (s < e && !stop_byte((unsigned char)*s, c1, c2, c3))
+    s++;
+  return s;
+}
+
+#ifdef XSR_HAVE_X86
+static const char *scan3_sse2(const char *s, const char *e, unsigned char c1, unsigned char c2,
+                              unsigned char c3) {
+  const __m128i v1 = _mm_set1_epi8((char)c1), v2 = _mm_set1_epi8((char)c2),
+                v3 = _mm_set1_epi8((char)c3), lo = _mm_set1_epi8(0x20);
+  while (e - s >= 16) {
+    __m128i b = _mm_loadu_si128((const __m128i *)(const void *)s);
+    __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, v1), _mm_cmpeq_epi8(b, v2)),
+                             _mm_or_si128(_mm_cmpeq_epi8(b, v3), _mm_cmplt_epi8(b, lo)));
+    unsigned mask = (unsigned)_mm_movemask_epi8(m);
+    if (mask)
+      return s + __builtin_ctz(mask);
+    s += 16;
+  }
+  return xsr__scan3_scalar(s, e, c1, c2, c3);
+}
+
+__attribute__((target("avx2"))) static const char *
+scan3_avx2(const char *s, const char *e, unsigned char c1, unsigned char c2, unsigned char c3) {
+  const __m256i v1 = _mm256_set1_epi8((char)c1), v2 = _mm256_set1_epi8((char)c2),
+                v3 = _mm256_set1_epi8((char)c3), lo = _mm256_set1_epi8(0x20);
+  while (e - s >= 32) {
+    __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)s);
+    __m256i m = _mm256_or_si256(
+        _mm256_or_si256(_mm256_cmpeq_epi8(b, v1), _mm256_cmpeq_epi8(b, v2)),
+        _mm256_or_si256(_mm256_cmpeq_epi8(b, v3), _mm256_cmpgt_epi8(lo, b)));
+    unsigned mask = (unsigned)_mm256_movemask_epi8(m);
+    if (mask)
+      return s + __builtin_ctz(mask);
+    s += 32;
+  }
+  return scan3_sse2(s, e, c1, c2, c3);
+}
+#endif
+
+xsr__scan_fn xsr__scan3 = xsr__scan3_scalar;
+static const char *scan_impl_name = "scalar";
+
+void xsr__scan_init(void) {
+  /* Every thread computes the same answer, so a racy first call only stores
+   * the same values twice; the stores are of one pointer each. */
+  static volatile int done;
+  if (done)
+    return;
+  const char *force = getenv("XSR_FORCE_SCALAR");
+  int scalar = force && *force && strcmp(force, "0") != 0;
+  xsr__scan_fn fn = xsr__scan3_scalar;
+  const char *name = "scalar";
+#ifdef XSR_HAVE_X86
+  if (!scalar) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2")) {
+      fn = scan3_avx2;
+      name = "avx2";
+    } else {
+      fn = scan3_sse2;
+      name = "sse2";
+    }
+  }
+#else
+  (void)scalar;
+#endif
+  __atomic_store_n(&xsr__scan3, fn, __ATOMIC_RELEASE);
+  __atomic_store_n(&scan_impl_name, name, __ATOMIC_RELEASE);
+  done = 1;
+}
+
+const char *xsr__scan_impl(void) { return __atomic_load_n(&scan_impl_name, __ATOMIC_ACQUIRE); }
+
+/* ---- UTF-8 -------------------------------------------------------------- */
+
+int xsr__utf8_decode(const unsigned char *s, const unsigned char *e, uint32_t *cp) {
+  unsigned char b0 = s[0];
+  unsigned char lo = 0x80, hi = 0xBF;
+  int n;
+  uint32_t c;
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    n = 2;
+    c = b0 & 0x1F;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    n = 3;
+    c = b0 & 0x0F;
+    if (b0 == 0xE0)
+      lo = 0xA0; /* overlong below U+0800 */
+    else if (b0 == 0xED)
+      hi = 0x9F; /* surrogates U+D800..U+DFFF */
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    n = 4;
+    c = b0 & 0x07;
+    if (b0 == 0xF0)
+      lo = 0x90; /* overlong below U+10000 */
+    else if (b0 == 0xF4)
+      hi = 0x8F; /* above U+10FFFF */
+  } else {
+    return -1; /* 80..C1 (continuation or overlong lead), F5..FF */
+  }
+  for (int k = 1; k < n; k++) {
+    if (s + k >= e)
+      return 0;
+    unsigned char b = s[k];
+    if (b < lo || b > hi)
+      return -(k + 1);
+    lo = 0x80;
+    hi = 0xBF;
+    c = (c << 6) | (b & 0x3F);
+  }
+  *cp = c;
+  return n;
+}
+
+size_t xsr__utf8_encode(uint32_t cp, char *out) {
+  unsigned char *o = (unsigned char *)out;
+  if (cp < 0x80) {
+    o[0] = (unsigned char)cp;
+    return 1;
+  }
+  if (cp < 0x800) {
+    o[0] = (unsigned char)(0xC0 | (cp >> 6));
+    o[1] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 2;
+  }
+  if (cp < 0x10000) {
+    o[0] = (unsigned char)(0xE0 | (cp >> 12));
+    o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+    o[2] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 3;
+  }
+  o[0] = (unsigned char)(0xF0 | (cp >> 18));
+  o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+  o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+  o[3] = (unsigned char)(0x80 | (cp & 0x3F));
+  return 4;
+}
+
+/* ---- XML names ---------------------------------------------------------- */
+
+#define S (XSR__NAME_START | XSR__NAME_CHAR)
+#define C XSR__NAME_CHAR
+const unsigned char xsr__name_class[256] = {
+    ['-'] = C, ['.'] = C, ['0'] = C, ['1'] = C, ['2'] = C, ['3'] = C, ['4'] = C, ['5'] = C,
+    ['6'] = C, ['7'] = C, ['8'] = C, ['9'] = C, [':'] = S, ['_'] = S,
+    ['A'] = S, ['B'] = S, ['C'] = S, ['D'] = S, ['E'] = S, ['F'] = S, ['G'] = S, ['H'] = S,
+    ['I'] = S, ['J'] = S, ['K'] = S, ['L'] = S, ['M'] = S, ['N'] = S, ['O'] = S, ['P'] = S,
+    ['Q'] = S, ['R'] = S, ['S'] = S, ['T'] = S, ['U'] = S, ['V'] = S, ['W'] = S, ['X'] = S,
+    ['Y'] = S, ['Z'] = S,
+    ['a'] = S, ['b'] = S, ['c'] = S, ['d'] = S, ['e'] = S, ['f'] = S, ['g'] = S, ['h'] = S,
+    ['i'] = S, ['j'] = S, ['k'] = S, ['l'] = S, ['m'] = S, ['n'] = S, ['o'] = S, ['p'] = S,
+    ['q'] = S, ['r'] = S, ['s'] = S, ['t'] = S, ['u'] = S, ['v'] = S, ['w'] = S, ['x'] = S,
+    ['y'] = S, ['z'] = S,
+};
+#undef S
+#undef C
+
+/* XML 1.0 fifth edition, productions [4] and [4a], above U+007F. */
+int xsr__name_start_cp(uint32_t c) {
+  return (c >= 0xC0 && c <= 0xD6) || (c >= 0xD8 && c <= 0xF6) || (c >= 0xF8 && c <= 0x2FF) ||
+         (c >= 0x370 && c <= 0x37D) || (c >= 0x37F && c <= 0x1FFF) ||
+         (c >= 0x200C && c <= 0x200D) || (c >= 0x2070 && c <= 0x218F) ||
+         (c >= 0x2C00 && c <= 0x2FEF) || (c >= 0x3001 && c <= 0xD7FF) ||
+         (c >= 0xF900 && c <= 0xFDCF) || (c >= 0xFDF0 && c <= 0xFFFD) ||
+         (c >= 0x10000 && c <= 0xEFFFF);
+}
+
+int xsr__name_cp(uint32_t c) {
+  return xsr__name_start_cp(c) || c == 0xB7 || (c >= 0x300 && c <= 0x36F) ||
+         (c >= 0x203F && c <= 0x2040);
+}
