@@ -1,0 +1,14 @@
+# xsr-bench end to end: the quick run must succeed (every parser accepts every
+# corpus and reports the generator's stanza count) and write its JSON and plot;
+# misuse must exit 2.
+if(TARGET xsr-bench)
+  add_test(NAME bench_quick
+    COMMAND ${CMAKE_COMMAND}
+      -DBENCH=$<TARGET_FILE:xsr-bench>
+      -DOUT=${CMAKE_CURRENT_BINARY_DIR}/bench-quick
+      -P ${CMAKE_CURRENT_SOURCE_DIR}/bench_quick.cmake)
+  set_tests_properties(bench_quick PROPERTIES TIMEOUT 120)
+  add_test(NAME bench_usage
+    COMMAND sh -c "\"$0\" --no-such-option >/dev/null 2>&1; test $? -eq 2 && \"$0\" no-such-suite >/dev/null 2>&1; test $? -eq 2 && \"$0\" --help | grep -q '^usage: xsr-bench'"
+      $<TARGET_FILE:xsr-bench>)
+endif()
