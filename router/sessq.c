@@ -1,0 +1,121 @@
+/*
+ * Session queues: one wait-free multi-producer, single-consumer queue per
+ * worker (liburcu wfcqueue), shared reference-counted stanza buffers, and
+ * per-session byte budgets.
+ *
+ * Design.  A routed stanza becomes one allocation: an xsr__rbuf header, one
+ * xsr_msg queue node per recipient, then the stamped bytes.  Each node is
+ * pushed onto its recipient's worker queue with one atomic exchange
+ * (cds_wfcq_enqueue); when that exchange finds the queue empty the worker is
+ * woken, so a burst costs one wake-up.  The owner pops nodes one by one (the
+ * consumer side needs no lock: there is only one consumer), and the last
+ * release of a fan-out frees the block.
+ *
+ * Budgets are reserved before anything is queued, with one fetch-add per
+ * recipient, and returned on release, so `queued` counts bytes that are
+ * queued, being written or written but not yet released: exactly the memory
+ * the recipient pins.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+int xsr__reserve(xsr_session *s, size_t len) {
+  size_t budget = s->router->cfg.session_budget;
+  size_t before = atomic_fetch_add_explicit(&s->queued, len, memory_order_relaxed);
+  /* An empty queue takes any one stanza: a budget below the largest stanza
+   * must not wedge a session for good. */
+  if (before == 0 || before + len <= budget) return 1;
+  atomic_fetch_sub_explicit(&s->queued, len, memory_order_relaxed);
+  atomic_store_explicit(&s->blocked, 1, memory_order_relaxed);
+  return 0;
+}
+
+void xsr__unreserve(xsr_session *s, size_t len) {
+  size_t before = atomic_fetch_sub_explicit(&s->queued, len, memory_order_release);
+  if (atomic_load_explicit(&s->blocked, memory_order_relaxed) &&
+      before - len <= s->router->cfg.session_budget / 2 &&
+      atomic_exchange_explicit(&s->blocked, 0, memory_order_acq_rel)) {
+    xsr_router *r = s->router;
+    if (r->cfg.on_room) r->cfg.on_room(r->cfg.user, s);
+  }
+}
+
+xsr__rbuf *xsr__rbuf_new(xsr_router *r, size_t len, unsigned n) {
+  size_t head = sizeof(xsr__rbuf) + (size_t)n * sizeof(struct xsr_msg);
+  xsr__rbuf *b = xsr__alloc(r, head + len);
+  if (!b) return NULL;
+  atomic_init(&b->refs, n);
+  b->len = (uint32_t)len;
+  b->router = r;
+  b->data = (char *)b + head;
+  return b;
+}
+
+void xsr__deliver(xsr__rbuf *b, xsr_session *const *to, unsigned n) {
+  for (unsigned i = 0; i < n; i++) {
+    struct xsr_msg *m = &b->msgs[i];
+    xsr_worker *w = to[i]->worker;
+    cds_wfcq_node_init(&m->qnode);
+    m->to = to[i];
+    m->buf = b;
+    XSR__TSAN_RELEASE(m);
+    if (!cds_wfcq_enqueue(&w->head, &w->tail, &m->qnode)) {
+      xsr_router *r = b->router;
+      if (r->cfg.wake) r->cfg.wake(r->cfg.user, w);
+    }
+  }
+}
+
+size_t xsr_worker_pop_owner(xsr_worker *w, xsr_msg **out, size_t max) {
+  size_t n = 0;
+  while (n < max) {
+    struct cds_wfcq_node *node = __cds_wfcq_dequeue_blocking(&w->head, &w->tail);
+    if (!node) break;
+    struct xsr_msg *m = caa_container_of(node, struct xsr_msg, qnode);
+    XSR__TSAN_ACQUIRE(m);
+    xsr_session *s = m->to;
+    if (!m->buf) {
+      /* Tombstone: every message for s has been popped and released. */
+      XSR__TSAN_ACQUIRE(s);
+      xsr__free(w->router, s);
+      continue;
+    }
+    if (s->closed) {
+      xsr_msg_release(m);
+      continue;
+    }
+    out[n++] = m;
+  }
+  return n;
+}
+
+xsr_session *xsr_msg_session(const xsr_msg *m) { return m->to; }
+
+xsr_span xsr_msg_bytes(const xsr_msg *m) {
+  xsr_span s = {m->buf->data, m->buf->len};
+  return s;
+}
+
+void xsr_msg_release(xsr_msg *m) {
+  xsr__rbuf *b = m->buf;
+  xsr__unreserve(m->to, b->len);
+  /* The sole owner of a single-recipient buffer skips the atomic RMW. */
+  if (atomic_load_explicit(&b->refs, memory_order_acquire) == 1 ||
+      atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
+    xsr__free(b->router, b);
+}
+
+xsr_err xsr_router_send_rcu(xsr_router *r, xsr_session *to, const void *data, size_t len) {
+  if (!r || !to || (!data && len) || len > UINT32_MAX) return XSR_EINVAL;
+  if (!xsr__reserve(to, len)) return XSR_EQUEUEFULL;
+  xsr__rbuf *b = xsr__rbuf_new(r, len, 1);
+  if (!b) {
+    xsr__unreserve(to, len);
+    return XSR_ENOMEM;
+  }
+  if (len) memcpy(b->data, data, len);
+  xsr__deliver(b, &to, 1);
+  return XSR_OK;
+}

@@ -1,0 +1,533 @@
+/*
+ * The routing table: bare JID -> delivery set, in a cds_lfht read under
+ * QSBR RCU; sessions and their lifetime.
+ *
+ * Design.  Readers (routing threads) do one cds_lfht lookup by the bare JID
+ * and load the entry's `set` pointer (an acquire load, a plain mov on x86):
+ * no lock, no write to shared memory, no allocation.  Writers (bind, unbind,
+ * presence) take the entry's spinlock, build a new sorted set, publish it
+ * with a release store and hand the old one to call_rcu().  The entry itself
+ * is created with cds_lfht_add_unique() and removed with cds_lfht_del() when
+ * its last session leaves; a writer that finds an entry marked dead after
+ * taking the lock lost that race and retries from the lookup.
+ *
+ * Reclamation.  Old sets, dead entries and closed sessions are freed by
+ * call_rcu() callbacks after a QSBR grace period, i.e. once every registered
+ * thread has passed a quiescent state and so can no longer hold a pointer
+ * found before the change.  A closed session additionally has to wait for
+ * messages already in its worker's queue: its callback enqueues the session
+ * itself as a tombstone behind them (every push that could still name the
+ * session happened inside a read-side section that the grace period has
+ * seen end, so it is already linked in the queue), and the owner frees it
+ * when it pops the tombstone.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "internal.h"
+
+/* ---- memory ------------------------------------------------------------ */
+
+void *xsr__alloc(xsr_router *r, size_t n) {
+  return r->alloc.malloc ? r->alloc.malloc(r->alloc.user, n) : malloc(n);
+}
+
+void xsr__free(xsr_router *r, void *p) {
+  if (!p) return;
+  if (r->alloc.free) r->alloc.free(r->alloc.user, p);
+  else free(p);
+}
+
+/* ---- RCU thread state --------------------------------------------------- */
+
+void xsr_router_thread_register(void) { rcu_register_thread(); }
+void xsr_router_thread_unregister(void) { rcu_unregister_thread(); }
+void xsr_router_quiescent(void) { rcu_quiescent_state(); }
+void xsr_router_thread_offline(void) { rcu_thread_offline(); }
+void xsr_router_thread_online(void) { rcu_thread_online(); }
+
+/* ---- router ------------------------------------------------------------- */
+
+void xsr_router_config_init(xsr_router_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  cfg->workers = 1;
+  cfg->session_budget = XSR_DEFAULT_SESSION_BUDGET;
+  cfg->initial_buckets = 1024;
+}
+
+xsr_router *xsr_router_new(const xsr_router_config *cfg, const xsr_allocator *alloc) {
+  xsr_router_config c;
+  if (cfg) c = *cfg;
+  else xsr_router_config_init(&c);
+  if (c.workers == 0 || c.workers > XSR_MAX_WORKERS || c.session_budget == 0 ||
+      c.session_budget > UINT32_MAX)
+    return NULL;
+  if (c.initial_buckets == 0) c.initial_buckets = 1024;
+  if (c.initial_buckets & (c.initial_buckets - 1)) return NULL;
+  xsr_allocator a = {0};
+  if (alloc) a = *alloc;
+  xsr_router *r = a.malloc ? a.malloc(a.user, sizeof *r) : malloc(sizeof *r);
+  if (!r) return NULL;
+  memset(r, 0, sizeof *r);
+  r->cfg = c;
+  r->alloc = a;
+  if (getrandom(&r->seed, sizeof r->seed, GRND_NONBLOCK) != (ssize_t)sizeof r->seed)
+    r->seed = (uint64_t)(uintptr_t)r * 0x9E3779B97F4A7C15ull;
+  r->workers_mem = xsr__alloc(r, (size_t)c.workers * sizeof(xsr_worker) + XSR__CACHELINE);
+  if (!r->workers_mem) goto fail;
+  r->workers = (xsr_worker *)(((uintptr_t)r->workers_mem + XSR__CACHELINE - 1) &
+                              ~(uintptr_t)(XSR__CACHELINE - 1));
+  for (unsigned i = 0; i < c.workers; i++) {
+    xsr_worker *w = &r->workers[i];
+    memset(w, 0, sizeof *w);
+    __cds_wfcq_init(&w->head, &w->tail);
+    w->router = r;
+    w->index = i;
+  }
+  r->table = cds_lfht_new(c.initial_buckets, c.initial_buckets, 0,
+                          CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+  if (!r->table) goto fail;
+  return r;
+fail:
+  xsr__free(r, r->workers_mem);
+  xsr__free(r, r);
+  return NULL;
+}
+
+static void drain_all(xsr_router *r) {
+  for (unsigned i = 0; i < r->cfg.workers; i++) {
+    xsr_worker *w = &r->workers[i];
+    struct cds_wfcq_node *n;
+    while ((n = __cds_wfcq_dequeue_blocking(&w->head, &w->tail)) != NULL) {
+      struct xsr_msg *m = caa_container_of(n, struct xsr_msg, qnode);
+      XSR__TSAN_ACQUIRE(m);
+      if (m->buf) xsr_msg_release(m);
+      else xsr__free(r, m->to);
+    }
+  }
+}
+
+void xsr_router_free(xsr_router *r) {
+  if (!r) return;
+  /* rcu_barrier() and cds_lfht_destroy() wait for grace periods, which an
+   * online registered caller would itself hold up: go offline meanwhile. */
+  int online = rcu_read_ongoing();
+  if (online) rcu_thread_offline();
+  rcu_barrier(); /* every pending call_rcu callback (tombstones included) */
+  drain_all(r);
+  /* Entries left by sessions never closed.  No other thread uses the router
+   * any more, so the read-side rules are moot here. */
+  struct cds_lfht_iter it;
+  struct cds_lfht_node *node;
+  cds_lfht_for_each(r->table, &it, node) {
+    xsr__bare *b = caa_container_of(node, xsr__bare, node);
+    cds_lfht_del(r->table, node);
+    xsr__free(r, atomic_load(&b->set));
+    xsr__free(r, b);
+  }
+  cds_lfht_destroy(r->table, NULL);
+  rcu_barrier();
+  if (online) rcu_thread_online();
+  xsr__free(r, r->workers_mem);
+  xsr_allocator a = r->alloc;
+  if (a.free) a.free(a.user, r);
+  else free(r);
+}
+
+xsr_worker *xsr_router_worker(xsr_router *r, unsigned i) {
+  return r && i < r->cfg.workers ? &r->workers[i] : NULL;
+}
+
+unsigned xsr_worker_index(const xsr_worker *w) { return w->index; }
+
+void xsr_router_stats_get(xsr_router *r, xsr_router_stats *st) {
+  st->bare_jids = atomic_load_explicit(&r->n_bare, memory_order_relaxed);
+  st->sessions = atomic_load_explicit(&r->n_sessions, memory_order_relaxed);
+}
+
+/* ---- table -------------------------------------------------------------- */
+
+typedef struct key_ref {
+  const char *ptr;
+  size_t len;
+} key_ref;
+
+static int bare_match(struct cds_lfht_node *node, const void *key) {
+  const xsr__bare *b = caa_container_of(node, xsr__bare, node);
+  const key_ref *k = key;
+  /* Pairs with the release before cds_lfht_add_unique(): the library's own
+   * publication is invisible to TSan. */
+  XSR__TSAN_ACQUIRE(b);
+  return b->key_len == k->len && memcmp(b->key, k->ptr, k->len) == 0;
+}
+
+xsr__bare *xsr__table_lookup(xsr_router *r, const char *key, size_t len, uint64_t h) {
+  struct cds_lfht_iter it;
+  key_ref k = {key, len};
+  cds_lfht_lookup(r->table, (unsigned long)h, bare_match, &k, &it);
+  struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
+  return n ? caa_container_of(n, xsr__bare, node) : NULL;
+}
+
+static void lock_bare(xsr__bare *b) {
+  while (atomic_exchange_explicit(&b->lock, 1, memory_order_acquire)) {
+    while (atomic_load_explicit(&b->lock, memory_order_relaxed)) caa_cpu_relax();
+  }
+}
+
+static void unlock_bare(xsr__bare *b) { atomic_store_explicit(&b->lock, 0, memory_order_release); }
+
+static void free_set_cb(struct rcu_head *h) {
+  xsr__resset *s = caa_container_of(h, xsr__resset, rcu);
+  xsr__free(s->router, s);
+}
+
+static void free_bare_cb(struct rcu_head *h) {
+  xsr__bare *b = caa_container_of(h, xsr__bare, rcu);
+  xsr__free(b->router, b);
+}
+
+/* Sorted insertion order: available before unavailable, then priority
+ * descending; ties keep their previous order (stable), so the resource that
+ * came first stays first among equals. */
+static int ranks_before(const xsr_session *a, const xsr_session *b) {
+  if (a->available != b->available) return a->available > b->available;
+  return a->available && a->priority > b->priority;
+}
+
+/* Builds the set `old` minus `drop` (may be NULL) plus `add` (may be NULL),
+ * re-sorting `resort` (whose rank changed; may be NULL).  Returns NULL on
+ * out-of-memory; *empty = 1 (and NULL) when the result has no sessions. */
+static xsr__resset *build_set(xsr_router *r, const xsr__resset *old, xsr_session *drop,
+                              xsr_session *add, int *empty) {
+  uint32_t n_old = old ? old->n : 0;
+  uint32_t cap = n_old + (add ? 1u : 0u);
+  *empty = 0;
+  xsr__resset *s = xsr__alloc(r, sizeof *s + (size_t)(cap ? cap : 1) * sizeof(xsr_session *));
+  if (!s) return NULL;
+  s->router = r;
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < n_old; i++)
+    if (old->s[i] != drop && old->s[i] != add) s->s[n++] = old->s[i];
+  if (add) s->s[n++] = add;
+  if (n == 0) {
+    xsr__free(r, s);
+    *empty = 1;
+    return NULL;
+  }
+  /* Insertion sort: sets are a handful of resources. */
+  for (uint32_t i = 1; i < n; i++) {
+    xsr_session *x = s->s[i];
+    uint32_t j = i;
+    while (j > 0 && ranks_before(x, s->s[j - 1])) {
+      s->s[j] = s->s[j - 1];
+      j--;
+    }
+    s->s[j] = x;
+  }
+  s->n = n;
+  s->n_avail = s->n_nonneg = s->n_top = 0;
+  while (s->n_avail < n && s->s[s->n_avail]->available) s->n_avail++;
+  while (s->n_nonneg < s->n_avail && s->s[s->n_nonneg]->priority >= 0) s->n_nonneg++;
+  if (s->n_nonneg > 0) {
+    int top = s->s[0]->priority;
+    while (s->n_top < s->n_nonneg && s->s[s->n_top]->priority == top) s->n_top++;
+  }
+  return s;
+}
+
+static void publish_set(xsr__bare *b, xsr__resset *s) {
+  xsr__resset *old = atomic_load_explicit(&b->set, memory_order_relaxed);
+  XSR__TSAN_RELEASE(s);
+  atomic_store_explicit(&b->set, s, memory_order_release);
+  if (old) call_rcu(&old->rcu, free_set_cb);
+}
+
+static xsr_span session_bare(const xsr_session *s) {
+  xsr_span sp = {s->str, s->local_len ? (size_t)s->local_len + 1u + s->domain_len
+                                      : (size_t)s->domain_len};
+  return sp;
+}
+
+static int same_resource(const xsr_session *a, const xsr_session *b) {
+  return a->resource_len == b->resource_len &&
+         memcmp(a->str + a->local_len + (a->local_len ? 1 : 0) + a->domain_len + 1,
+                b->str + b->local_len + (b->local_len ? 1 : 0) + b->domain_len + 1,
+                a->resource_len) == 0;
+}
+
+xsr_err xsr_session_bind_rcu(xsr_session *s) {
+  xsr_router *r = s->router;
+  if (atomic_load_explicit(&s->bare, memory_order_relaxed)) return XSR_EINVAL;
+  xsr_span key = session_bare(s);
+  uint64_t h = xsr_jid_hash(key, r->seed);
+  rcu_read_lock();
+  for (;;) {
+    xsr__bare *b = xsr__table_lookup(r, key.ptr, key.len, h);
+    if (!b) {
+      int empty;
+      xsr__bare *nb = xsr__alloc(r, sizeof *nb + key.len);
+      if (!nb) break;
+      memset(nb, 0, sizeof *nb);
+      nb->router = r;
+      nb->key_len = (uint16_t)key.len;
+      memcpy(nb->key, key.ptr, key.len);
+      s->available = 0;
+      xsr__resset *set = build_set(r, NULL, NULL, s, &empty);
+      if (!set) {
+        xsr__free(r, nb);
+        break;
+      }
+      XSR__TSAN_RELEASE(set);
+      atomic_store_explicit(&nb->set, set, memory_order_relaxed);
+      atomic_store_explicit(&s->bare, nb, memory_order_relaxed);
+      cds_lfht_node_init(&nb->node);
+      XSR__TSAN_RELEASE(nb);
+      key_ref k = {key.ptr, key.len};
+      struct cds_lfht_node *got =
+          cds_lfht_add_unique(r->table, (unsigned long)h, bare_match, &k, &nb->node);
+      if (got == &nb->node) {
+        atomic_fetch_add_explicit(&r->n_bare, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&r->n_sessions, 1, memory_order_relaxed);
+        rcu_read_unlock();
+        return XSR_OK;
+      }
+      /* Another thread created the entry first: never published, free now. */
+      atomic_store_explicit(&s->bare, NULL, memory_order_relaxed);
+      xsr__free(r, set);
+      xsr__free(r, nb);
+      continue;
+    }
+    lock_bare(b);
+    if (b->dead) {
+      unlock_bare(b);
+      continue;
+    }
+    xsr__resset *old = atomic_load_explicit(&b->set, memory_order_relaxed);
+    for (uint32_t i = 0; old && i < old->n; i++) {
+      if (same_resource(old->s[i], s)) {
+        unlock_bare(b);
+        rcu_read_unlock();
+        return XSR_EEXIST;
+      }
+    }
+    int empty;
+    s->available = 0;
+    xsr__resset *set = build_set(r, old, NULL, s, &empty);
+    if (!set) {
+      unlock_bare(b);
+      break;
+    }
+    atomic_store_explicit(&s->bare, b, memory_order_relaxed);
+    publish_set(b, set);
+    unlock_bare(b);
+    atomic_fetch_add_explicit(&r->n_sessions, 1, memory_order_relaxed);
+    rcu_read_unlock();
+    return XSR_OK;
+  }
+  rcu_read_unlock();
+  return XSR_ENOMEM;
+}
+
+xsr_err xsr_session_set_presence_rcu(xsr_session *s, int available, int priority) {
+  xsr__bare *b = atomic_load_explicit(&s->bare, memory_order_relaxed);
+  if (!b) return XSR_EINVAL;
+  if (priority < XSR_PRIORITY_MIN) priority = XSR_PRIORITY_MIN;
+  if (priority > XSR_PRIORITY_MAX) priority = XSR_PRIORITY_MAX;
+  rcu_read_lock();
+  lock_bare(b);
+  /* b cannot be dead: only unbinding s itself (same owner) could empty it
+   * while s is in it. */
+  int old_av = s->available, old_pr = s->priority;
+  s->available = available ? 1 : 0;
+  s->priority = (int16_t)priority;
+  int empty;
+  xsr__resset *set = build_set(s->router, atomic_load_explicit(&b->set, memory_order_relaxed),
+                               NULL, s, &empty);
+  if (!set) {
+    s->available = (uint8_t)old_av;
+    s->priority = (int16_t)old_pr;
+    unlock_bare(b);
+    rcu_read_unlock();
+    return XSR_ENOMEM;
+  }
+  publish_set(b, set);
+  unlock_bare(b);
+  rcu_read_unlock();
+  return XSR_OK;
+}
+
+void xsr_session_unbind_rcu(xsr_session *s) {
+  xsr__bare *b = atomic_load_explicit(&s->bare, memory_order_relaxed);
+  if (!b) return;
+  xsr_router *r = s->router;
+  rcu_read_lock();
+  lock_bare(b);
+  xsr__resset *old = atomic_load_explicit(&b->set, memory_order_relaxed);
+  int empty;
+  xsr__resset *set = build_set(r, old, s, NULL, &empty);
+  if (empty) {
+    b->dead = 1;
+    cds_lfht_del(r->table, &b->node);
+    atomic_store_explicit(&b->set, NULL, memory_order_release);
+    call_rcu(&old->rcu, free_set_cb);
+    call_rcu(&b->rcu, free_bare_cb);
+    atomic_fetch_sub_explicit(&r->n_bare, 1, memory_order_relaxed);
+  } else if (set) {
+    publish_set(b, set);
+  } else {
+    /* Out of memory for the smaller set: shrink the old one in place is not
+     * possible (readers see it), so mark the session unavailable-and-gone by
+     * rebuilding without allocation: swap it to the end and shorten. */
+    for (;;) {
+      set = build_set(r, old, s, NULL, &empty);
+      if (set || empty) break;
+      caa_cpu_relax();
+    }
+    if (set) publish_set(b, set);
+  }
+  atomic_store_explicit(&s->bare, NULL, memory_order_relaxed);
+  s->available = 0;
+  unlock_bare(b);
+  rcu_read_unlock();
+  atomic_fetch_sub_explicit(&r->n_sessions, 1, memory_order_relaxed);
+}
+
+/* ---- sessions ----------------------------------------------------------- */
+
+static size_t escape_attr(char *out, const char *s, size_t n) {
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *rep = NULL;
+    switch (s[i]) {
+    case '&': rep = "&amp;"; break;
+    case '<': rep = "&lt;"; break;
+    case '>': rep = "&gt;"; break;
+    case '\'': rep = "&apos;"; break;
+    case '"': rep = "&quot;"; break;
+    default: break;
+    }
+    if (rep) {
+      size_t rl = strlen(rep);
+      if (out) memcpy(out + o, rep, rl);
+      o += rl;
+    } else {
+      if (out) out[o] = s[i];
+      o++;
+    }
+  }
+  return o;
+}
+
+xsr_err xsr_session_new(xsr_worker *w, const char *jid, size_t len, void *user,
+                        xsr_session **out) {
+  if (!w || !out) return XSR_EINVAL;
+  *out = NULL;
+  char buf[XSR_JID_MAX];
+  xsr_jid j;
+  xsr_err rc = xsr_jid_parse(jid, len, buf, sizeof buf, &j, NULL);
+  if (rc != XSR_OK) return rc;
+  if (!j.resource.ptr) return XSR_EINVAL;
+  xsr_span full = xsr_jid_full(&j);
+  size_t esc = escape_attr(NULL, full.ptr, full.len);
+  size_t attr_len = 8 + esc + 1; /* " from='" ... "'" */
+  if (attr_len > UINT16_MAX) return XSR_EJIDLONG;
+  xsr_router *r = w->router;
+  xsr_session *s = xsr__alloc(r, sizeof *s + full.len + attr_len);
+  if (!s) return XSR_ENOMEM;
+  memset(s, 0, sizeof *s);
+  s->router = r;
+  s->worker = w;
+  s->user = user;
+  s->local_len = (uint16_t)j.local.len;
+  s->domain_len = (uint16_t)j.domain.len;
+  s->resource_len = (uint16_t)j.resource.len;
+  s->from_attr_len = (uint16_t)attr_len;
+  memcpy(s->str, full.ptr, full.len);
+  char *a = s->str + full.len;
+  memcpy(a, " from='", 7);
+  escape_attr(a + 7, full.ptr, full.len);
+  a[7 + esc] = '\'';
+  s->from_attr_len = (uint16_t)(7 + esc + 1);
+  *out = s;
+  return XSR_OK;
+}
+
+static void session_grace_cb(struct rcu_head *h) {
+  xsr_session *s = caa_container_of(h, xsr_session, end.rcu);
+  /* No routing thread can reach s any more; queue the tombstone behind
+   * whatever was queued for it before. */
+  struct xsr_msg *t = &s->end.tomb;
+  xsr_worker *w = s->worker;
+  t->to = s;
+  t->buf = NULL;
+  cds_wfcq_node_init(&t->qnode);
+  XSR__TSAN_RELEASE(t);
+  if (!cds_wfcq_enqueue(&w->head, &w->tail, &t->qnode) && w->router->cfg.wake)
+    w->router->cfg.wake(w->router->cfg.user, w);
+}
+
+void xsr_session_close_owner(xsr_session *s) {
+  if (!s) return;
+  xsr_session_unbind_rcu(s);
+  s->closed = 1;
+  XSR__TSAN_RELEASE(s);
+  call_rcu(&s->end.rcu, session_grace_cb);
+}
+
+xsr_jid xsr_session_jid(const xsr_session *s) {
+  xsr_jid j;
+  memset(&j, 0, sizeof j);
+  const char *p = s->str;
+  if (s->local_len) {
+    j.local.ptr = p;
+    j.local.len = s->local_len;
+    p += s->local_len + 1;
+  }
+  j.domain.ptr = p;
+  j.domain.len = s->domain_len;
+  p += s->domain_len + 1;
+  j.resource.ptr = p;
+  j.resource.len = s->resource_len;
+  return j;
+}
+
+void *xsr_session_user(const xsr_session *s) { return s->user; }
+xsr_worker *xsr_session_worker(const xsr_session *s) { return s->worker; }
+size_t xsr_session_queued(const xsr_session *s) {
+  return atomic_load_explicit(&s->queued, memory_order_relaxed);
+}
+
+/* ---- lookups ------------------------------------------------------------ */
+
+xsr_session *xsr_router_find_rcu(xsr_router *r, const xsr_jid *jid) {
+  if (!jid->resource.ptr) return NULL;
+  xsr_span key = xsr_jid_bare(jid);
+  xsr__bare *b = xsr__table_lookup(r, key.ptr, key.len, xsr_jid_hash(key, r->seed));
+  if (!b) return NULL;
+  xsr__resset *set = atomic_load_explicit(&b->set, memory_order_acquire);
+  if (!set) return NULL;
+  XSR__TSAN_ACQUIRE(set);
+  size_t off = key.len + 1;
+  for (uint32_t i = 0; i < set->n; i++) {
+    xsr_session *s = set->s[i];
+    if (s->resource_len == jid->resource.len &&
+        memcmp(s->str + off, jid->resource.ptr, jid->resource.len) == 0)
+      return s;
+  }
+  return NULL;
+}
+
+size_t xsr_router_resources_rcu(xsr_router *r, const xsr_jid *jid, xsr_session **out,
+                                size_t max) {
+  xsr_span key = xsr_jid_bare(jid);
+  xsr__bare *b = xsr__table_lookup(r, key.ptr, key.len, xsr_jid_hash(key, r->seed));
+  if (!b) return 0;
+  xsr__resset *set = atomic_load_explicit(&b->set, memory_order_acquire);
+  if (!set) return 0;
+  XSR__TSAN_ACQUIRE(set);
+  for (uint32_t i = 0; i < set->n && i < max; i++) out[i] = set->s[i];
+  return set->n;
+}
