@@ -1,0 +1,63 @@
+#!/bin/sh
+# Instructions per byte of xsr, expat and libxml2 under callgrind: stable on
+# noisy machines where wall-clock figures are not.
+#   scripts/bench-callgrind.sh [CORPUS]        (default: chat)
+# For each parser, counts the instructions of one parse of the corpus (the
+# --quick size, 256 KiB) at 64 KiB, 1460-byte and 1-byte chunks, and prints
+# instructions per byte and the 1-byte/64K ratio (1.0 would mean chunking
+# costs nothing; a parser that rescans grows with the token size).  Then
+# checks xsr's cost per byte at 1-byte chunks for a 1 KiB and a 1 MiB
+# stanza (linearity in the stanza size).
+# Only xsr_bench_parse_once() is counted (--toggle-collect), so corpus
+# generation and setup are excluded.
+# Environment: BUILD_DIR (default build), BENCH (the xsr-bench binary).
+set -eu
+
+corpus=${1:-chat}
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD_DIR:-"$root/build"}
+bench=${BENCH:-"$build/bin/xsr-bench"}
+
+command -v valgrind >/dev/null || { echo "bench-callgrind: valgrind is not installed" >&2; exit 1; }
+if [ ! -x "$bench" ]; then
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DXSR_BUILD_BENCH=ON >/dev/null
+  cmake --build "$build" --target xsr-bench >/dev/null
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+# count SUBJECT CORPUS CHUNK -> prints "INSTRUCTIONS BYTES"
+count() {
+  out=$(valgrind --tool=callgrind --collect-atstart=no --toggle-collect=xsr_bench_parse_once \
+          --callgrind-out-file="$tmp/cg.out" \
+          "$bench" --quick --once "$1" --corpus "$2" --chunk "$3" 2>"$tmp/vg.err") || {
+    echo "bench-callgrind: $1 on $2 at $3-byte chunks failed:" >&2
+    cat "$tmp/vg.err" >&2
+    exit 1
+  }
+  bytes=$(printf '%s\n' "$out" | sed -n 's/.* bytes=\([0-9]*\).*/\1/p')
+  ir=$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$tmp/cg.out")
+  [ -n "$ir" ] || ir=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$tmp/cg.out")
+  echo "$ir $bytes"
+}
+
+per_byte() { echo "$1" | awk '{ printf "%.2f", $1 / $2 }'; }
+
+echo "instructions per byte (callgrind), corpus $corpus, --quick size"
+printf '%-10s %12s %12s %12s %12s\n' parser "64K chunks" "1460 chunks" "1-byte" "1B / 64K"
+for subject in xsr expat libxml2; do
+  big=$(count "$subject" "$corpus" 65536)
+  seg=$(count "$subject" "$corpus" 1460)
+  one=$(count "$subject" "$corpus" 1)
+  b=$(per_byte "$big"); s=$(per_byte "$seg"); o=$(per_byte "$one")
+  r=$(echo "$o $b" | awk '{ printf "%.2f", $1 / $2 }')
+  printf '%-10s %12s %12s %12s %12s\n' "$subject" "$b" "$s" "$o" "$r"
+done
+echo "corpus bytes: $(echo "$big" | cut -d' ' -f2)"
+
+echo
+echo "xsr, 1-byte chunks: cost per byte of one 1 KiB and one 1 MiB stanza"
+k=$(per_byte "$(count xsr stanza1k 1)")
+m=$(per_byte "$(count xsr stanza1m 1)")
+echo "$k $m" | awk '{ printf "stanza1k %.2f  stanza1m %.2f  instructions/byte, 1M/1K %.3f\n", $1, $2, $2 / $1 }'
