@@ -1,0 +1,360 @@
+/*
+ * Parser tests: every conformance case in tests/cases replayed at every chunk
+ * size through both ways in (one Criterion test per case, named in every
+ * failure), plus the API contract that the cases cannot express: config
+ * validation, callbacks re-entering the parser, abort/pause/resume, commit
+ * while paused, restart and reset, and the bytes held.
+ */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xsr_test.h"
+
+/* ---- conformance cases ---------------------------------------------------- */
+
+struct case_param {
+  char name[128];
+};
+
+static void free_case_params(struct criterion_test_params *crp) { cr_free(crp->params); }
+
+ParameterizedTestParameters(cases, replay) {
+  char **names = NULL;
+  size_t n = xt_case_list(xt_cases_dir(), &names);
+  struct case_param *params = cr_malloc(sizeof *params * (n ? n : 1));
+  for (size_t i = 0; i < n; i++)
+    snprintf(params[i].name, sizeof params[i].name, "%s", names[i]);
+  if (n == 0)
+    snprintf(params[0].name, sizeof params[0].name, "%s", "(no cases found)");
+  xt_case_list_free(names, n);
+  return cr_make_param_array(struct case_param, params, n ? n : 1, free_case_params);
+}
+
+ParameterizedTest(struct case_param *cp, cases, replay, .timeout = 120) {
+  xt_case c;
+  tbuf err = {0};
+  cr_assert_eq(xt_case_load(xt_cases_dir(), cp->name, &c, &err), 0, "case %s: %s", cp->name,
+               tbuf_str(&err));
+  tbuf report = {0};
+  size_t bad = xt_check_case(&c, &report);
+  cr_expect_eq(bad, 0, "case %s failed:\n%s", cp->name, tbuf_str(&report));
+  tbuf_free(&report);
+  tbuf_free(&err);
+  xt_case_free(&c);
+}
+
+Test(cases, there_are_enough) {
+  char **names = NULL;
+  size_t n = xt_case_list(xt_cases_dir(), &names);
+  xt_case_list_free(names, n);
+  cr_expect_geq(n, 100, "only %zu conformance cases in %s", n, xt_cases_dir());
+}
+
+/* ---- helpers for the API tests ------------------------------------------- */
+
+#define HDR                                                                                        \
+  "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "        \
+  "to='example.com' version='1.0'>"
+
+typedef struct api_ctx {
+  xsr_parser *p;
+  int opens, stanzas, closes;
+  int ret_open, ret_stanza, ret_close; /* what the callbacks return */
+  int reenter;                         /* call parser functions from on_stanza */
+  xsr_err reenter_results[6];
+  uint64_t last_offset;
+  char last_name[64];
+} api_ctx;
+
+static int api_open(void *user, const xsr_stream_header *h) {
+  api_ctx *x = user;
+  (void)h;
+  x->opens++;
+  return x->ret_open;
+}
+
+static int api_stanza(void *user, const xsr_stanza *st) {
+  api_ctx *x = user;
+  x->stanzas++;
+  x->last_offset = st->offset;
+  snprintf(x->last_name, sizeof x->last_name, "%.*s", (int)st->name.len, st->name.ptr);
+  if (x->reenter) {
+    size_t len = 16;
+    x->reenter_results[0] = xsr_parser_feed(x->p, "<a/>", 4);
+    x->reenter_results[1] = xsr_parser_commit(x->p, 0);
+    x->reenter_results[2] = xsr_parser_resume(x->p);
+    x->reenter_results[3] = xsr_parser_restart(x->p);
+    x->reenter_results[4] = xsr_parser_buffer(x->p, &len) == NULL ? XSR_EBUSY : XSR_OK;
+    /* The functions allowed from a callback. */
+    xsr_span u = xsr_parser_ns_uri(x->p, XSR_NS_CLIENT);
+    x->reenter_results[5] =
+        (u.ptr && u.len == 13 && memcmp(u.ptr, "jabber:client", 13) == 0 &&
+         xsr_parser_ns_find(x->p, "jabber:client", 13) == XSR_NS_CLIENT)
+            ? XSR_OK
+            : XSR_EINVAL;
+  }
+  return x->ret_stanza;
+}
+
+static int api_close(void *user, uint64_t off) {
+  api_ctx *x = user;
+  (void)off;
+  x->closes++;
+  return x->ret_close;
+}
+
+static const xsr_parser_callbacks api_cbs = {api_open, api_stanza, api_close};
+
+static xsr_err feed_str(xsr_parser *p, const char *s) { return xsr_parser_feed(p, s, strlen(s)); }
+
+/* ---- config -------------------------------------------------------------- */
+
+Test(config, defaults) {
+  xsr_parser_config c;
+  memset(&c, 0xff, sizeof c);
+  xsr_parser_config_init(&c);
+  cr_expect_eq(c.max_stanza, XSR_DEFAULT_MAX_STANZA);
+  cr_expect_eq(c.max_depth, XSR_DEFAULT_MAX_DEPTH);
+  cr_expect_eq(c.max_attrs, XSR_DEFAULT_MAX_ATTRS);
+  cr_expect_eq(c.max_name, XSR_DEFAULT_MAX_NAME);
+  cr_expect_eq(c.max_ns_decls, XSR_DEFAULT_MAX_NS_DECLS);
+  cr_expect_eq(c.max_namespaces, XSR_DEFAULT_MAX_NAMESPACES);
+  cr_expect_eq(c.accept, XSR_ACCEPT_CLIENT | XSR_ACCEPT_SERVER | XSR_ACCEPT_COMPONENT);
+}
+
+Test(config, rejects_zero_limits_and_huge_stanzas) {
+  for (int field = 0; field < 6; field++) {
+    xsr_parser_config c;
+    xsr_parser_config_init(&c);
+    switch (field) {
+    case 0: c.max_stanza = 0; break;
+    case 1: c.max_depth = 0; break;
+    case 2: c.max_attrs = 0; break;
+    case 3: c.max_name = 0; break;
+    case 4: c.max_ns_decls = 0; break;
+    default: c.max_namespaces = 0; break;
+    }
+    xsr_parser *p = xsr_parser_new(&c, NULL, NULL, NULL);
+    cr_expect_null(p, "a zero limit (field %d) was accepted", field);
+    xsr_parser_free(p);
+  }
+  xsr_parser_config c;
+  xsr_parser_config_init(&c);
+  c.max_stanza = (size_t)XSR_MAX_STANZA_LIMIT + 1;
+  xsr_parser *p = xsr_parser_new(&c, NULL, NULL, NULL);
+  cr_expect_null(p, "max_stanza above XSR_MAX_STANZA_LIMIT was accepted");
+  xsr_parser_free(p);
+  c.max_stanza = XSR_MAX_STANZA_LIMIT;
+  p = xsr_parser_new(&c, NULL, NULL, NULL);
+  cr_expect_not_null(p, "max_stanza == XSR_MAX_STANZA_LIMIT was refused");
+  xsr_parser_free(p);
+  xsr_parser_free(NULL);
+}
+
+Test(config, null_callbacks_and_config) {
+  xsr_parser *p = xsr_parser_new(NULL, NULL, NULL, NULL);
+  cr_assert_not_null(p);
+  cr_expect_eq(feed_str(p, HDR "<message to='a@b'><body>x</body></message></stream:stream>"), XSR_OK);
+  cr_expect(xsr_parser_closed(p));
+  xsr_parser_free(p);
+}
+
+Test(config, accept_mask) {
+  xsr_parser_config c;
+  xsr_parser_config_init(&c);
+  c.accept = XSR_ACCEPT_SERVER;
+  xsr_parser *p = xsr_parser_new(&c, NULL, NULL, NULL);
+  cr_assert_not_null(p);
+  cr_expect_eq(feed_str(p, HDR), XSR_ECONTENTNS, "jabber:client accepted with accept = server");
+  xsr_parser_free(p);
+  p = xsr_parser_new(&c, NULL, NULL, NULL);
+  cr_expect_eq(feed_str(p, "<stream:stream xmlns='jabber:server' "
+                           "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"),
+               XSR_OK);
+  xsr_parser_free(p);
+}
+
+/* ---- callbacks ----------------------------------------------------------- */
+
+Test(callbacks, reentering_the_parser_is_refused) {
+  api_ctx x = {0};
+  x.reenter = 1;
+  xsr_parser *p = xsr_parser_new(NULL, &api_cbs, &x, NULL);
+  x.p = p;
+  cr_assert_eq(feed_str(p, HDR "<presence/>"), XSR_OK);
+  cr_expect_eq(x.stanzas, 1);
+  for (int i = 0; i < 5; i++)
+    cr_expect_eq(x.reenter_results[i], XSR_EBUSY, "call %d from a callback returned %s", i,
+                 xsr_err_name(x.reenter_results[i]));
+  cr_expect_eq(x.reenter_results[5], XSR_OK, "ns_uri/ns_find from a callback failed");
+  /* The stream goes on normally. */
+  x.reenter = 0;
+  cr_expect_eq(feed_str(p, "<presence/></stream:stream>"), XSR_OK);
+  cr_expect_eq(x.stanzas, 2);
+  cr_expect_eq(x.closes, 1);
+  xsr_parser_free(p);
+}
+
+Test(callbacks, other_return_values_abort) {
+  static const int rets[] = {2, -1, 42};
+  for (int k = 0; k < 3; k++) {
+    for (int which = 0; which < 3; which++) {
+      api_ctx x = {0};
+      if (which == 0)
+        x.ret_open = rets[k];
+      else if (which == 1)
+        x.ret_stanza = rets[k];
+      else
+        x.ret_close = rets[k];
+      xsr_parser *p = xsr_parser_new(NULL, &api_cbs, &x, NULL);
+      xsr_err e = feed_str(p, HDR "<presence/><presence/></stream:stream>");
+      cr_expect_eq(e, XSR_EABORTED, "callback %d returning %d gave %s", which, rets[k],
+                   xsr_err_name(e));
+      cr_expect_eq(xsr_parser_error(p, NULL), XSR_EABORTED);
+      cr_expect_eq(feed_str(p, "<presence/>"), XSR_EABORTED, "abort is not sticky");
+      int events = x.opens + x.stanzas + x.closes;
+      cr_expect_eq(events, which == 0 ? 1 : which == 1 ? 2 : 4, "events after the abort (%d)", events);
+      xsr_parser_free(p);
+    }
+  }
+}
+
+Test(callbacks, pause_keeps_the_rest_and_resume_continues) {
+  api_ctx x = {0};
+  x.ret_stanza = XSR_PAUSE;
+  xsr_parser *p = xsr_parser_new(NULL, &api_cbs, &x, NULL);
+  const char *in = HDR "<presence id='1'/><presence id='2'/>";
+  size_t hdrlen = strlen(HDR);
+  cr_assert_eq(feed_str(p, in), XSR_PAUSED);
+  cr_expect_eq(x.stanzas, 1);
+  cr_expect_eq(xsr_parser_bytes(p), strlen(in));
+  cr_expect_eq(xsr_parser_offset(p), hdrlen + 18, "offset after pausing on the first stanza");
+  /* commit while paused appends without parsing */
+  size_t want = 20;
+  char *b = xsr_parser_buffer(p, &want);
+  cr_assert_not_null(b);
+  cr_assert_geq(want, 20);
+  memcpy(b, "<presence id='3'/>", 18);
+  cr_expect_eq(xsr_parser_commit(p, 18), XSR_PAUSED);
+  cr_expect_eq(x.stanzas, 1, "commit parsed while paused");
+  cr_expect_eq(xsr_parser_resume(p), XSR_PAUSED);
+  cr_expect_eq(x.stanzas, 2);
+  cr_expect_eq(x.last_offset, hdrlen + 18);
+  cr_expect_eq(xsr_parser_resume(p), XSR_PAUSED);
+  cr_expect_eq(x.stanzas, 3);
+  cr_expect_eq(x.last_offset, hdrlen + 36);
+  cr_expect_eq(xsr_parser_resume(p), XSR_OK, "resume with nothing left");
+  cr_expect_eq(xsr_parser_resume(p), XSR_OK, "resume when not paused");
+  cr_expect_eq(xsr_parser_offset(p), hdrlen + 54);
+  xsr_parser_free(p);
+}
+
+Test(callbacks, feed_while_paused_is_kept_in_order) {
+  api_ctx x = {0};
+  x.ret_stanza = XSR_PAUSE;
+  xsr_parser *p = xsr_parser_new(NULL, &api_cbs, &x, NULL);
+  cr_assert_eq(feed_str(p, HDR "<iq id='a'/><iq id='b'/>"), XSR_PAUSED);
+  /* Feeding more while paused: the new bytes queue behind the kept ones. */
+  xsr_err e = feed_str(p, "<iq id='c'/>");
+  cr_expect(e == XSR_PAUSED || e == XSR_OK, "feed while paused returned %s", xsr_err_name(e));
+  int n = x.stanzas;
+  while (xsr_parser_resume(p) == XSR_PAUSED && x.stanzas < 10)
+    ;
+  cr_expect_eq(x.stanzas, 3, "stanzas seen: %d (after feed while paused: %d)", x.stanzas, n);
+  xsr_parser_free(p);
+}
+
+/* ---- restart and reset --------------------------------------------------- */
+
+Test(restart, after_success_with_pipelined_header) {
+  api_ctx x = {0};
+  x.ret_stanza = XSR_PAUSE;
+  xsr_parser *p = xsr_parser_new(NULL, &api_cbs, &x, NULL);
+#define SUCCESS "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
+  const char *in = HDR SUCCESS HDR "<iq id='1'/>";
+  cr_assert_eq(feed_str(p, in), XSR_PAUSED);
+  cr_expect_str_eq(x.last_name, "success");
+  cr_expect_eq(xsr_parser_restart(p), XSR_OK);
+  x.ret_stanza = 0;
+  cr_expect_eq(xsr_parser_resume(p), XSR_OK);
+  cr_expect_eq(x.opens, 2, "the pipelined header was not parsed as a new stream");
+  cr_expect_eq(x.stanzas, 2);
+  cr_expect_str_eq(x.last_name, "iq");
+  cr_expect_eq(x.last_offset, 2 * strlen(HDR) + strlen(SUCCESS));
+  xsr_parser_free(p);
+}
+
+Test(restart, without_restart_a_second_header_is_a_stanza) {
+  api_ctx x = {0};
+  xsr_parser *p = xsr_parser_new(NULL, &api_cbs, &x, NULL);
+  cr_expect_eq(feed_str(p, HDR "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>" HDR), XSR_OK);
+  cr_expect_eq(x.opens, 1);
+  xsr_parser_free(p);
+}
+
+Test(restart, returns_the_stored_error) {
+  xsr_parser *p = xsr_parser_new(NULL, NULL, NULL, NULL);
+  cr_expect_eq(feed_str(p, HDR "<a></b>"), XSR_ETAGMISMATCH);
+  cr_expect_eq(xsr_parser_restart(p), XSR_ETAGMISMATCH);
+  xsr_parser_free(p);
+}
+
+Test(reset, forgets_errors_and_offsets) {
+  api_ctx x = {0};
+  xsr_parser *p = xsr_parser_new(NULL, &api_cbs, &x, NULL);
+  cr_expect_eq(feed_str(p, HDR "<a></b>"), XSR_ETAGMISMATCH);
+  xsr_parser_reset(p);
+  cr_expect_eq(xsr_parser_error(p, NULL), XSR_OK);
+  cr_expect_eq(xsr_parser_bytes(p), 0);
+  cr_expect_eq(xsr_parser_offset(p), 0);
+  cr_expect_eq(feed_str(p, HDR "<presence/>"), XSR_OK);
+  cr_expect_eq(x.opens, 2);
+  cr_expect_eq(x.stanzas, 1);
+  cr_expect_eq(x.last_offset, strlen(HDR));
+  xsr_parser_free(p);
+}
+
+/* ---- memory -------------------------------------------------------------- */
+
+Test(memory, holds_only_the_unfinished_element) {
+  xsr_parser *p = xsr_parser_new(NULL, NULL, NULL, NULL);
+  cr_assert_eq(feed_str(p, HDR "<message><body>hello</body></message> \n<message><bo"), XSR_OK);
+  cr_expect_eq(xsr_parser_held(p), 12, "held %zu bytes, the unfinished stanza is 12",
+               xsr_parser_held(p));
+  cr_assert_eq(feed_str(p, "dy>x</body></message>"), XSR_OK);
+  cr_expect_eq(xsr_parser_held(p), 0, "held %zu bytes after the stanza completed", xsr_parser_held(p));
+  xsr_parser_free(p);
+}
+
+Test(memory, stanza_limit_counts_unfinished_bytes) {
+  xsr_parser_config c;
+  xsr_parser_config_init(&c);
+  c.max_stanza = 64;
+  xsr_parser *p = xsr_parser_new(&c, NULL, NULL, NULL);
+  cr_assert_eq(feed_str(p, HDR), XSR_OK);
+  /* An endless start tag: the limit must trip without the tag ever ending. */
+  cr_assert_eq(feed_str(p, "<message to='"), XSR_OK);
+  xsr_err e = XSR_OK;
+  for (int i = 0; i < 100 && e == XSR_OK; i++)
+    e = feed_str(p, "a");
+  cr_expect_eq(e, XSR_ELIMITSTANZA);
+  uint64_t off = 0;
+  xsr_parser_error(p, &off);
+  cr_expect_eq(off, strlen(HDR) + 64);
+  cr_expect_leq(xsr_parser_held(p), 64);
+  xsr_parser_free(p);
+}
+
+Test(offsets, error_offset_of_early_error_in_big_chunk) {
+  /* The offset is a stream offset even when the error is in a later chunk. */
+  xsr_parser *p = xsr_parser_new(NULL, NULL, NULL, NULL);
+  cr_assert_eq(feed_str(p, HDR "<presence/>"), XSR_OK);
+  cr_expect_eq(feed_str(p, "<presence>\x01</presence>"), XSR_ECHAR);
+  uint64_t off = 0;
+  xsr_parser_error(p, &off);
+  cr_expect_eq(off, strlen(HDR) + 11 + 10);
+  xsr_parser_free(p);
+}
