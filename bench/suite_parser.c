@@ -207,7 +207,7 @@ static void record_corpus(xsr_bench_env *env, const xsr_bench_corpus *c, const c
 /* Corpus and slice sizes, rounds. */
 #define FULL_BYTES ((size_t)8 << 20)
 #define FULL_SLICE ((size_t)128 << 10)
-#define FULL_ROUNDS 11u
+#define FULL_ROUNDS 21u
 #define QUICK_BYTES ((size_t)256 << 10)
 #define QUICK_SLICE ((size_t)16 << 10)
 #define QUICK_ROUNDS 3u
