@@ -1,0 +1,107 @@
+#!/bin/sh
+# Regenerates the seed corpora fuzz/corpus/<fuzzer>/ from the hand-written
+# inputs in fuzz/seeds/ (RFC 6120/6121 examples and edge cases), adding the
+# option bytes each harness reads first.  Run from anywhere; commit the result.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+seeds=$here/seeds
+corpus=$here/corpus
+
+# Option prefixes for the parser harnesses: [mode][limits a][limits b][chunks x4].
+#  p0: default limits, API poked from callbacks, mixed chunk sizes
+#  p1: pauses everywhere, small limits (max_stanza 320, depth 16, 1 attribute)
+#  p2: max_stanza 4144 only, 64 KiB chunks
+#  p3: one byte at a time, accept jabber:client only
+prefixes='\004\000\000\132\245\074\303 \007\217\020\041\103\145\207 \000\100\377\377\377\377\377 \004\020\000\000\000\000\000'
+
+gen() { # gen FUZZER
+  dir=$corpus/$1
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  i=0
+  for f in "$seeds"/*.xml; do
+    name=$(basename "$f" .xml)
+    set -- $prefixes
+    shift $((i % 4))
+    printf "$1" >"$dir/$name"
+    cat "$f" >>"$dir/$name"
+    i=$((i + 1))
+  done
+}
+
+gen parser_feed
+gen parser_buffer
+# The buffer harness reads the room it asks for from mode bits 4-6.
+printf '\060\000\000\132\245\074\303' >"$corpus/parser_buffer/c2s-session-ask1460"
+cat "$seeds/c2s-session.xml" >>"$corpus/parser_buffer/c2s-session-ask1460"
+gen restart
+# restart: mode bits 0-2 restart every n-th stanza; bit 3 buffer/commit.
+for m in '\000' '\023' '\010' '\002'; do
+  f=$corpus/restart/c2s-session-mode$(printf "$m" | od -An -tu1 | tr -d ' ')
+  printf "$m\000\000\132\245\074\303" >"$f"
+  cat "$seeds/c2s-session.xml" >>"$f"
+done
+
+# expat_diff: stream bodies only (the harness adds the stream header).
+dir=$corpus/expat_diff
+rm -rf "$dir"
+mkdir -p "$dir"
+for f in "$seeds"/*.xml; do
+  # Drop everything up to the end of the first stream header.
+  sed -e '1s/^.*<stream:stream[^>]*>//' "$f" | sed -e 's#</stream:stream>$##' >"$dir/$(basename "$f" .xml)"
+done
+
+# decode: [quote] attribute-value NUL text NUL cdata.
+dir=$corpus/decode
+rm -rf "$dir"
+mkdir -p "$dir"
+printf '\000a&amp;b&#x41;&#66;\r\n\tc d\000text &lt; &#169; \r\n x &#xD; &#x10FFFF;\000 cdata ]] > \r\n\r' >"$dir/mixed"
+printf '\001it&apos;s &quot;q&quot; \047\000\000' >"$dir/dquote"
+printf '\000plain\000plain text\000plain cdata' >"$dir/plain"
+printf '\000\r\r\n\n\t\000\r\r\n\n\t\000\r\r\n\n\t' >"$dir/line-ends"
+printf '\000caf\303\251 \360\237\230\200\000\344\270\255&#x4E2D;\000' >"$dir/utf8"
+printf '\000&lt\000&#xFFFE;\000' >"$dir/bad-refs"
+
+# writer: byte-coded operations (see writer_fuzzer.c).
+dir=$corpus/writer
+rm -rf "$dir"
+mkdir -p "$dir"
+# <message to='juliet@example.com' type='chat'><body>Art thou ... & a Montague?</body></message>
+printf '\000\000\111\000juliet@example.com\021\003chat\000\001\206\000Art thou not Romeo, & a Montague?\003\000\003\000' >"$dir/message"
+# text with characters that need escaping, CR, TAB and non-ASCII
+printf '\000\003\040\005<>&\047\042\r\t\n\000\000\062\000 <b>&amp;\r\n caf\303\251 \360\237\230\200]]>\003\000\003\000' >"$dir/escapes"
+# nesting, several stanzas, an invalid byte (must be refused)
+printf '\000\000\000\004\000\002\000\001\003\000\003\000\000\001\012\000\377\003\000' >"$dir/invalid-utf8"
+printf '\000\000\021\004en\012\001\001\000\011\000\0033\003\000' >"$dir/lang-and-empty"
+
+# jid: [cap selector] JID.
+dir=$corpus/jid
+rm -rf "$dir"
+mkdir -p "$dir"
+n=0
+while IFS= read -r j; do
+  printf '\007%s' "$j" >"$dir/jid-$n"
+  n=$((n + 1))
+done <<'JIDS'
+juliet@example.com/balcony
+romeo@example.net
+example.com
+Juliet@Example.COM/Balcony
+user@example.com.
+MÜNCHEN.de
+xn--mnchen-3ya.de
+[::1]/res
+192.168.0.1
+a@b@c/d/e@f
+@example.com
+juliet@
+juliet@example.com/
+ДОМ@пример.рф/ресурс
+ﬀ@example.com
+"quoted"@example.com
+user@-bad-.com
+user@under_score.com
+a@b.c/ with space 
+JIDS
+printf '\000a@b\000c' >"$dir/nul"
+printf '\000\377@example.com' >"$dir/bad-utf8"
