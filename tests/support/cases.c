@@ -356,9 +356,13 @@ void xt_replay_case(const xt_case *c, const xt_replay *how, tbuf *log, tbuf *pro
     if (xsr_parser_bytes(p) != c->len)
       tbuf_printf(problems, "xsr_parser_bytes = %llu, want %zu\n",
                   (unsigned long long)xsr_parser_bytes(p), c->len);
-    if (xsr_parser_offset(p) != c->len)
-      tbuf_printf(problems, "xsr_parser_offset = %llu after all input, want %zu\n",
-                  (unsigned long long)xsr_parser_offset(p), c->len);
+    /* parser.h: "the next byte the parser will look at (the total bytes fed
+     * minus the bytes kept unparsed after a pause)".  A UTF-8 sequence cut by
+     * the end of the input is not looked at yet, so allow up to 3 bytes. */
+    uint64_t po = xsr_parser_offset(p);
+    if (po > c->len || po + 3 < c->len)
+      tbuf_printf(problems, "xsr_parser_offset = %llu after all input, want %zu (or up to 3 less)\n",
+                  (unsigned long long)po, c->len);
     if (!!xsr_parser_closed(p) != x.closed_seen)
       tbuf_printf(problems, "xsr_parser_closed = %d, but the close event was %sseen\n",
                   xsr_parser_closed(p), x.closed_seen ? "" : "not ");
