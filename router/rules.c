@@ -126,8 +126,8 @@ static xsr_err deliver_stamped(xsr_router *r, xsr_session *from, const xsr_stanz
   if (len > UINT32_MAX) return XSR_EINVAL;
   for (unsigned i = 0; i < n; i++) {
     if (!xsr__reserve(to[i], len)) {
-      while (i-- > 0) xsr__unreserve(to[i], len);
       res->blocked = to[i];
+      while (i-- > 0) xsr__unreserve(to[i], len);
       return XSR_EQUEUEFULL;
     }
   }
