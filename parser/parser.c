@@ -427,7 +427,7 @@ static int scan_name(const char **ps, const char *lim, const char *start, unsign
       if ((size_t)((const char *)s - start) > max)
         break;
       *err = n < 0 ? XSR_EUTF8 : (cp == 0xFFFE || cp == 0xFFFF) ? XSR_ECHAR : XSR_ENAME;
-      *errp = (const char *)s + (n < 0 ? (-n - 1) : 0);
+      *errp = (const char *)s;
       *ps = (const char *)s;
       return NAME_FAIL;
     }
@@ -458,8 +458,23 @@ static int qname_prefix(const char *n, size_t len, const char **errp) {
     return -1;
   }
   if (c == n + len - 1) {
-    *errp = c;
+    *errp = c + 1; /* the byte that should have started the local name */
     return -1;
+  }
+  /* Both parts are NCNames: the local part must start with a
+   * NameStartChar (the prefix starts the name, already checked). */
+  const unsigned char *l = (const unsigned char *)c + 1;
+  if (*l < 0x80) {
+    if (!(xsr__name_class[*l] & XSR__NAME_START)) {
+      *errp = (const char *)l;
+      return -1;
+    }
+  } else {
+    uint32_t cp;
+    if (xsr__utf8_decode(l, (const unsigned char *)n + len, &cp) > 0 && !xsr__name_start_cp(cp)) {
+      *errp = (const char *)l;
+      return -1;
+    }
   }
   return (int)(c - n);
 }
@@ -984,7 +999,9 @@ st_prolog_decl:
 st_prolog:
   ENTER(ST_PROLOG);
 st_prolog_body:
-  while (s < lim && is_ws((unsigned char)*s)) {
+  /* Whitespace before the stream element is released as it is scanned, so
+   * it does not count against max_stanza. */
+  while (s < e && is_ws((unsigned char)*s)) {
     s++;
     p->decl_ok = 0;
   }
@@ -998,15 +1015,19 @@ st_prolog_body:
 
 st_xmldecl:
   ENTER(ST_XMLDECL);
-  for (;;) {
-    const char *q = memchr(s, '>', (size_t)(lim - s));
-    if (!q) {
-      s = lim;
+  /* Look for '?>'.  The declaration is short and ASCII: a '<', a control
+   * character or a non-ASCII byte cannot be part of it, so fail there at
+   * once rather than holding bytes until max_stanza. */
+  for (;; s++) {
+    if (s >= lim)
       goto out;
-    }
-    s = q + 1;
-    if (q[-1] == '?' && q - 1 > AT(p->tok) + 5)
+    c = (unsigned char)*s;
+    if (c == '>' && s[-1] == '?' && s - 1 >= AT(p->tok) + 6) {
+      s++;
       break;
+    }
+    if (c == '<' || c >= 0x80 || (c < 0x20 && !is_ws(c)))
+      FAIL(XSR_EXMLDECL, s);
   }
   err = check_xmldecl(AT(p->tok), s, &errp);
   if (err)
@@ -1027,8 +1048,23 @@ st_between:
   lim = e;
   if (s >= e)
     goto out;
-  if (*s != '<')
+  if (*s != '<') {
+    /* Text between stanzas: report what is wrong with it first. */
+    c = (unsigned char)*s;
+    if (c < 0x20)
+      FAIL(XSR_ECHAR, s);
+    if (c >= 0x80) {
+      uint32_t cp;
+      int n = xsr__utf8_decode((const unsigned char *)s, (const unsigned char *)e, &cp);
+      if (n == 0)
+        goto out; /* wait for the whole character */
+      if (n < 0)
+        FAIL(XSR_EUTF8, s);
+      if (cp >= 0xFFFE && cp <= 0xFFFF)
+        FAIL(XSR_ECHAR, s);
+    }
     FAIL(XSR_ETEXT, s);
+  }
   p->intop = 1;
   lim = limit_for(p, b, e);
   goto st_lt;
@@ -1290,7 +1326,7 @@ st_attr_value:
       if (n == 0)
         goto out;
       if (n < 0)
-        FAIL(XSR_EUTF8, s + (-n - 1));
+        FAIL(XSR_EUTF8, s);
       if (cp >= 0xFFFE && cp <= 0xFFFF)
         FAIL(XSR_ECHAR, s);
       s += n;
@@ -1319,7 +1355,7 @@ start_tag_done : {
     xsr_stanza view;
     err = check_header(p, b, &h);
     if (err)
-      FAIL(err, b);
+      FAIL(err, (err == XSR_EVERSION || err == XSR_EBADVERSION) ? h.version.ptr : b);
     if (!persist_stream(p, b))
       FAIL(XSR_ENOMEM, b);
     n->len = REL(s);
@@ -1384,7 +1420,7 @@ st_content:
     }
     if (c == '>') {
       if (s - 2 >= AT(p->text_start) && s[-1] == ']' && s[-2] == ']')
-        FAIL(XSR_ECDATAEND, s - 2);
+        FAIL(XSR_ECDATAEND, s);
       s++;
       continue;
     }
@@ -1405,7 +1441,7 @@ st_content:
     if (n == 0)
       goto out;
     if (n < 0)
-      FAIL(XSR_EUTF8, s + (-n - 1));
+      FAIL(XSR_EUTF8, s);
     if (cp >= 0xFFFE && cp <= 0xFFFF)
       FAIL(XSR_ECHAR, s);
     s += n;
@@ -1422,7 +1458,7 @@ st_cdata:
       NEED(3);
       if (s[1] == ']' && s[2] == '>') {
         uint32_t off = p->cdata_start, len = REL(s) - off;
-        if (len && !add_text_node(p, XSR_NODE_CDATA, off, len, p->text_flags))
+        if (!add_text_node(p, XSR_NODE_CDATA, off, len, p->text_flags))
           FAIL(XSR_ENOMEM, s);
         s += 3;
         p->text_start = REL(s);
@@ -1449,7 +1485,7 @@ st_cdata:
     if (n == 0)
       goto out;
     if (n < 0)
-      FAIL(XSR_EUTF8, s + (-n - 1));
+      FAIL(XSR_EUTF8, s);
     if (cp >= 0xFFFE && cp <= 0xFFFF)
       FAIL(XSR_ECHAR, s);
     s += n;
@@ -1458,9 +1494,10 @@ st_cdata:
   /* -- references -------------------------------------------------------- */
 st_ref:
   ENTER(ST_REF);
-  NEED(3); /* every reference has at least 3 bytes ("&a;") */
+  NEED(2);
   c = (unsigned char)s[1];
   if (c == '#') {
+    NEED(3);
     if (s[2] == 'x') {
       p->ref_hex = 1;
       s += 3;
@@ -1477,7 +1514,7 @@ st_ref:
     p->tok = REL(s);
     goto st_ref_name;
   }
-  FAIL(XSR_EREF, AT(p->ref_start));
+  FAIL(XSR_EREF, s + 1);
 
 st_ref_num:
   ENTER(ST_REF_NUM);
@@ -1487,7 +1524,7 @@ st_ref_num:
     c = (unsigned char)*s;
     if (c == ';') {
       if (!p->ref_digits)
-        FAIL(XSR_EREF, AT(p->ref_start));
+        FAIL(XSR_EREF, s);
       if (!xsr__is_xml_char(p->ref_val))
         FAIL(XSR_ECHARREF, AT(p->ref_start));
       s++;
@@ -1499,7 +1536,7 @@ st_ref_num:
     else if (p->ref_hex && (c | 0x20) >= 'a' && (c | 0x20) <= 'f')
       d = (unsigned)((c | 0x20) - 'a' + 10);
     else
-      FAIL(XSR_EREF, AT(p->ref_start));
+      FAIL(XSR_EREF, s);
     uint32_t v = p->ref_val * (p->ref_hex ? 16u : 10u) + d;
     p->ref_val = p->ref_val > 0x10FFFF ? 0x110000 : (v > 0x10FFFF ? 0x110000 : v);
     p->ref_digits++;
@@ -1514,7 +1551,7 @@ st_ref_name:
     if (r == NAME_FAIL)
       goto fail;
     if (*s != ';')
-      FAIL(XSR_EREF, AT(p->ref_start));
+      FAIL(XSR_EREF, s);
     const char *nm = AT(p->tok);
     size_t len = (size_t)(s - nm);
     int ok = (len == 2 && (memcmp(nm, "lt", 2) == 0 || memcmp(nm, "gt", 2) == 0)) ||
@@ -1565,7 +1602,7 @@ st_etag_ws:
     if (p->depth == 0) {
       /* </stream:stream> */
       if (len != p->stream_qname_len || memcmp(nm, p->arena + p->stream_qname_off, len) != 0)
-        FAIL(XSR_ETAGMISMATCH, AT(p->etag_lt));
+        FAIL(XSR_ETAGMISMATCH, nm);
       uint64_t off = STREAM_OFF(AT(p->etag_lt));
       p->closed = 1;
       p->phase = PH_EPILOG;
@@ -1583,7 +1620,7 @@ st_etag_ws:
     }
     const xsr_node *open = &p->nodes[p->stack[p->depth].node];
     if (len != open->name_len || memcmp(nm, AT(open->off + 1), len) != 0)
-      FAIL(XSR_ETAGMISMATCH, AT(p->etag_lt));
+      FAIL(XSR_ETAGMISMATCH, nm);
   }
 element_end : {
   xsr_node *n = &p->nodes[p->stack[p->depth].node];

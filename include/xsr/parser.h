@@ -30,7 +30,9 @@
  * xmlns prefixes, duplicate attributes by expanded name), the XMPP framing
  * (the stream element in http://etherx.jabber.org/streams, a default
  * namespace of jabber:client, jabber:server or jabber:component:accept, a
- * version of 1.x, no character data between stanzas), and the RFC 6120
+ * version of 1.x or lower (0.x, or no version, marks a pre-1.0 peer, RFC 6120
+ * section 4.7.5; 2.0 and up fail with unsupported-version), no character
+ * data between stanzas), and the RFC 6120
  * section 11 restrictions (no comments, processing instructions, DTDs, or
  * entity references beyond the five predefined ones; CDATA is allowed).  An
  * XML declaration is allowed before the stream header (its encoding must be
@@ -107,7 +109,8 @@ typedef struct xsr_stream_header {
   unsigned escaped;
   int version_major; /* -1 when there is no version attribute (pre-1.0 peer) */
   int version_minor;
-  /* The stream element as a one-node view (its attributes included). */
+  /* The stream element as a one-node view (its attributes included); its
+   * node has depth 0, one less than a stanza. */
   const xsr_stanza *element;
 } xsr_stream_header;
 
@@ -178,8 +181,10 @@ void xsr_parser_reset(xsr_parser *p);
  * goes to *offset when offset is not NULL. */
 xsr_err xsr_parser_error(const xsr_parser *p, uint64_t *offset);
 
-/* Stream offset of the next byte the parser will look at (the total bytes
- * fed minus the bytes kept unparsed after a pause). */
+/* Stream offset of the next byte the parser will look at: the total bytes
+ * fed, minus the bytes kept unparsed after a pause, minus the first bytes
+ * of a UTF-8 sequence or markup token that is cut by the end of the input
+ * (at most a few bytes; they are looked at when the rest arrives). */
 uint64_t xsr_parser_offset(const xsr_parser *p);
 
 /* Total bytes given to the parser so far. */

@@ -8,7 +8,7 @@
  *   xsr_writer_attr(&w, "to", "juliet@example.com");
  *   xsr_writer_attr(&w, "type", "chat");
  *   xsr_writer_start(&w, "body");
- *   xsr_writer_text(&w, "Art thou not Romeo, & a Montague?", 34);
+ *   xsr_writer_text(&w, "Art thou not Romeo, & a Montague?", 33);
  *   xsr_writer_end(&w);            // </body>
  *   xsr_writer_end(&w);            // </message>
  *   size_t n;
