@@ -57,7 +57,9 @@ function(xsr_fuzz_add name engine)
   elseif(engine STREQUAL "afl")
     target_link_options(${t} PRIVATE -fsanitize=fuzzer)
   elseif(engine STREQUAL "external")
-    separate_arguments(ldflags UNIX_COMMAND "${XSR_FUZZ_LDFLAGS}")
+    # The link runs through the C++ driver (engine archives are often C++),
+    # which sees CXXFLAGS only: pass CFLAGS too so the sanitizers link.
+    separate_arguments(ldflags UNIX_COMMAND "${CMAKE_C_FLAGS} ${XSR_FUZZ_LDFLAGS}")
     target_link_options(${t} PRIVATE ${ldflags})
     # libFuzzer-style engines are often C++ archives.
     set_target_properties(${t} PROPERTIES LINKER_LANGUAGE CXX)
