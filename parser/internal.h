@@ -49,11 +49,13 @@ int xsr__utf8_decode(const unsigned char *s, const unsigned char *e, uint32_t *c
 int xsr__name_start_cp(uint32_t cp);
 int xsr__name_cp(uint32_t cp);
 
-/* Byte classes for ASCII names: bit 1 = NameStartChar, bit 2 = NameChar.
- * ':' is included in both (QName rules are checked separately). */
+/* Byte classes for ASCII names: bit 1 = NameStartChar, bit 2 = NameChar,
+ * bit 4 = the colon (included in both; QName rules are checked separately,
+ * and only for names where the OR of the classes has the colon bit). */
 extern const unsigned char xsr__name_class[256];
 #define XSR__NAME_START 1
 #define XSR__NAME_CHAR 2
+#define XSR__NAME_COLON 4
 
 /* Whether an XML character reference value is an XML Char. */
 static inline int xsr__is_xml_char(uint32_t c) {

@@ -85,6 +85,8 @@ struct xsr_parser {
   uint64_t close_off;
   unsigned depth; /* open elements inside the stream element */
   unsigned el_nsdecls;
+  unsigned el_prefixed; /* prefixed attributes in the start tag */
+  unsigned name_colon;  /* a ':' was seen in the part of the name scanned before */
   uint32_t route[5]; /* attr index of to/from/id/type/lang in the stanza, NONE32 */
 
   xsr_err err;
@@ -188,11 +190,22 @@ static int buf_append(xsr_parser *p, const char *d, size_t n) {
 
 /* ---- namespaces ---------------------------------------------------------- */
 
+/* Namespace URIs are hashed on every declaration: eight bytes at a time. */
 static uint32_t hash_bytes(const char *s, size_t n) {
-  uint32_t h = 2166136261u;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ (unsigned char)s[i]) * 16777619u;
-  return h;
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+  while (n >= 8) {
+    uint64_t w;
+    memcpy(&w, s, 8);
+    h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+    h ^= h >> 32;
+    s += 8;
+    n -= 8;
+  }
+  uint64_t w = 0;
+  memcpy(&w, s, n);
+  h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
+  h ^= h >> 29;
+  return (uint32_t)h;
 }
 
 static uint32_t ns_lookup(const xsr_parser *p, const char *uri, size_t len, uint32_t h) {
@@ -307,6 +320,7 @@ static void stream_state_init(xsr_parser *p) {
   p->closed = 0;
   p->decl_ok = 1;
   p->pending_close = 0;
+  p->name_colon = 0;
 }
 
 xsr_parser *xsr_parser_new(const xsr_parser_config *cfg, const xsr_parser_callbacks *cb,
@@ -442,6 +456,54 @@ static int scan_name(const char **ps, const char *lim, const char *start, unsign
   return rc;
 }
 
+/* The ASCII fast path of scan_name, inlined into the states: returns
+ * NAME_DONE or NAME_MORE when the name is plain ASCII (and sets *colon when
+ * it holds a ':'), or -1 when the slow path must look (non-ASCII byte or
+ * name too long). */
+static inline int scan_name_ascii(const char **ps, const char *lim, const char *start,
+                                  unsigned max, unsigned *colon) {
+  const unsigned char *s = (const unsigned char *)*ps;
+  const unsigned char *l = (const unsigned char *)lim;
+  unsigned acc = 0, k;
+  while (l - s >= 4) { /* four at a time: names are short, branches dominate */
+    unsigned k0 = xsr__name_class[s[0]], k1 = xsr__name_class[s[1]];
+    unsigned k2 = xsr__name_class[s[2]], k3 = xsr__name_class[s[3]];
+    if (!(k0 & k1 & k2 & k3 & XSR__NAME_CHAR))
+      break;
+    acc |= k0 | k1 | k2 | k3;
+    s += 4;
+  }
+  while (s < l && ((k = xsr__name_class[*s]) & XSR__NAME_CHAR)) {
+    acc |= k;
+    s++;
+  }
+  if ((s < l && *s >= 0x80) || (size_t)((const char *)s - start) > max)
+    return -1;
+  *colon = acc & XSR__NAME_COLON;
+  *ps = (const char *)s;
+  return s < l ? NAME_DONE : NAME_MORE;
+}
+
+/* scan_name_ascii, falling back to the full scan. */
+static inline int scan_name_fast(xsr_parser *p, const char **ps, const char *lim,
+                                 const char *start, unsigned max, unsigned *colon, xsr_err *err,
+                                 const char **errp) {
+  int r = scan_name_ascii(ps, lim, start, max, colon);
+  if (XSR_UNLIKELY(r < 0)) {
+    *colon = 1; /* unknown: let qname_prefix look */
+    r = scan_name(ps, lim, start, max, err, errp);
+  }
+  /* A name cut by the end of the input is resumed later: remember whether
+   * its first part held a colon. */
+  if (r == NAME_MORE) {
+    p->name_colon |= *colon;
+  } else {
+    *colon |= p->name_colon;
+    p->name_colon = 0;
+  }
+  return r;
+}
+
 /* Checks QName syntax of [n, n + len): at most one colon, not first or
  * last.  Returns the prefix length (0 for none) or -1 with *errp set. */
 static int qname_prefix(const char *n, size_t len, const char **errp) {
@@ -485,6 +547,12 @@ static const char *binding_prefix(const xsr_parser *p, const binding *bd, const 
 
 /* The namespace bound to a prefix ("" = default), or NONE32 if unbound. */
 static uint32_t resolve(const xsr_parser *p, const char *b, const char *pre, size_t len) {
+  if (len == 0) { /* the default namespace: the common case */
+    for (uint32_t i = p->nbinds; i-- > 0;)
+      if (p->binds[i].prefix_len == 0)
+        return p->binds[i].ns;
+    return XSR_NS_NONE;
+  }
   if (len == 3 && memcmp(pre, "xml", 3) == 0)
     return XSR_NS_XML;
   for (uint32_t i = p->nbinds; i-- > 0;) {
@@ -553,6 +621,16 @@ static const char XMLNS_NS_URI[] = "http://www.w3.org/2000/xmlns/";
 static xsr_err finish_start_tag(xsr_parser *p, const char *b, const char **errp) {
   xsr_node *el = &p->nodes[p->cur_node];
   uint32_t first = el->attr_first, n = p->nattrs - first;
+
+  if (p->el_nsdecls == 0 && !p->el_prefixed) {
+    /* No declarations, no prefixed attributes: only the element's own
+     * namespace to look up (attributes are in no namespace). */
+    if (el->prefix_len == 0) {
+      el->ns = resolve(p, b, "", 0);
+      el->attr_count = (uint16_t)n;
+      return XSR_OK;
+    }
+  }
 
   /* Namespace declarations first: they apply to the element itself. */
   for (uint32_t i = first; i < first + n; i++) {
@@ -899,6 +977,25 @@ static xsr_err check_xmldecl(const char *d, const char *e, const char **errp) {
 
 /* ---- the state machine --------------------------------------------------- */
 
+/* Validates one non-ASCII character at s: returns its length, 0 when lim
+ * cuts it, -1 for invalid UTF-8, -2 for U+FFFE/U+FFFF.  The two common
+ * shapes (2 bytes; 3 bytes outside the E0/ED/EF special cases) are checked
+ * inline. */
+static inline int xml_utf8(const char *s, const char *lim) {
+  const unsigned char *u = (const unsigned char *)s;
+  ptrdiff_t room = lim - s;
+  if (u[0] >= 0xC2 && u[0] <= 0xDF && room >= 2 && (u[1] & 0xC0) == 0x80)
+    return 2;
+  if (u[0] >= 0xE1 && u[0] <= 0xEC && room >= 3 && (u[1] & 0xC0) == 0x80 &&
+      (u[2] & 0xC0) == 0x80)
+    return 3;
+  uint32_t cp;
+  int n = xsr__utf8_decode(u, (const unsigned char *)lim, &cp);
+  if (n <= 0)
+    return n < 0 ? -1 : 0;
+  return (cp >= 0xFFFE && cp <= 0xFFFF) ? -2 : n;
+}
+
 static inline const char *limit_for(const xsr_parser *p, const char *b, const char *e) {
   size_t max = p->cfg.max_stanza;
   return (size_t)(e - b) > max ? b + max : e;
@@ -935,6 +1032,20 @@ static xsr_err run(xsr_parser *p, const char *base, size_t avail, size_t *advanc
       goto out;                                                                                    \
   } while (0)
 #define ENTER(st) p->state = (st)
+/* At a byte >= 0x80: validates the run of non-ASCII characters there. */
+#define UTF8_RUN()                                                                                 \
+  do {                                                                                             \
+    int n_;                                                                                        \
+    do {                                                                                           \
+      n_ = xml_utf8(s, lim);                                                                       \
+      if (n_ <= 0) {                                                                               \
+        if (n_ == 0)                                                                               \
+          goto out;                                                                                \
+        FAIL(n_ == -1 ? XSR_EUTF8 : XSR_ECHAR, s);                                                 \
+      }                                                                                            \
+      s += n_;                                                                                     \
+    } while (s < lim && (unsigned char)*s >= 0x80);                                                \
+  } while (0)
 #define STREAM_OFF(x) (p->base_off + (uint64_t)((x) - base))
 
   switch ((enum xsr__state)p->state) {
@@ -1180,6 +1291,7 @@ st_lt:
     p->last[d + 1] = 0;
     p->cur_node = idx;
     p->el_nsdecls = 0;
+    p->el_prefixed = 0;
     s += 1;
     p->tok = REL(s);
   }
@@ -1187,14 +1299,15 @@ st_lt:
 st_stag_name:
   ENTER(ST_STAG_NAME);
   {
-    int r = scan_name(&s, lim, AT(p->tok), p->cfg.max_name, &err, &errp);
+    unsigned colon;
+    int r = scan_name_fast(p, &s, lim, AT(p->tok), p->cfg.max_name, &colon, &err, &errp);
     if (r == NAME_MORE)
       goto out;
     if (r == NAME_FAIL)
       goto fail;
     xsr_node *n = &p->nodes[p->cur_node];
     size_t len = (size_t)(s - AT(p->tok));
-    int pl = qname_prefix(AT(p->tok), len, &errp);
+    int pl = colon ? qname_prefix(AT(p->tok), len, &errp) : 0;
     if (pl < 0)
       FAIL(XSR_EQNAME, errp);
     n->name_len = (uint16_t)len;
@@ -1242,7 +1355,8 @@ st_stag_ws:
 st_attr_name:
   ENTER(ST_ATTR_NAME);
   {
-    int r = scan_name(&s, lim, AT(p->tok), p->cfg.max_name, &err, &errp);
+    unsigned colon;
+    int r = scan_name_fast(p, &s, lim, AT(p->tok), p->cfg.max_name, &colon, &err, &errp);
     if (r == NAME_MORE)
       goto out;
     if (r == NAME_FAIL)
@@ -1250,7 +1364,7 @@ st_attr_name:
     xsr_attr *a = &p->attrs[p->nattrs - 1];
     const char *an = AT(p->tok);
     size_t len = (size_t)(s - an);
-    int pl = qname_prefix(an, len, &errp);
+    int pl = colon ? qname_prefix(an, len, &errp) : 0;
     if (pl < 0)
       FAIL(XSR_EQNAME, errp);
     a->name_len = (uint16_t)len;
@@ -1260,6 +1374,8 @@ st_attr_name:
       if (++p->el_nsdecls > p->cfg.max_ns_decls)
         FAIL(XSR_ELIMITNSDECL, an);
       a->flags |= ATTR_XMLNS;
+    } else if (pl) {
+      p->el_prefixed = 1;
     }
     /* Same qualified name as an earlier attribute of this element? */
     const xsr_node *n = &p->nodes[p->cur_node];
@@ -1321,15 +1437,7 @@ st_attr_value:
         }
         FAIL(XSR_ECHAR, s);
       }
-      uint32_t cp;
-      int n = xsr__utf8_decode((const unsigned char *)s, (const unsigned char *)lim, &cp);
-      if (n == 0)
-        goto out;
-      if (n < 0)
-        FAIL(XSR_EUTF8, s);
-      if (cp >= 0xFFFE && cp <= 0xFFFF)
-        FAIL(XSR_ECHAR, s);
-      s += n;
+      UTF8_RUN();
     }
   }
 
@@ -1436,15 +1544,7 @@ st_content:
       }
       FAIL(XSR_ECHAR, s);
     }
-    uint32_t cp;
-    int n = xsr__utf8_decode((const unsigned char *)s, (const unsigned char *)lim, &cp);
-    if (n == 0)
-      goto out;
-    if (n < 0)
-      FAIL(XSR_EUTF8, s);
-    if (cp >= 0xFFFE && cp <= 0xFFFF)
-      FAIL(XSR_ECHAR, s);
-    s += n;
+    UTF8_RUN();
   }
 
 st_cdata:
@@ -1480,15 +1580,7 @@ st_cdata:
       }
       FAIL(XSR_ECHAR, s);
     }
-    uint32_t cp;
-    int n = xsr__utf8_decode((const unsigned char *)s, (const unsigned char *)lim, &cp);
-    if (n == 0)
-      goto out;
-    if (n < 0)
-      FAIL(XSR_EUTF8, s);
-    if (cp >= 0xFFFE && cp <= 0xFFFF)
-      FAIL(XSR_ECHAR, s);
-    s += n;
+    UTF8_RUN();
   }
 
   /* -- references -------------------------------------------------------- */
@@ -1580,7 +1672,8 @@ st_etag_name:
     }
   }
   {
-    int r = scan_name(&s, lim, AT(p->tok), p->cfg.max_name, &err, &errp);
+    unsigned colon;
+    int r = scan_name_fast(p, &s, lim, AT(p->tok), p->cfg.max_name, &colon, &err, &errp);
     if (r == NAME_MORE)
       goto out;
     if (r == NAME_FAIL)
@@ -1681,6 +1774,7 @@ fail:
 #undef FAIL
 #undef NEED
 #undef ENTER
+#undef UTF8_RUN
 #undef STREAM_OFF
 }
 

@@ -181,7 +181,7 @@ size_t xsr__utf8_encode(uint32_t cp, char *out) {
 #define C XSR__NAME_CHAR
 const unsigned char xsr__name_class[256] = {
     ['-'] = C, ['.'] = C, ['0'] = C, ['1'] = C, ['2'] = C, ['3'] = C, ['4'] = C, ['5'] = C,
-    ['6'] = C, ['7'] = C, ['8'] = C, ['9'] = C, [':'] = S, ['_'] = S,
+    ['6'] = C, ['7'] = C, ['8'] = C, ['9'] = C, [':'] = S | XSR__NAME_COLON, ['_'] = S,
     ['A'] = S, ['B'] = S, ['C'] = S, ['D'] = S, ['E'] = S, ['F'] = S, ['G'] = S, ['H'] = S,
     ['I'] = S, ['J'] = S, ['K'] = S, ['L'] = S, ['M'] = S, ['N'] = S, ['O'] = S, ['P'] = S,
     ['Q'] = S, ['R'] = S, ['S'] = S, ['T'] = S, ['U'] = S, ['V'] = S, ['W'] = S, ['X'] = S,
