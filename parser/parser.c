@@ -178,12 +178,15 @@ static int buf_reserve(xsr_parser *p, size_t n) {
   return 1;
 }
 
-static int buf_append(xsr_parser *p, const char *d, size_t n) {
-  if (n == 0)
-    return 1;
-  if (!buf_reserve(p, n))
+static inline int buf_append(xsr_parser *p, const char *d, size_t n) {
+  if (XSR_UNLIKELY(p->cap - p->end < n) && !buf_reserve(p, n))
     return 0;
-  memcpy(p->buf + p->end, d, n);
+  if (n <= 8) { /* small chunks: a call to memcpy costs more than the copy */
+    for (size_t i = 0; i < n; i++)
+      p->buf[p->end + i] = d[i];
+  } else {
+    memcpy(p->buf + p->end, d, n);
+  }
   p->end += n;
   return 1;
 }
@@ -977,6 +980,20 @@ static xsr_err check_xmldecl(const char *d, const char *e, const char **errp) {
 
 /* ---- the state machine --------------------------------------------------- */
 
+/* xsr__scan3 for the short ranges that small chunks produce: a call through
+ * the dispatch pointer costs more than looking at a few bytes here. */
+static inline const char *scan3(const char *s, const char *e, unsigned char c1, unsigned char c2,
+                                unsigned char c3) {
+  if (e - s >= 32)
+    return xsr__scan3(s, e, c1, c2, c3);
+  for (; s < e; s++) {
+    unsigned char b = (unsigned char)*s;
+    if (b < 0x20 || b >= 0x80 || b == c1 || b == c2 || b == c3)
+      break;
+  }
+  return s;
+}
+
 /* Validates one non-ASCII character at s: returns its length, 0 when lim
  * cuts it, -1 for invalid UTF-8, -2 for U+FFFE/U+FFFF.  The two common
  * shapes (2 bytes; 3 bytes outside the E0/ED/EF special cases) are checked
@@ -1410,7 +1427,7 @@ st_attr_value:
   {
     const unsigned char q = p->quote;
     for (;;) {
-      s = xsr__scan3(s, lim, q, '<', '&');
+      s = scan3(s, lim, q, '<', '&');
       if (s >= lim)
         goto out;
       c = (unsigned char)*s;
@@ -1510,7 +1527,7 @@ start_tag_done : {
 st_content:
   ENTER(ST_CONTENT);
   for (;;) {
-    s = xsr__scan3(s, lim, '<', '&', '>');
+    s = scan3(s, lim, '<', '&', '>');
     if (s >= lim)
       goto out;
     c = (unsigned char)*s;
@@ -1550,7 +1567,7 @@ st_content:
 st_cdata:
   ENTER(ST_CDATA);
   for (;;) {
-    s = xsr__scan3(s, lim, ']', ']', ']');
+    s = scan3(s, lim, ']', ']', ']');
     if (s >= lim)
       goto out;
     c = (unsigned char)*s;
