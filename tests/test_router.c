@@ -389,9 +389,10 @@ Test(router, fanout_shares_one_buffer_one_allocation, .init = setup, .fini = tea
   cr_assert_eq(pop_all(r, m, 8), 4);
   for (int i = 1; i < 4; i++) cr_assert_eq(xsr_msg_bytes(m[i]).ptr, xsr_msg_bytes(m[0]).ptr);
   for (int i = 0; i < 4; i++) {
-    cr_assert_eq(xsr_session_queued(xsr_msg_session(m[i])), xsr_msg_bytes(m[0]).len);
+    xsr_session *to = xsr_msg_session(m[i]); /* m[i] is gone after its release */
+    cr_assert_eq(xsr_session_queued(to), xsr_msg_bytes(m[i]).len);
     xsr_msg_release(m[i]);
-    cr_assert_eq(xsr_session_queued(xsr_msg_session(m[i])), 0);
+    cr_assert_eq(xsr_session_queued(to), 0);
   }
   /* A full-JID route also costs exactly one allocation. */
   xsr_stanza one = view("<message to='" J "/r2' type='chat'><body>x</body></message>");
