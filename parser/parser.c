@@ -1797,6 +1797,54 @@ fail:
 
 /* ---- entry points -------------------------------------------------------- */
 
+/*
+ * Small chunks.  When every held byte has been scanned and the parser sits
+ * in a run (character data, an attribute value, a name), a chunk made only
+ * of bytes that merely continue that run changes nothing but the position.
+ * Recognising that here costs a few instructions per byte instead of a
+ * call into run(); the resulting state is exactly the one run() would
+ * leave, so chunking stays invisible.  Returns 1 when the bytes were
+ * taken that way (the caller appends them or already has).
+ */
+static inline int continue_run(xsr_parser *p, const char *d, size_t n) {
+  size_t held = p->end - p->start;
+  if (p->pos != held || !p->intop || held + n > p->cfg.max_stanza)
+    return 0;
+  const unsigned char *u = (const unsigned char *)d;
+  switch (p->state) {
+  case ST_CONTENT:
+    for (size_t i = 0; i < n; i++) {
+      unsigned char c = u[i];
+      if ((c < 0x20 && c != '\n' && c != '\t') || c >= 0x80 || c == '<' || c == '&' || c == '>')
+        return 0;
+    }
+    return 1;
+  case ST_ATTR_VALUE:
+    for (size_t i = 0; i < n; i++) {
+      unsigned char c = u[i];
+      if (c < 0x20 || c >= 0x80 || c == p->quote || c == '<' || c == '&')
+        return 0;
+    }
+    return 1;
+  case ST_STAG_NAME:
+  case ST_ATTR_NAME: {
+    if (held + n - p->tok > p->cfg.max_name)
+      return 0;
+    unsigned acc = 0;
+    for (size_t i = 0; i < n; i++) {
+      unsigned k = xsr__name_class[u[i]];
+      if (!(k & XSR__NAME_CHAR))
+        return 0;
+      acc |= k;
+    }
+    p->name_colon |= acc & XSR__NAME_COLON;
+    return 1;
+  }
+  default:
+    return 0;
+  }
+}
+
 static xsr_err fail_nomem(xsr_parser *p) {
   p->err = XSR_ENOMEM;
   p->err_off = p->base_off + p->pos;
@@ -1815,12 +1863,29 @@ static xsr_err run_held(xsr_parser *p) {
   return rc;
 }
 
+static xsr_err feed_slow(xsr_parser *p, const char *d, size_t len);
+
 xsr_err xsr_parser_feed(xsr_parser *p, const void *data, size_t len) {
   if (p->in_cb)
     return XSR_EBUSY;
   if (p->err)
     return p->err;
-  const char *d = data;
+  /* Small chunk continuing a run, with room in the buffer: take it here. */
+  if (len <= 64 && p->end > p->start && !p->paused && p->cap - p->end >= len &&
+      continue_run(p, data, len)) {
+    char *dst = p->buf + p->end;
+    const char *src = data;
+    for (size_t i = 0; i < len; i++) /* at most 64 bytes: no call */
+      dst[i] = src[i];
+    p->end += len;
+    p->fed += len;
+    p->pos += (uint32_t)len;
+    return XSR_OK;
+  }
+  return feed_slow(p, data, len);
+}
+
+__attribute__((noinline)) static xsr_err feed_slow(xsr_parser *p, const char *d, size_t len) {
   p->fed += len;
   if (p->paused) {
     if (!buf_append(p, d, len))
@@ -1895,8 +1960,13 @@ xsr_err xsr_parser_commit(xsr_parser *p, size_t n) {
     return p->err;
   if (n > p->cap - p->end)
     return XSR_EINVAL;
-  p->end += n;
   p->fed += n;
+  if (!p->paused && n <= 64 && p->end > p->start && continue_run(p, p->buf + p->end, n)) {
+    p->end += n;
+    p->pos += (uint32_t)n;
+    return XSR_OK;
+  }
+  p->end += n;
   if (p->paused)
     return XSR_PAUSED;
   return run_held(p);

@@ -394,6 +394,24 @@ static xsr_err prep_domain(const char *p, size_t n, size_t base, part_out *po,
     rc = r == IDN2_MALLOC ? XSR_ENOMEM : fail(err, XSR_EJIDCHAR, D, base);
     goto out;
   }
+  {
+    /* An A-label can decode to a U-label that IDNA2008 itself refuses
+     * (libidn2 checks A-labels only for Punycode validity): the canonical
+     * form must be a domain this function accepts and maps to the same
+     * A-label, or normalising would not be idempotent. */
+    uint8_t *again = NULL;
+    int r2 = idn2_lookup_u8((const uint8_t *)uni, &again, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+    int same = r2 == IDN2_OK && strcmp((const char *)again, (const char *)ascii) == 0;
+    idn2_free(again);
+    if (r2 == IDN2_MALLOC) {
+      rc = XSR_ENOMEM;
+      goto out;
+    }
+    if (!same) {
+      rc = fail(err, XSR_EJIDCHAR, D, base);
+      goto out;
+    }
+  }
   size_t ul = strlen(uni);
   if (ul > XSR_JID_PART_MAX) {
     rc = fail(err, XSR_EJIDLONG, D, base);
