@@ -83,6 +83,8 @@ struct xsr_parser {
   uint32_t etag_len;  /* length of the end tag's name */
   uint8_t pending_close; /* an empty stream element still owes its close event */
   uint64_t close_off;
+  uint64_t cb_off;        /* xsr_parser_offset() while a callback runs */
+  uint8_t lenient_decl;   /* after a restart: whitespace may precede <?xml */
   unsigned depth; /* open elements inside the stream element */
   unsigned el_nsdecls;
   unsigned el_prefixed; /* prefixed attributes in the start tag */
@@ -159,6 +161,8 @@ static int grow(xsr_parser *p, void **arr, uint32_t *cap, uint32_t need, size_t 
 static int buf_reserve(xsr_parser *p, size_t n) {
   if (p->cap - p->end >= n)
     return 1;
+  if (n > SIZE_MAX / 2 - (p->end - p->start))
+    return 0; /* no buffer that large can exist */
   if (p->start > 0) {
     memmove(p->buf, p->buf + p->start, p->end - p->start);
     p->end -= p->start;
@@ -324,6 +328,7 @@ static void stream_state_init(xsr_parser *p) {
   p->decl_ok = 1;
   p->pending_close = 0;
   p->name_colon = 0;
+  p->lenient_decl = 0;
 }
 
 xsr_parser *xsr_parser_new(const xsr_parser_config *cfg, const xsr_parser_callbacks *cb,
@@ -334,7 +339,7 @@ xsr_parser *xsr_parser_new(const xsr_parser_config *cfg, const xsr_parser_callba
   else
     xsr_parser_config_init(&c);
   if (!c.max_stanza || c.max_stanza > XSR_MAX_STANZA_LIMIT || !c.max_depth || !c.max_attrs ||
-      !c.max_name || !c.max_ns_decls || !c.max_namespaces || c.max_depth > 0xFFFF ||
+      !c.max_name || !c.max_ns_decls || !c.max_namespaces || c.max_depth > 0xFFFE ||
       c.max_attrs > 0xFFFF || c.max_name > 0xFFFF || !(c.accept & 7))
     return NULL;
   xsr_allocator a = {lib_malloc, lib_realloc, lib_free, NULL};
@@ -395,8 +400,11 @@ xsr_err xsr_parser_restart(xsr_parser *p) {
   if (p->err)
     return p->err;
   /* Whatever is held (an unfinished element or unparsed bytes) starts at
-   * the base: parse it again as the beginning of the new stream. */
+   * the base: parse it again as the beginning of the new stream.  The
+   * whitespace a peer sent after the stanza that caused the restart is
+   * still part of the held bytes, so an XML declaration may follow it. */
   stream_state_init(p);
+  p->lenient_decl = 1;
   return XSR_OK;
 }
 
@@ -406,7 +414,9 @@ xsr_err xsr_parser_error(const xsr_parser *p, uint64_t *offset) {
   return p->err;
 }
 
-uint64_t xsr_parser_offset(const xsr_parser *p) { return p->base_off + p->pos; }
+uint64_t xsr_parser_offset(const xsr_parser *p) {
+  return p->in_cb ? p->cb_off : p->base_off + p->pos;
+}
 uint64_t xsr_parser_bytes(const xsr_parser *p) { return p->fed; }
 size_t xsr_parser_held(const xsr_parser *p) { return p->end - p->start; }
 int xsr_parser_closed(const xsr_parser *p) { return p->closed; }
@@ -876,7 +886,7 @@ static xsr_err check_header(xsr_parser *p, const char *b, xsr_stream_header *h) 
   if (h->version.ptr) {
     const char *v = h->version.ptr;
     size_t vlen = h->version.len;
-    if (h->escaped & XSR_ROUTE_TYPE) {
+    if (h->escaped & XSR_ROUTE_VERSION) {
       if (!decode_value(p, v, vlen, &v, &vlen))
         return XSR_ENOMEM;
     }
@@ -1131,7 +1141,7 @@ st_prolog_body:
    * it does not count against max_stanza. */
   while (s < e && is_ws((unsigned char)*s)) {
     s++;
-    p->decl_ok = 0;
+    p->decl_ok = p->lenient_decl;
   }
   b = s; /* nothing before this needs keeping */
   lim = limit_for(p, b, e);
@@ -1206,6 +1216,7 @@ st_epilog:
     b = s;
     if (p->cb && p->cb->on_stream_close) {
       p->in_cb = 1;
+      p->cb_off = STREAM_OFF(s);
       cbrc = p->cb->on_stream_close(p->user, p->close_off);
       p->in_cb = 0;
     }
@@ -1259,6 +1270,7 @@ st_lt:
           FAIL(XSR_ESYNTAX, s + i);
       s += 9;
       p->cdata_start = REL(s);
+      p->text_flags = 0; /* the CDATA node's own flags (CR only) */
       goto st_cdata;
     }
     FAIL(XSR_ESYNTAX, s + 2);
@@ -1502,6 +1514,7 @@ start_tag_done : {
     }
     if (p->cb && p->cb->on_stream_open) {
       p->in_cb = 1;
+      p->cb_off = STREAM_OFF(s);
       cbrc = p->cb->on_stream_open(p->user, &h);
       p->in_cb = 0;
     }
@@ -1723,6 +1736,7 @@ st_etag_ws:
       lim = e;
       if (p->cb && p->cb->on_stream_close) {
         p->in_cb = 1;
+        p->cb_off = STREAM_OFF(s);
         cbrc = p->cb->on_stream_close(p->user, off);
         p->in_cb = 0;
       }
@@ -1751,6 +1765,7 @@ element_end : {
   p->state = ST_BETWEEN;
   if (p->cb && p->cb->on_stanza) {
     p->in_cb = 1;
+    p->cb_off = STREAM_OFF(s);
     cbrc = p->cb->on_stanza(p->user, &st);
     p->in_cb = 0;
   }
@@ -1854,8 +1869,9 @@ static xsr_err fail_nomem(xsr_parser *p) {
 
 /* Parses what is held in the buffer. */
 static xsr_err run_held(xsr_parser *p) {
+  static const char nothing[1];
   size_t adv;
-  xsr_err rc = run(p, p->buf + p->start, p->end - p->start, &adv);
+  xsr_err rc = run(p, p->buf ? p->buf + p->start : nothing, p->end - p->start, &adv);
   p->start += adv;
   p->base_off += adv;
   if (p->start == p->end)
@@ -1943,8 +1959,8 @@ __attribute__((noinline)) static xsr_err feed_slow(xsr_parser *p, const char *d,
 char *xsr_parser_buffer(xsr_parser *p, size_t *len) {
   size_t want = *len ? *len : 65536;
   *len = 0;
-  if (p->in_cb || p->err)
-    return NULL;
+  if (p->in_cb || p->err || want > SIZE_MAX / 4)
+    return NULL; /* an impossible request does not fail the stream */
   if (!buf_reserve(p, want)) {
     fail_nomem(p);
     return NULL;

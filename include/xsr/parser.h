@@ -103,8 +103,9 @@ typedef struct xsr_stream_header {
   uint64_t offset;     /* stream offset of the '<' of the stream element */
   xsr_span prefix;     /* prefix bound to the streams namespace, usually "stream" */
   uint32_t content_ns; /* XSR_NS_CLIENT, XSR_NS_SERVER or XSR_NS_COMPONENT */
-  /* Unprefixed to/from/id/version attributes and xml:lang, raw (see
-   * xsr_stanza.escaped for the meaning of `escaped`); ptr NULL if absent. */
+  /* Unprefixed to/from/id/version attributes and xml:lang, raw; ptr NULL if
+   * absent.  `escaped` has the XSR_ROUTE_* bit of each value that holds
+   * references, XSR_ROUTE_VERSION standing for version. */
   xsr_span to, from, id, version, lang;
   unsigned escaped;
   int version_major; /* -1 when there is no version attribute (pre-1.0 peer) */
@@ -113,6 +114,9 @@ typedef struct xsr_stream_header {
    * node has depth 0, one less than a stanza. */
   const xsr_stanza *element;
 } xsr_stream_header;
+
+/* The bit of xsr_stream_header.escaped for the version attribute. */
+#define XSR_ROUTE_VERSION XSR_ROUTE_TYPE
 
 /* Returned by a callback to stop the parser after this event: the feeding
  * call returns XSR_PAUSED, unparsed input is kept, and xsr_parser_resume()
@@ -168,7 +172,9 @@ xsr_err xsr_parser_resume(xsr_parser *p);
  * parsed as the start of the new stream, including any unfinished element.
  * Call it outside callbacks, typically after pausing in the on_stanza for
  * the <success/> or <proceed/> that triggers the restart.  Offsets keep
- * counting.  Returns XSR_EBUSY from a callback, or the stored error if the
+ * counting.  Whitespace the peer sent after that stanza is skipped, and an
+ * XML declaration may follow it (many clients send one with the new
+ * header).  Returns XSR_EBUSY from a callback, or the stored error if the
  * stream has failed. */
 xsr_err xsr_parser_restart(xsr_parser *p);
 
@@ -181,7 +187,8 @@ void xsr_parser_reset(xsr_parser *p);
  * goes to *offset when offset is not NULL. */
 xsr_err xsr_parser_error(const xsr_parser *p, uint64_t *offset);
 
-/* Stream offset of the next byte the parser will look at: the total bytes
+/* Inside a callback: the stream offset just past the event's last byte.
+ * Otherwise: the stream offset of the next byte the parser will look at: the total bytes
  * fed, minus the bytes kept unparsed after a pause, minus the first bytes
  * of a UTF-8 sequence or markup token that is cut by the end of the input
  * (at most a few bytes; they are looked at when the rest arrives). */
