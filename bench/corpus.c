@@ -37,25 +37,23 @@ static size_t range(gen *g, size_t lo, size_t hi) { return lo + (size_t)(rnd(g) 
 /* True with probability pct/100. */
 static int chance(gen *g, unsigned pct) { return rnd(g) % 100 < pct; }
 
-static const char *pick(gen *g, const char *const *list, size_t n) {
-  return list[rnd(g) % n];
-}
+static const char *pick(gen *g, const char *const *list, size_t n) { return list[rnd(g) % n]; }
 #define PICK(g, arr) pick((g), (arr), sizeof(arr) / sizeof((arr)[0]))
 
-static const char *const users[] = {"juliet", "romeo", "nurse", "benvolio", "mercutio",
+static const char *const users[] = {"juliet", "romeo", "nurse",    "benvolio",  "mercutio",
                                     "tybalt", "paris", "laurence", "balthasar", "rosaline"};
-static const char *const domains[] = {"example.com", "example.net", "capulet.lit",
-                                      "montague.lit", "verona.example"};
-static const char *const resources[] = {"balcony", "orchard", "phone", "laptop",
-                                        "gajim.XQ3T", "conversations.z1Pq"};
+static const char *const domains[] = {"example.com", "example.net", "capulet.lit", "montague.lit",
+                                      "verona.example"};
+static const char *const resources[] = {"balcony", "orchard",    "phone",
+                                        "laptop",  "gajim.XQ3T", "conversations.z1Pq"};
 static const char *const words[] = {
-    "the",      "a",        "and",     "of",       "to",          "in",        "thou",
-    "art",      "Romeo",    "wherefore", "love",   "night",       "light",     "window",
-    "sun",      "moon",     "name",    "rose",     "sweet",       "would",     "smell",
-    "meeting",  "tomorrow", "ok",      "lol",      "see",         "you",       "at",
-    "nine",     "café",     "naïve",   "Grüße",    "こんにちは",  "世界",      "привет",
-    "😀",       "👍",       "→",       "€5",       "<3",          "a&b",       "x>y",
-    "\"quoted\"", "it's",   "déjà",    "vu",       "señor",       "Ωmega",     "ok!",
+    "the",        "a",        "and",       "of",    "to",         "in",    "thou",
+    "art",        "Romeo",    "wherefore", "love",  "night",      "light", "window",
+    "sun",        "moon",     "name",      "rose",  "sweet",      "would", "smell",
+    "meeting",    "tomorrow", "ok",        "lol",   "see",        "you",   "at",
+    "nine",       "café",     "naïve",     "Grüße", "こんにちは", "世界",  "привет",
+    "😀",          "👍",        "→",         "€5",    "<3",         "a&b",   "x>y",
+    "\"quoted\"", "it's",     "déjà",      "vu",    "señor",      "Ωmega", "ok!",
 };
 
 static void jid(gen *g, char *out, size_t cap, int full) {
@@ -201,8 +199,8 @@ static void chat_stanza(gen *g) {
 
 static void roster_item(gen *g) {
   static const char *const subs[] = {"both", "to", "from", "none"};
-  static const char *const groups[] = {"Friends", "Family", "Work", "Capulets", "Montagues",
-                                       "Ärzte & Pfleger"};
+  static const char *const groups[] = {"Friends",  "Family",    "Work",
+                                       "Capulets", "Montagues", "Ärzte & Pfleger"};
   char j[128];
   jid(g, j, sizeof j, 0);
   xsr_writer_start(g->w, "item");
@@ -237,14 +235,20 @@ static void iq_stanza(gen *g) {
     xsr_writer_end(w);
     xsr_writer_end(w);
   } else if (kind < 60) { /* disco#info result */
-    static const char *const features[] = {
-        "http://jabber.org/protocol/caps",    "http://jabber.org/protocol/disco#info",
-        "http://jabber.org/protocol/disco#items", "http://jabber.org/protocol/muc",
-        "urn:xmpp:ping",                      "urn:xmpp:receipts",
-        "urn:xmpp:carbons:2",                 "urn:xmpp:mam:2",
-        "jabber:iq:version",                  "http://jabber.org/protocol/chatstates",
-        "urn:xmpp:jingle:1",                  "urn:xmpp:jingle:apps:rtp:1",
-        "http://jabber.org/protocol/pubsub+notify", "urn:xmpp:avatar:metadata+notify"};
+    static const char *const features[] = {"http://jabber.org/protocol/caps",
+                                           "http://jabber.org/protocol/disco#info",
+                                           "http://jabber.org/protocol/disco#items",
+                                           "http://jabber.org/protocol/muc",
+                                           "urn:xmpp:ping",
+                                           "urn:xmpp:receipts",
+                                           "urn:xmpp:carbons:2",
+                                           "urn:xmpp:mam:2",
+                                           "jabber:iq:version",
+                                           "http://jabber.org/protocol/chatstates",
+                                           "urn:xmpp:jingle:1",
+                                           "urn:xmpp:jingle:apps:rtp:1",
+                                           "http://jabber.org/protocol/pubsub+notify",
+                                           "urn:xmpp:avatar:metadata+notify"};
     xsr_writer_start(w, "iq");
     xsr_writer_attr(w, "from", from);
     xsr_writer_attr(w, "to", to);
@@ -385,8 +389,9 @@ static void large_stanza(gen *g) {
 /* ---- adversarial ------------------------------------------------------- */
 
 static void dense_refs(gen *g, size_t len) {
-  static const char *const refs[] = {"&amp;", "&lt;", "&gt;", "&quot;", "&apos;", "&#60;",
-                                     "&#x263A;", "&#128512;", "&#xE9;", "&#10;", "x", "&#x10FFFF;"};
+  static const char *const refs[] = {"&amp;",  "&lt;",  "&gt;",     "&quot;",
+                                     "&apos;", "&#60;", "&#x263A;", "&#128512;",
+                                     "&#xE9;", "&#10;", "x",        "&#x10FFFF;"};
   for (size_t n = 0; n < len;) {
     const char *r = PICK(g, refs);
     size_t l = strlen(r);
@@ -451,8 +456,8 @@ static void adversarial_stanza(gen *g) {
   case 3: { /* CDATA sections mixed with text */
     static const char *const cdata[] = {
         "<![CDATA[if (a < b && c > d) { return \"]]\"; }]]>",
-        "<![CDATA[<message to='x'/> is not markup here & neither is &amp;]]>",
-        "<![CDATA[]]>", "<![CDATA[ ] ]] ]>]]>"};
+        "<![CDATA[<message to='x'/> is not markup here & neither is &amp;]]>", "<![CDATA[]]>",
+        "<![CDATA[ ] ]] ]>]]>"};
     xsr_writer_start(w, "body");
     for (size_t n = range(g, 2, 12); n; n--) {
       const char *c = PICK(g, cdata);
@@ -541,8 +546,7 @@ static int emit(gen *g, void (*fn)(gen *), int which, buf *scratch, size_t *out_
       return 0;
     }
     if (e != XSR_ENOSPC) {
-      fprintf(stderr, "xsr-bench: corpus generator bug: writer failed with %s\n",
-              xsr_err_name(e));
+      fprintf(stderr, "xsr-bench: corpus generator bug: writer failed with %s\n", xsr_err_name(e));
       abort();
     }
     if (buf_reserve(scratch, n + 1) != 0)

@@ -380,8 +380,9 @@ static int write_plot(const xsr_bench_env *env, const char *path, const char *cp
           "font-family='sans-serif' font-size='11'>\n<rect width='100%%' height='100%%' "
           "fill='white'/>\n",
           width, height);
-  fprintf(f, "<text x='%d' y='18' font-size='14' font-weight='bold'>xsr-bench: throughput, "
-             "MB/s (log scale), median of rounds%s</text>\n",
+  fprintf(f,
+          "<text x='%d' y='18' font-size='14' font-weight='bold'>xsr-bench: throughput, "
+          "MB/s (log scale), median of rounds%s</text>\n",
           left, env->quick ? " (--quick)" : "");
   fprintf(f, "<text x='%d' y='34' fill='#555'>", left);
   xml_escaped(f, cpu);
@@ -396,10 +397,9 @@ static int write_plot(const xsr_bench_env *env, const char *path, const char *cp
   }
   for (double d = dlo; d <= dhi; d += 1) {
     int x = left + (int)((d - dlo) / (dhi - dlo) * plot_w);
-    fprintf(f, "<line x1='%d' y1='%d' x2='%d' y2='%d' stroke='#ddd'/>", x, top - 4, x,
-            height - 30);
-    fprintf(f, "<text x='%d' y='%d' text-anchor='middle' fill='#555'>%g</text>\n", x,
-            height - 16, pow(10, d));
+    fprintf(f, "<line x1='%d' y1='%d' x2='%d' y2='%d' stroke='#ddd'/>", x, top - 4, x, height - 30);
+    fprintf(f, "<text x='%d' y='%d' text-anchor='middle' fill='#555'>%g</text>\n", x, height - 16,
+            pow(10, d));
   }
   for (size_t i = 0; i < rows.n; i++) {
     int y0 = top + (int)i * group_h;
@@ -466,8 +466,8 @@ static const char usage[] =
 
 /* Prints "xsr-bench: WHAT 'ARG'" and the usage; returns the usage exit code. */
 static int usage_error(const char *what, const char *arg) {
-  fprintf(stderr, "xsr-bench: %s%s%s%s\n%s", what, arg ? " '" : "", arg ? arg : "",
-          arg ? "'" : "", usage);
+  fprintf(stderr, "xsr-bench: %s%s%s%s\n%s", what, arg ? " '" : "", arg ? arg : "", arg ? "'" : "",
+          usage);
   return 2;
 }
 
@@ -504,9 +504,9 @@ int main(int argc, char **argv) {
       return 0;
     } else if (strcmp(a, "--quick") == 0) {
       env.quick = 1;
-    } else if (strcmp(a, "--json") == 0 || strcmp(a, "--plot") == 0 ||
-               strcmp(a, "--once") == 0 || strcmp(a, "--corpus") == 0 ||
-               strcmp(a, "--chunk") == 0 || strcmp(a, "--dump-corpus") == 0) {
+    } else if (strcmp(a, "--json") == 0 || strcmp(a, "--plot") == 0 || strcmp(a, "--once") == 0 ||
+               strcmp(a, "--corpus") == 0 || strcmp(a, "--chunk") == 0 ||
+               strcmp(a, "--dump-corpus") == 0) {
       if (i + 1 >= argc)
         return usage_error("missing argument for", a);
       const char *v = argv[++i];
@@ -540,8 +540,8 @@ int main(int argc, char **argv) {
     if (!xsr_bench_corpus_known(dump))
       return usage_error("unknown corpus", dump);
     xsr_bench_corpus c;
-    if (xsr_bench_corpus_make(dump, env.quick ? (size_t)256 << 10 : (size_t)8 << 20,
-                              XSR_BENCH_SEED, &c) != 0)
+    if (xsr_bench_corpus_make(dump, env.quick ? (size_t)256 << 10 : (size_t)8 << 20, XSR_BENCH_SEED,
+                              &c) != 0)
       return 1;
     int ok = fwrite(c.data, 1, c.len, stdout) == c.len;
     xsr_bench_corpus_free(&c);

@@ -147,8 +147,8 @@ static void XMLCALL e_end(void *user, const XML_Char *name) {
   ((depth_count *)user)->depth--;
 }
 
-int xsr_bench_expat_parse(const char *data, size_t len, size_t chunk, size_t *stanzas,
-                          char *err, size_t errlen) {
+int xsr_bench_expat_parse(const char *data, size_t len, size_t chunk, size_t *stanzas, char *err,
+                          size_t errlen) {
   depth_count d = {0, 0};
   XML_Parser p = XML_ParserCreateNS("UTF-8", '\x01');
   if (!p) {
@@ -184,9 +184,9 @@ typedef struct l_ctx {
   char msg[160];
 } l_ctx;
 
-static void l_start(void *user, const xmlChar *localname, const xmlChar *prefix,
-                    const xmlChar *uri, int nb_namespaces, const xmlChar **namespaces,
-                    int nb_attributes, int nb_defaulted, const xmlChar **attributes) {
+static void l_start(void *user, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
+                    int nb_namespaces, const xmlChar **namespaces, int nb_attributes,
+                    int nb_defaulted, const xmlChar **attributes) {
   (void)localname, (void)prefix, (void)uri, (void)nb_namespaces, (void)namespaces;
   (void)nb_attributes, (void)nb_defaulted, (void)attributes;
   l_ctx *c = user;
@@ -194,8 +194,7 @@ static void l_start(void *user, const xmlChar *localname, const xmlChar *prefix,
     c->d.stanzas++;
 }
 
-static void l_end(void *user, const xmlChar *localname, const xmlChar *prefix,
-                  const xmlChar *uri) {
+static void l_end(void *user, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri) {
   (void)localname, (void)prefix, (void)uri;
   ((l_ctx *)user)->d.depth--;
 }
@@ -213,8 +212,8 @@ static void l_error(void *user, xmlErrorPtr e) {
 
 void xsr_bench_libxml2_init(void) { xmlInitParser(); }
 
-int xsr_bench_libxml2_parse(const char *data, size_t len, size_t chunk, size_t *stanzas,
-                            char *err, size_t errlen) {
+int xsr_bench_libxml2_parse(const char *data, size_t len, size_t chunk, size_t *stanzas, char *err,
+                            size_t errlen) {
   xmlSAXHandler sax;
   memset(&sax, 0, sizeof sax);
   sax.initialized = XML_SAX2_MAGIC;

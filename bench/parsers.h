@@ -25,13 +25,13 @@ int xsr_bench_xsr_parse(const char *data, size_t len, size_t chunk, size_t max_s
 
 /* expat: XML_ParserCreateNS, XML_Parse per chunk with isFinal 0, then a
  * final empty XML_Parse; start/end handlers count depth-2 elements. */
-int xsr_bench_expat_parse(const char *data, size_t len, size_t chunk, size_t *stanzas,
-                          char *err, size_t errlen);
+int xsr_bench_expat_parse(const char *data, size_t len, size_t chunk, size_t *stanzas, char *err,
+                          size_t errlen);
 
 /* libxml2: SAX2 push parser (xmlCreatePushParserCtxt + xmlParseChunk);
  * startElementNs/endElementNs count depth-2 elements; no tree is built. */
-int xsr_bench_libxml2_parse(const char *data, size_t len, size_t chunk, size_t *stanzas,
-                            char *err, size_t errlen);
+int xsr_bench_libxml2_parse(const char *data, size_t len, size_t chunk, size_t *stanzas, char *err,
+                            size_t errlen);
 
 /* Once per process before the first libxml2 parse. */
 void xsr_bench_libxml2_init(void);

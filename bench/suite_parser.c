@@ -141,11 +141,11 @@ static int measure(xsr_bench_env *env, const xsr_bench_corpus *c, size_t chunk, 
       uint64_t t1 = xsr_bench_now_ns();
       if (is_parser(s) && n != c->stanzas) {
         if (n == (size_t)-1)
-          fprintf(stderr, "xsr-bench: %s: %s rejected the corpus: %s\n", scenario,
-                  subject_names[s], r.err);
+          fprintf(stderr, "xsr-bench: %s: %s rejected the corpus: %s\n", scenario, subject_names[s],
+                  r.err);
         else
-          fprintf(stderr, "xsr-bench: %s: %s counted %zu stanzas, the corpus has %zu\n",
-                  scenario, subject_names[s], n, c->stanzas);
+          fprintf(stderr, "xsr-bench: %s: %s counted %zu stanzas, the corpus has %zu\n", scenario,
+                  subject_names[s], n, c->stanzas);
         failed = 1;
         break;
       }
@@ -205,11 +205,11 @@ static void record_corpus(xsr_bench_env *env, const xsr_bench_corpus *c, const c
 }
 
 /* Corpus and slice sizes, rounds. */
-#define FULL_BYTES ((size_t)8 << 20)
-#define FULL_SLICE ((size_t)128 << 10)
-#define FULL_ROUNDS 21u
-#define QUICK_BYTES ((size_t)256 << 10)
-#define QUICK_SLICE ((size_t)16 << 10)
+#define FULL_BYTES   ((size_t)8 << 20)
+#define FULL_SLICE   ((size_t)128 << 10)
+#define FULL_ROUNDS  21u
+#define QUICK_BYTES  ((size_t)256 << 10)
+#define QUICK_SLICE  ((size_t)16 << 10)
 #define QUICK_ROUNDS 3u
 
 static const size_t chunks[] = {1460, 16384, 65536};

@@ -29,9 +29,9 @@
 #include "bench.h"
 #include "xsr/router.h"
 
-#define ROUNDS_FULL 5
+#define ROUNDS_FULL  5
 #define ROUNDS_QUICK 3
-#define NSESS 1000
+#define NSESS        1000
 
 static int cmp_d(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -58,10 +58,13 @@ static void corpus_build(corpus *c, size_t n, int bare, int stride, int offset) 
   for (size_t i = 0; i < n; i++) {
     char to[64];
     int target = stride * (int)i + offset;
-    if (bare) snprintf(to, sizeof to, "user%d@example.com", target);
-    else snprintf(to, sizeof to, "user%d@example.com/res0", target);
-    int len = snprintf(c->raw[i], sizeof c->raw[i],
-                       "<message to='%s' type='chat' id='m%zu'><body>hello</body></message>", to, i);
+    if (bare)
+      snprintf(to, sizeof to, "user%d@example.com", target);
+    else
+      snprintf(to, sizeof to, "user%d@example.com/res0", target);
+    int len =
+        snprintf(c->raw[i], sizeof c->raw[i],
+                 "<message to='%s' type='chat' id='m%zu'><body>hello</body></message>", to, i);
     xsr_stanza *st = &c->views[i];
     memset(st, 0, sizeof *st);
     st->raw.ptr = c->raw[i];
@@ -104,16 +107,20 @@ static void *route_loop(void *p) {
   xsr_worker *w = xsr_router_worker(a->r, a->worker);
   xsr_msg *batch[64];
   size_t i = 0, k = 0;
-  if (a->start) pthread_barrier_wait(a->start);
+  if (a->start)
+    pthread_barrier_wait(a->start);
   while (i < a->count) {
     for (int j = 0; j < 64 && i < a->count; j++, i++) {
       xsr_route_result res;
-      if (xsr_router_route_rcu(a->r, a->sender, &a->c->views[k], &res) != XSR_OK) a->fail = 1;
-      if (++k == a->c->n) k = 0;
+      if (xsr_router_route_rcu(a->r, a->sender, &a->c->views[k], &res) != XSR_OK)
+        a->fail = 1;
+      if (++k == a->c->n)
+        k = 0;
     }
     size_t n;
     while ((n = xsr_worker_pop_owner(w, batch, 64)) > 0) {
-      for (size_t j = 0; j < n; j++) xsr_msg_release(batch[j]);
+      for (size_t j = 0; j < n; j++)
+        xsr_msg_release(batch[j]);
       a->delivered += n;
     }
     xsr_router_quiescent();
@@ -127,7 +134,8 @@ static void *drain_rest(rt_arg *a) {
   xsr_msg *batch[64];
   size_t n;
   while ((n = xsr_worker_pop_owner(w, batch, 64)) > 0) {
-    for (size_t j = 0; j < n; j++) xsr_msg_release(batch[j]);
+    for (size_t j = 0; j < n; j++)
+      xsr_msg_release(batch[j]);
     a->delivered += n;
   }
   return NULL;
@@ -141,7 +149,8 @@ static int bench_route(xsr_bench_env *env, int threads, int bare, int quick) {
   xsr_router_config_init(&cfg);
   cfg.workers = 2;
   xsr_router *r = xsr_router_new(&cfg, NULL);
-  if (!r) return 1;
+  if (!r)
+    return 1;
   xsr_router_thread_register();
   int per_bare = bare ? 4 : 1;
   xsr_session **sess = calloc((size_t)NSESS * (size_t)per_bare, sizeof *sess);
@@ -165,8 +174,10 @@ static int bench_route(xsr_bench_env *env, int threads, int bare, int quick) {
   /* Per thread, a corpus addressed to the other worker's sessions. */
   corpus c[2];
   for (int t = 0; t < threads; t++) {
-    if (threads == 2) corpus_build(&c[t], NSESS / 2, bare, 2, 1 - t); /* the other worker's */
-    else corpus_build(&c[t], NSESS, bare, 1, 0);
+    if (threads == 2)
+      corpus_build(&c[t], NSESS / 2, bare, 2, 1 - t); /* the other worker's */
+    else
+      corpus_build(&c[t], NSESS, bare, 1, 0);
   }
   xsr_router_thread_offline();
   size_t count = quick ? 200000 : (bare ? 2000000 : 5000000);
@@ -179,14 +190,23 @@ static int bench_route(xsr_bench_env *env, int threads, int bare, int quick) {
     pthread_barrier_t bar;
     pthread_barrier_init(&bar, NULL, (unsigned)threads);
     for (int t = 0; t < threads; t++) {
-      a[t] = (rt_arg){r, senders[t], (unsigned)t, &c[t], count / (size_t)threads, 0, 0,
+      a[t] = (rt_arg){r,
+                      senders[t],
+                      (unsigned)t,
+                      &c[t],
+                      count / (size_t)threads,
+                      0,
+                      0,
                       threads > 1 ? &bar : NULL};
     }
     double t0 = now_s();
-    for (int t = 0; t < threads; t++) pthread_create(&th[t], NULL, route_loop, &a[t]);
-    for (int t = 0; t < threads; t++) pthread_join(th[t], NULL);
+    for (int t = 0; t < threads; t++)
+      pthread_create(&th[t], NULL, route_loop, &a[t]);
+    for (int t = 0; t < threads; t++)
+      pthread_join(th[t], NULL);
     xsr_router_thread_online();
-    for (int t = 0; t < threads; t++) drain_rest(&a[t]);
+    for (int t = 0; t < threads; t++)
+      drain_rest(&a[t]);
     xsr_router_thread_offline();
     double el = now_s() - t0;
     size_t delivered = 0, routed = 0;
@@ -195,7 +215,8 @@ static int bench_route(xsr_bench_env *env, int threads, int bare, int quick) {
       routed += a[t].count;
       fail |= a[t].fail;
     }
-    if (delivered != routed * (size_t)per_bare) fail = 1;
+    if (delivered != routed * (size_t)per_bare)
+      fail = 1;
     v[round] = (double)routed / el;
     dv[round] = (double)delivered / el;
     pthread_barrier_destroy(&bar);
@@ -211,11 +232,14 @@ static int bench_route(xsr_bench_env *env, int threads, int bare, int quick) {
     xsr_bench_record(env, "router", "xsr", scen, "deliveries/s", med, spread);
   }
   xsr_router_thread_online();
-  for (int i = 0; i < NSESS * per_bare; i++) xsr_session_close_owner(sess[i]);
-  for (int t = 0; t < 2; t++) xsr_session_close_owner(senders[t]);
+  for (int i = 0; i < NSESS * per_bare; i++)
+    xsr_session_close_owner(sess[i]);
+  for (int t = 0; t < 2; t++)
+    xsr_session_close_owner(senders[t]);
   xsr_router_thread_unregister();
   xsr_router_free(r);
-  for (int t = 0; t < threads; t++) corpus_free(&c[t]);
+  for (int t = 0; t < threads; t++)
+    corpus_free(&c[t]);
   free(sess);
   return fail;
 }
@@ -248,7 +272,8 @@ static void *lookup_loop(void *p) {
     }
     done += 1024;
     xsr_router_quiescent();
-    if (now_s() >= end) break;
+    if (now_s() >= end)
+      break;
   }
   a->done = done;
   a->found = found;
@@ -298,14 +323,16 @@ static void *churn_loop(void *p) {
   }
   a->ops = ops;
   a->rate = (double)ops / (now_s() - t0);
-  for (int k = 0; k < N; k++) xsr_session_close_owner(s[k]);
+  for (int k = 0; k < N; k++)
+    xsr_session_close_owner(s[k]);
   xsr_router_thread_unregister();
   return NULL;
 }
 
 static int bench_lookups(xsr_bench_env *env, int quick) {
   xsr_router *r = xsr_router_new(NULL, NULL);
-  if (!r) return 1;
+  if (!r)
+    return 1;
   xsr_router_thread_register();
   xsr_session **sess = calloc(NLOOK, sizeof *sess);
   xsr_jid *jids = calloc(NLOOK, sizeof *jids);
@@ -339,13 +366,15 @@ static int bench_lookups(xsr_bench_env *env, int quick) {
       for (int t = 0; t < threads; t++) {
         pthread_join(th[t], NULL);
         total += la[t].done;
-        if (la[t].found != la[t].done) fail = 1;
+        if (la[t].found != la[t].done)
+          fail = 1;
       }
       double el = now_s() - t0;
       atomic_store(&stop, 1);
       pthread_join(ct, NULL);
       per[threads][round] = (double)total / el;
-      if (threads == 2) churn_rate[round] = ca.rate;
+      if (threads == 2)
+        churn_rate[round] = ca.rate;
     }
     ratio[round] = per[2][round] / per[1][round];
   }
@@ -361,7 +390,8 @@ static int bench_lookups(xsr_bench_env *env, int quick) {
   summarize(churn_rate, rounds, &med, &spread);
   xsr_bench_record(env, "router", "xsr", "churn thread achieved", "binds+unbinds/s", med, spread);
   xsr_router_thread_online();
-  for (int i = 0; i < NLOOK; i++) xsr_session_close_owner(sess[i]);
+  for (int i = 0; i < NLOOK; i++)
+    xsr_session_close_owner(sess[i]);
   xsr_router_thread_unregister();
   xsr_router_free(r);
   free(sess);
@@ -374,7 +404,8 @@ static int bench_lookups(xsr_bench_env *env, int quick) {
 static int bench_memory(xsr_bench_env *env, int quick) {
   int n = quick ? 20000 : 200000;
   xsr_router *r = xsr_router_new(NULL, NULL);
-  if (!r) return 1;
+  if (!r)
+    return 1;
   xsr_router_thread_register();
   xsr_session **sess = calloc((size_t)n, sizeof *sess);
   /* Let call_rcu threads and the table settle before the baseline. */
@@ -390,7 +421,8 @@ static int bench_memory(xsr_bench_env *env, int quick) {
      * session, the bare JID key in the table entry. */
     size_t bare = (size_t)len - 4;
     jid_bytes += (size_t)len + (8 + (size_t)len) + bare;
-    if ((i & 1023) == 0) xsr_router_quiescent();
+    if ((i & 1023) == 0)
+      xsr_router_quiescent();
   }
   /* Reclaim the sets replaced by set_presence before measuring. */
   xsr_router_thread_offline();
@@ -402,11 +434,12 @@ static int bench_memory(xsr_bench_env *env, int quick) {
   struct mallinfo2 m1 = mallinfo2();
   double total = ((double)m1.uordblks - (double)m0.uordblks) / n;
   double beyond = total - (double)jid_bytes / n;
-  xsr_bench_record(env, "router", "xsr", "bound session, one resource per bare JID, total",
-                   "bytes", total, 0);
+  xsr_bench_record(env, "router", "xsr", "bound session, one resource per bare JID, total", "bytes",
+                   total, 0);
   xsr_bench_record(env, "router", "xsr", "bound session beyond the JID strings", "bytes", beyond,
                    0);
-  for (int i = 0; i < n; i++) xsr_session_close_owner(sess[i]);
+  for (int i = 0; i < n; i++)
+    xsr_session_close_owner(sess[i]);
   xsr_router_thread_unregister();
   xsr_router_free(r);
   free(sess);

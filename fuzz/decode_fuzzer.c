@@ -23,8 +23,10 @@ static const char head[] = "<stream:stream xmlns='jabber:client' "
                            "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
 
 static size_t put_utf8(uint8_t *o, uint32_t c) {
-  if (c < 0x80) return o[0] = (uint8_t)c, 1;
-  if (c < 0x800) return o[0] = (uint8_t)(0xc0 | c >> 6), o[1] = (uint8_t)(0x80 | (c & 0x3f)), 2;
+  if (c < 0x80)
+    return o[0] = (uint8_t)c, 1;
+  if (c < 0x800)
+    return o[0] = (uint8_t)(0xc0 | c >> 6), o[1] = (uint8_t)(0x80 | (c & 0x3f)), 2;
   if (c < 0x10000) {
     o[0] = (uint8_t)(0xe0 | c >> 12);
     o[1] = (uint8_t)(0x80 | ((c >> 6) & 0x3f));
@@ -55,11 +57,16 @@ static size_t ref_decode(int kind, const uint8_t *s, size_t n, uint8_t *o) {
       FUZZ_CHECK(semi != NULL, "accepted reference without ';'");
       size_t len = (size_t)(semi - (s + i)) + 1;
       const char *r = (const char *)s + i;
-      if (len == 4 && memcmp(r, "&lt;", 4) == 0) o[k++] = '<';
-      else if (len == 4 && memcmp(r, "&gt;", 4) == 0) o[k++] = '>';
-      else if (len == 5 && memcmp(r, "&amp;", 5) == 0) o[k++] = '&';
-      else if (len == 6 && memcmp(r, "&apos;", 6) == 0) o[k++] = '\'';
-      else if (len == 6 && memcmp(r, "&quot;", 6) == 0) o[k++] = '"';
+      if (len == 4 && memcmp(r, "&lt;", 4) == 0)
+        o[k++] = '<';
+      else if (len == 4 && memcmp(r, "&gt;", 4) == 0)
+        o[k++] = '>';
+      else if (len == 5 && memcmp(r, "&amp;", 5) == 0)
+        o[k++] = '&';
+      else if (len == 6 && memcmp(r, "&apos;", 6) == 0)
+        o[k++] = '\'';
+      else if (len == 6 && memcmp(r, "&quot;", 6) == 0)
+        o[k++] = '"';
       else {
         FUZZ_CHECK(len > 3 && r[1] == '#', "accepted unknown entity reference %.*s", (int)len, r);
         uint32_t cp = 0;
@@ -67,7 +74,8 @@ static size_t ref_decode(int kind, const uint8_t *s, size_t n, uint8_t *o) {
         for (size_t j = hex ? 3 : 2; j + 1 < len; j++) {
           uint8_t d = (uint8_t)r[j];
           uint32_t v = d <= '9' ? d - '0' : (d | 0x20) - 'a' + 10;
-          if (cp < 0x110000) cp = cp * (hex ? 16 : 10) + v;
+          if (cp < 0x110000)
+            cp = cp * (hex ? 16 : 10) + v;
         }
         FUZZ_CHECK(cp < 0x110000, "accepted character reference out of range");
         k += put_utf8(o + k, cp);
@@ -98,8 +106,8 @@ static void expect_decoded(xsr_err (*dec)(xsr_span, char *, size_t, size_t *), i
     FUZZ_CHECK(tiny != NULL, "out of memory in the harness");
     r = dec(raw, tiny, wn - 1, &need);
     free(tiny);
-    FUZZ_CHECK(r == XSR_ENOSPC && need == wn, "decode(%c) with cap %zu: %s, need %zu", kind,
-               wn - 1, xsr_err_name(r), need);
+    FUZZ_CHECK(r == XSR_ENOSPC && need == wn, "decode(%c) with cap %zu: %s, need %zu", kind, wn - 1,
+               xsr_err_name(r), need);
   }
   free(want);
   free(got);
@@ -111,10 +119,12 @@ static int on_stanza(void *user, const xsr_stanza *st) {
     expect_decoded(xsr_decode_attr, 'a', xsr_stanza_attr_raw(st, &st->attrs[i]));
   for (size_t i = 0; i < st->node_count; i++) {
     const xsr_node *n = &st->nodes[i];
-    if (n->kind == XSR_NODE_TEXT) expect_decoded(xsr_decode_text, 't', xsr_stanza_node_raw(st, n));
+    if (n->kind == XSR_NODE_TEXT)
+      expect_decoded(xsr_decode_text, 't', xsr_stanza_node_raw(st, n));
     if (n->kind == XSR_NODE_CDATA)
       expect_decoded(xsr_decode_cdata, 'c', xsr_stanza_node_raw(st, n));
-    if (n->kind != XSR_NODE_ELEMENT) continue;
+    if (n->kind != XSR_NODE_ELEMENT)
+      continue;
     /* xsr_stanza_text: the direct text children, decoded, in order. */
     uint8_t *want = malloc(n->len * 4 / 3 + 8);
     char *got = malloc(n->len);
@@ -122,8 +132,10 @@ static int on_stanza(void *user, const xsr_stanza *st) {
     size_t wn = 0, gn = 0;
     for (size_t c = i + 1; c < st->node_count && c != 0; c = st->nodes[c].next) {
       const xsr_node *ch = &st->nodes[c];
-      if (ch->depth != n->depth + 1) break;
-      if (ch->kind == XSR_NODE_ELEMENT) continue;
+      if (ch->depth != n->depth + 1)
+        break;
+      if (ch->kind == XSR_NODE_ELEMENT)
+        continue;
       wn += ref_decode(ch->kind == XSR_NODE_TEXT ? 't' : 'c',
                        (const uint8_t *)st->raw.ptr + ch->off, ch->len, want + wn);
     }
@@ -146,7 +158,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t lens[3] = {in.size, 0, 0};
   for (int k = 0; k < 2; k++) {
     const uint8_t *z = lens[k] ? memchr(parts[k], 0, lens[k]) : NULL;
-    if (z == NULL) break;
+    if (z == NULL)
+      break;
     parts[k + 1] = z + 1;
     lens[k + 1] = lens[k] - (size_t)(z + 1 - parts[k]);
     lens[k] = (size_t)(z - parts[k]);
@@ -159,13 +172,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   PUT(head, sizeof head - 1);
   PUT("<message a=", 11);
   PUT(&q, 1);
-  if (lens[0]) PUT(parts[0], lens[0]);
+  if (lens[0])
+    PUT(parts[0], lens[0]);
   PUT(&q, 1);
   PUT(">", 1);
-  if (lens[1]) PUT(parts[1], lens[1]);
+  if (lens[1])
+    PUT(parts[1], lens[1]);
   if (parts[2] != NULL) {
     PUT("<![CDATA[", 9);
-    if (lens[2]) PUT(parts[2], lens[2]);
+    if (lens[2])
+      PUT(parts[2], lens[2]);
     PUT("]]>", 3);
   }
   PUT("</message>", 10);

@@ -47,26 +47,30 @@ static void XMLCALL ex_start(void *user, const XML_Char *name, const XML_Char **
 static void XMLCALL ex_end(void *user, const XML_Char *name) {
   (void)name;
   ex_state *s = user;
-  if (--s->depth == 1) s->stanzas++;
+  if (--s->depth == 1)
+    s->stanzas++;
 }
 
 static void XMLCALL ex_text(void *user, const XML_Char *text, int len) {
   (void)text, (void)len;
   ex_state *s = user;
-  if (s->depth != 1) return;
+  if (s->depth != 1)
+    return;
   /* Only literal whitespace may sit between stanzas: look at the raw bytes,
    * since a reference such as &#32; reaches here as a space too. */
   XML_Index at = XML_GetCurrentByteIndex(s->p);
   int n = XML_GetCurrentByteCount(s->p);
   for (int i = 0; i < n; i++) {
     char c = s->doc[at + i];
-    if (c != ' ' && c != '\t' && c != '\n' && c != '\r') s->skip = 1;
+    if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+      s->skip = 1;
   }
 }
 
 static void XMLCALL ex_cdata(void *user) {
   ex_state *s = user;
-  if (s->depth == 1) s->skip = 1;
+  if (s->depth == 1)
+    s->skip = 1;
 }
 
 static int on_stanza(void *user, const xsr_stanza *st) {
@@ -81,16 +85,21 @@ static int comparable(const uint8_t *b, size_t n) {
   uint8_t quote = 0;
   for (size_t i = 0; i < n; i++) {
     uint8_t c = b[i];
-    if (c == '<' && i + 1 < n && b[i + 1] == '?') return 0;
+    if (c == '<' && i + 1 < n && b[i + 1] == '?')
+      return 0;
     if (c == '<' && i + 1 < n && b[i + 1] == '!' &&
         !(n - i >= 9 && memcmp(b + i, "<![CDATA[", 9) == 0))
       return 0;
     if (quote) {
-      if (c == quote) quote = 0;
+      if (c == quote)
+        quote = 0;
     } else if (in_tag) {
-      if (c == '\'' || c == '"') quote = c;
-      else if (c == '>') in_tag = 0;
-      else if (c >= 0x80) return 0;
+      if (c == '\'' || c == '"')
+        quote = c;
+      else if (c == '>')
+        in_tag = 0;
+      else if (c >= 0x80)
+        return 0;
     } else if (c == '<') {
       in_tag = 1;
     }
@@ -99,12 +108,14 @@ static int comparable(const uint8_t *b, size_t n) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (!comparable(data, size)) return 0;
+  if (!comparable(data, size))
+    return 0;
   size_t len = sizeof head - 1 + size + sizeof tail - 1;
   char *doc = malloc(len);
   FUZZ_CHECK(doc != NULL, "out of memory in the harness");
   memcpy(doc, head, sizeof head - 1);
-  if (size) memcpy(doc + sizeof head - 1, data, size);
+  if (size)
+    memcpy(doc + sizeof head - 1, data, size);
   memcpy(doc + sizeof head - 1 + size, tail, sizeof tail - 1);
 
   ex_state ex = {0};

@@ -31,7 +31,8 @@ void fuzz_fail(const char *file, int line, const char *cond, const char *fmt, ..
 /* FUZZ_CHECK(cond, printf-args): aborts with a message when cond is false. */
 #define FUZZ_CHECK(cond, ...)                                                                      \
   do {                                                                                             \
-    if (!(cond)) fuzz_fail(__FILE__, __LINE__, #cond, __VA_ARGS__);                               \
+    if (!(cond))                                                                                   \
+      fuzz_fail(__FILE__, __LINE__, #cond, __VA_ARGS__);                                           \
   } while (0)
 
 /* ---- reading options from the leading bytes -------------------------------- */
@@ -86,11 +87,11 @@ typedef enum fuzz_way {
 typedef struct fuzz_run_opts {
   fuzz_way way;
   fuzz_chunks chunks;
-  int pause_mask;       /* bit 0: pause after stanzas, bit 1: after open/close */
-  size_t buffer_ask;    /* FUZZ_BUFFER: room asked of xsr_parser_buffer() (0: default) */
-  int restart_on;       /* restart the stream after every stanza named "success"/"proceed" */
-  int restart_every;    /* ... or after every n-th stanza (0: never) */
-  int check_callbacks;  /* poke the API from callbacks: must answer XSR_EBUSY */
+  int pause_mask;      /* bit 0: pause after stanzas, bit 1: after open/close */
+  size_t buffer_ask;   /* FUZZ_BUFFER: room asked of xsr_parser_buffer() (0: default) */
+  int restart_on;      /* restart the stream after every stanza named "success"/"proceed" */
+  int restart_every;   /* ... or after every n-th stanza (0: never) */
+  int check_callbacks; /* poke the API from callbacks: must answer XSR_EBUSY */
 } fuzz_run_opts;
 
 /* The outcome of one or more runs, plus the event log compared across
@@ -117,8 +118,8 @@ void fuzz_session_free(fuzz_session *s);
 /* Feeds data[0..size) the way opts says, checking every invariant of
  * parser.h and stanza.h on the way and after an error, and appends the
  * events and the final state to res->log. */
-void fuzz_session_run(fuzz_session *s, const fuzz_run_opts *opts, const uint8_t *data,
-                      size_t size, fuzz_result *res);
+void fuzz_session_run(fuzz_session *s, const fuzz_run_opts *opts, const uint8_t *data, size_t size,
+                      fuzz_result *res);
 
 /* fuzz_session_new + run + free. */
 void fuzz_parse(const xsr_parser_config *cfg, const fuzz_run_opts *opts, const uint8_t *data,

@@ -54,8 +54,8 @@ static xsr_err parse(const char *s, size_t n, char *out, size_t cap, xsr_jid *j)
                    !fuzz_xml_chars_ok((const uint8_t *)s, n),
                "canonical form of valid UTF-8 is not valid UTF-8");
   } else if (r != XSR_ENOMEM && r != XSR_ENOSPC) {
-    FUZZ_CHECK(r == XSR_EJIDSYNTAX || r == XSR_EJIDLONG || r == XSR_EJIDCHAR,
-               "unexpected error %s", xsr_err_name(r));
+    FUZZ_CHECK(r == XSR_EJIDSYNTAX || r == XSR_EJIDLONG || r == XSR_EJIDCHAR, "unexpected error %s",
+               xsr_err_name(r));
     static const xsr_jid zero;
     FUZZ_CHECK(memcmp(j, &zero, sizeof zero) == 0, "failed parse left a JID behind");
     FUZZ_CHECK(e.offset <= n, "error offset %zu beyond %zu bytes", e.offset, n);
@@ -109,11 +109,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* ASCII case in local and domain parts does not matter. */
   char *up = malloc(n ? n : 1);
   FUZZ_CHECK(up != NULL, "out of memory in the harness");
-  if (n) memcpy(up, s, n);
+  if (n)
+    memcpy(up, s, n);
   const char *slash = n ? memchr(s, '/', n) : NULL;
   size_t bare_len = slash ? (size_t)(slash - s) : n;
   for (size_t i = 0; i < bare_len; i++)
-    if (up[i] >= 'a' && up[i] <= 'z') up[i] = (char)(up[i] - 32);
+    if (up[i] >= 'a' && up[i] <= 'z')
+      up[i] = (char)(up[i] - 32);
   xsr_err ru = parse(up, n, out2, XSR_JID_MAX, &j2);
   if (ru != XSR_ENOMEM && r != XSR_ENOMEM) {
     FUZZ_CHECK((ru == XSR_OK) == (r == XSR_OK), "upper-casing ASCII changes the verdict: %s vs %s",

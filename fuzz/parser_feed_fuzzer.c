@@ -20,13 +20,15 @@ typedef struct fail_alloc {
 
 static void *fa_malloc(void *user, size_t n) {
   fail_alloc *fa = user;
-  if (fa->left == 0) return NULL;
+  if (fa->left == 0)
+    return NULL;
   fa->left--;
   return malloc(n);
 }
 static void *fa_realloc(void *user, void *p, size_t n) {
   fail_alloc *fa = user;
-  if (fa->left == 0) return NULL;
+  if (fa->left == 0)
+    return NULL;
   fa->left--;
   return realloc(p, n);
 }
@@ -58,7 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (s != NULL) {
       fuzz_session_run(s, &opts, in.data, in.size, &got);
       fuzz_session_free(s);
-      if (!got.enomem) fuzz_log_expect_equal(&ref.log, &got.log, "feed with a failing allocator");
+      if (!got.enomem)
+        fuzz_log_expect_equal(&ref.log, &got.log, "feed with a failing allocator");
     }
   } else {
     fuzz_parse(&cfg, &opts, in.data, in.size, &got);

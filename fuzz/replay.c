@@ -32,9 +32,11 @@ static int run_file(const char *path) {
   size_t cap = 4096, len = 0;
   uint8_t *buf = malloc(cap);
   for (;;) {
-    if (buf == NULL) break;
+    if (buf == NULL)
+      break;
     len += fread(buf + len, 1, cap - len, f);
-    if (len < cap) break;
+    if (len < cap)
+      break;
     uint8_t *b = realloc(buf, cap * 2);
     if (b == NULL) {
       free(buf);
@@ -81,7 +83,8 @@ static int run_dir(const char *dir) {
   int rc = 0;
   struct dirent *e;
   while ((e = readdir(d)) != NULL) {
-    if (e->d_name[0] == '.') continue; /* ., .., and hidden files such as .gitkeep */
+    if (e->d_name[0] == '.')
+      continue; /* ., .., and hidden files such as .gitkeep */
     if (n == cap) {
       cap = cap ? cap * 2 : 64;
       char **nn = realloc(names, cap * sizeof *names);
@@ -100,7 +103,8 @@ static int run_dir(const char *dir) {
     n++;
   }
   closedir(d);
-  if (n) qsort(names, n, sizeof *names, by_name);
+  if (n)
+    qsort(names, n, sizeof *names, by_name);
   for (size_t i = 0; i < n; i++) {
     struct stat st;
     if (rc == 0 && stat(names[i], &st) == 0 && S_ISREG(st.st_mode) && run_file(names[i]) != 0)
@@ -112,10 +116,12 @@ static int run_dir(const char *dir) {
 }
 
 int main(int argc, char **argv) {
-  if (LLVMFuzzerInitialize) LLVMFuzzerInitialize(&argc, &argv);
+  if (LLVMFuzzerInitialize)
+    LLVMFuzzerInitialize(&argc, &argv);
   int rc = 0;
   for (int i = 1; i < argc; i++) {
-    if (argv[i][0] == '-') continue; /* libFuzzer-style flags are accepted and ignored */
+    if (argv[i][0] == '-')
+      continue; /* libFuzzer-style flags are accepted and ignored */
     struct stat st;
     if (stat(argv[i], &st) != 0) {
       fprintf(stderr, "replay: %s: %s\n", argv[i], strerror(errno));

@@ -41,7 +41,8 @@ void fuzz_fail(const char *file, int line, const char *cond, const char *fmt, ..
 /* ---- options --------------------------------------------------------------------- */
 
 uint8_t fuzz_take_byte(fuzz_input *in) {
-  if (in->size == 0) return 0;
+  if (in->size == 0)
+    return 0;
   uint8_t b = in->data[0];
   in->data++;
   in->size--;
@@ -63,7 +64,8 @@ void fuzz_config(xsr_parser_config *cfg, uint8_t a, uint8_t b) {
   }
   /* The accepted content namespaces: all three unless the bits say otherwise. */
   unsigned acc = (a >> 4) & 0x07;
-  if ((a & 0x80) == 0 && acc != 0) cfg->accept = acc;
+  if ((a & 0x80) == 0 && acc != 0)
+    cfg->accept = acc;
 }
 
 void fuzz_config_generous(xsr_parser_config *cfg) {
@@ -77,7 +79,8 @@ void fuzz_config_generous(xsr_parser_config *cfg) {
 }
 
 void fuzz_chunks_init(fuzz_chunks *c, fuzz_input *in) {
-  static const size_t sizes[16] = {1, 2, 3, 4, 5, 7, 8, 13, 16, 31, 64, 100, 255, 1024, 4096, 65536};
+  static const size_t sizes[16] = {1,  2,  3,  4,   5,   7,    8,    13,
+                                   16, 31, 64, 100, 255, 1024, 4096, 65536};
   for (unsigned i = 0; i < 8; i += 2) {
     uint8_t b = fuzz_take_byte(in);
     c->size[i] = sizes[b & 15];
@@ -95,10 +98,12 @@ size_t fuzz_chunks_next(fuzz_chunks *c) {
 /* ---- logs ------------------------------------------------------------------------ */
 
 void fuzz_log_bytes(fuzz_log *l, const void *p, size_t n) {
-  if (n == 0) return;
+  if (n == 0)
+    return;
   if (l->len + n > l->cap) {
     size_t cap = l->cap ? l->cap : 1024;
-    while (cap < l->len + n) cap *= 2;
+    while (cap < l->len + n)
+      cap *= 2;
     uint8_t *b = realloc(l->buf, cap);
     FUZZ_CHECK(b != NULL, "out of memory in the harness");
     l->buf = b;
@@ -110,7 +115,8 @@ void fuzz_log_bytes(fuzz_log *l, const void *p, size_t n) {
 
 void fuzz_log_u64(fuzz_log *l, uint64_t v) {
   uint8_t b[8];
-  for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
+  for (int i = 0; i < 8; i++)
+    b[i] = (uint8_t)(v >> (8 * i));
   fuzz_log_bytes(l, b, 8);
 }
 
@@ -123,14 +129,17 @@ void fuzz_log_free(fuzz_log *l) {
 void fuzz_log_expect_equal(const fuzz_log *a, const fuzz_log *b, const char *what) {
   size_t n = a->len < b->len ? a->len : b->len;
   size_t i = 0;
-  while (i < n && a->buf[i] == b->buf[i]) i++;
+  while (i < n && a->buf[i] == b->buf[i])
+    i++;
   if (a->len != b->len || i != n) {
     /* Show the records around the difference (they are little-endian u64s). */
     size_t from = i > 24 ? i - 24 : 0;
     fprintf(stderr, "log A:");
-    for (size_t k = from; k < a->len && k < i + 24; k++) fprintf(stderr, " %02x", a->buf[k]);
+    for (size_t k = from; k < a->len && k < i + 24; k++)
+      fprintf(stderr, " %02x", a->buf[k]);
     fprintf(stderr, "\nlog B:");
-    for (size_t k = from; k < b->len && k < i + 24; k++) fprintf(stderr, " %02x", b->buf[k]);
+    for (size_t k = from; k < b->len && k < i + 24; k++)
+      fprintf(stderr, " %02x", b->buf[k]);
     fprintf(stderr, "\n");
   }
   FUZZ_CHECK(a->len == b->len && i == n,
@@ -147,7 +156,8 @@ int fuzz_xml_chars_ok(const uint8_t *s, size_t n) {
     size_t len;
     uint32_t min;
     if (c < 0x80) {
-      if (c < 0x20 && c != 0x09 && c != 0x0a && c != 0x0d) return 0;
+      if (c < 0x20 && c != 0x09 && c != 0x0a && c != 0x0d)
+        return 0;
       i++;
       continue;
     } else if ((c & 0xe0) == 0xc0) {
@@ -159,9 +169,11 @@ int fuzz_xml_chars_ok(const uint8_t *s, size_t n) {
     } else {
       return 0;
     }
-    if (n - i < len) return 0;
+    if (n - i < len)
+      return 0;
     for (size_t k = 1; k < len; k++) {
-      if ((s[i + k] & 0xc0) != 0x80) return 0;
+      if ((s[i + k] & 0xc0) != 0x80)
+        return 0;
       c = (c << 6) | (s[i + k] & 0x3f);
     }
     if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff) || c == 0xfffe || c == 0xffff)
@@ -182,13 +194,13 @@ struct fuzz_session {
   uint64_t base;        /* ... which starts at this stream offset */
   uint64_t fed;         /* stream offset just past the last byte given to the parser */
   fuzz_result *res;
-  int state;          /* 0 expecting a stream header, 1 in the stream, 2 closed */
-  uint64_t last_end;  /* stream offset where the last reported event ended */
+  int state;         /* 0 expecting a stream header, 1 in the stream, 2 closed */
+  uint64_t last_end; /* stream offset where the last reported event ended */
   int in_callback;
   int want_restart;
   uint64_t open_offset;           /* where the current stream's header starts */
   uint64_t res_stanzas_in_stream; /* stanzas since that header */
-  int failed;         /* the parser reported an error: no callback may follow */
+  int failed;                     /* the parser reported an error: no callback may follow */
   char *scratch;
   size_t scratch_cap;
 };
@@ -236,7 +248,8 @@ static void check_decode(fuzz_session *s, xsr_err (*decode)(xsr_span, char *, si
   xsr_err r = decode(raw, out, raw.len, &n);
   FUZZ_CHECK(r == XSR_OK, "%s: decoding with cap == raw length failed: %s", what, xsr_err_name(r));
   FUZZ_CHECK(n <= raw.len, "%s: decoded %zu bytes from %zu raw", what, n, raw.len);
-  FUZZ_CHECK(fuzz_xml_chars_ok((const uint8_t *)out, n), "%s: decoded value is not XML chars", what);
+  FUZZ_CHECK(fuzz_xml_chars_ok((const uint8_t *)out, n), "%s: decoded value is not XML chars",
+             what);
   if (!escaped)
     FUZZ_CHECK(n == raw.len && memcmp(out, raw.ptr, n) == 0,
                "%s: value without XSR_F_ESCAPED decodes to something else", what);
@@ -278,7 +291,8 @@ static void check_index(fuzz_session *s, const xsr_stanza *st, int is_header) {
   size_t rlen = st->raw.len;
   FUZZ_CHECK(st->node_count >= 1 && st->nodes != NULL, "view without nodes");
   FUZZ_CHECK(st->attr_count == 0 || st->attrs != NULL, "attr_count without attrs");
-  if (is_header) FUZZ_CHECK(st->node_count == 1, "stream header view has %zu nodes", st->node_count);
+  if (is_header)
+    FUZZ_CHECK(st->node_count == 1, "stream header view has %zu nodes", st->node_count);
   fuzz_log_u64(l, st->node_count);
   fuzz_log_u64(l, st->attr_count);
 
@@ -297,9 +311,11 @@ static void check_index(fuzz_session *s, const xsr_stanza *st, int is_header) {
                      n->next == 0,
                  "node 0 is not the stanza element at depth 1 (kind %u off %u depth %u next %u%s)",
                  n->kind, n->off, n->depth, n->next, is_header ? ", stream header" : "");
-      if (!is_header) FUZZ_CHECK(n->len == rlen, "node 0 does not span the stanza");
+      if (!is_header)
+        FUZZ_CHECK(n->len == rlen, "node 0 does not span the stanza");
     } else {
-      while (top > 0 && st->nodes[stack[top - 1]].depth >= n->depth) top--;
+      while (top > 0 && st->nodes[stack[top - 1]].depth >= n->depth)
+        top--;
       FUZZ_CHECK(top > 0 && st->nodes[stack[top - 1]].depth + 1 == n->depth,
                  "node %zu: depth %u does not follow its parent", i, n->depth);
       const xsr_node *parent = &st->nodes[stack[top - 1]];
@@ -338,9 +354,11 @@ static void check_index(fuzz_session *s, const xsr_stanza *st, int is_header) {
       log_ns(s, n->ns);
       for (size_t k = n->attr_first; k < (size_t)n->attr_first + n->attr_count; k++) {
         const xsr_attr *a = &st->attrs[k];
-        FUZZ_CHECK(a->name_len > 0 && a->name_off > n->off && a->name_off + a->name_len < n->off + n->len,
+        FUZZ_CHECK(a->name_len > 0 && a->name_off > n->off &&
+                       a->name_off + a->name_len < n->off + n->len,
                    "attribute %zu: name outside its element", k);
-        FUZZ_CHECK(a->value_off > a->name_off + a->name_len && a->value_off + a->value_len < n->off + n->len,
+        FUZZ_CHECK(a->value_off > a->name_off + a->name_len &&
+                       a->value_off + a->value_len < n->off + n->len,
                    "attribute %zu: value outside its element", k);
         char q = raw[a->value_off - 1];
         FUZZ_CHECK((q == '\'' || q == '"') && raw[a->value_off + a->value_len] == q,
@@ -418,7 +436,8 @@ static void check_routing(const xsr_stanza *st, xsr_span span, unsigned bit, uin
 }
 
 static void check_api_busy(fuzz_session *s) {
-  if (!s->opts->check_callbacks) return;
+  if (!s->opts->check_callbacks)
+    return;
   xsr_err r;
   FUZZ_CHECK((r = xsr_parser_feed(s->p, "<", 1)) == XSR_EBUSY, "feed from a callback: %s",
              xsr_err_name(r));
@@ -460,11 +479,11 @@ static int on_open(void *user, const xsr_stream_header *h) {
                  (h->content_ns == XSR_NS_COMPONENT && (accept & XSR_ACCEPT_COMPONENT)),
              "content namespace %u not accepted", h->content_ns);
   FUZZ_CHECK((h->version.ptr == NULL) == (h->version_major == -1),
-             "version_major %d but version %s", h->version_major, h->version.ptr ? "present" : "absent");
+             "version_major %d but version %s", h->version_major,
+             h->version.ptr ? "present" : "absent");
   /* Versions above 1.x are refused; 0.x is a pre-1.0 peer (RFC 6120 4.7.5). */
   FUZZ_CHECK(h->version.ptr == NULL || (h->version_major >= 0 && h->version_major <= 1),
-             "accepted version %d.%d",
-             h->version_major, h->version_minor);
+             "accepted version %d.%d", h->version_major, h->version_minor);
   check_index(s, el, 1);
   fuzz_log *l = &s->res->log;
   fuzz_log_bytes(l, "O", 1);
@@ -568,7 +587,8 @@ static int on_close(void *user, uint64_t offset) {
   fuzz_log_bytes(l, "C", 1);
   fuzz_log_u64(l, offset);
   s->state = 2;
-  if (offset + 2 > s->last_end) s->last_end = offset + 2;
+  if (offset + 2 > s->last_end)
+    s->last_end = offset + 2;
   check_api_busy(s);
   s->in_callback = 0;
   return (s->opts->pause_mask & 2) ? XSR_PAUSE : 0;
@@ -604,7 +624,8 @@ void fuzz_session_reset(fuzz_session *s) {
 }
 
 void fuzz_session_free(fuzz_session *s) {
-  if (s == NULL) return;
+  if (s == NULL)
+    return;
   xsr_parser_free(s->p);
   free(s->scratch);
   free(s);
@@ -627,8 +648,8 @@ static xsr_err drain_pauses(fuzz_session *s, xsr_err r) {
   return r;
 }
 
-void fuzz_session_run(fuzz_session *s, const fuzz_run_opts *opts, const uint8_t *data,
-                      size_t size, fuzz_result *res) {
+void fuzz_session_run(fuzz_session *s, const fuzz_run_opts *opts, const uint8_t *data, size_t size,
+                      fuzz_result *res) {
   xsr_parser *p = s->p;
   s->opts = opts;
   s->res = res;
@@ -642,7 +663,8 @@ void fuzz_session_run(fuzz_session *s, const fuzz_run_opts *opts, const uint8_t 
     size_t n = size - pos;
     if (opts->way != FUZZ_FEED_WHOLE) {
       size_t c = fuzz_chunks_next(&chunks);
-      if (c < n) n = c;
+      if (c < n)
+        n = c;
     }
     if (opts->way == FUZZ_BUFFER) {
       size_t room = opts->buffer_ask;
@@ -650,12 +672,14 @@ void fuzz_session_run(fuzz_session *s, const fuzz_run_opts *opts, const uint8_t 
       if (buf == NULL) {
         FUZZ_CHECK(room == 0, "xsr_parser_buffer returned NULL with room %zu", room);
         r = xsr_parser_error(p, NULL);
-        if (r == XSR_OK) r = XSR_ENOMEM; /* out of memory before any error was stored */
+        if (r == XSR_OK)
+          r = XSR_ENOMEM; /* out of memory before any error was stored */
         break;
       }
       FUZZ_CHECK(room >= (opts->buffer_ask ? opts->buffer_ask : 65536),
                  "xsr_parser_buffer gave %zu bytes, %zu asked", room, opts->buffer_ask);
-      if (n > room) n = room;
+      if (n > room)
+        n = room;
       memcpy(buf, data + pos, n);
       /* Bytes past the commit must not be looked at. */
       memset(buf + n, '<', room - n > 64 ? 64 : room - n);
@@ -686,7 +710,8 @@ void fuzz_session_run(fuzz_session *s, const fuzz_run_opts *opts, const uint8_t 
 
   uint64_t eoff = 0;
   xsr_err stored = xsr_parser_error(p, &eoff);
-  if (r == XSR_ENOMEM) res->enomem = 1;
+  if (r == XSR_ENOMEM)
+    res->enomem = 1;
   if (r != XSR_OK && r != XSR_ENOMEM) {
     FUZZ_CHECK(stored == r, "call returned %s, xsr_parser_error says %s", xsr_err_name(r),
                xsr_err_name(stored));

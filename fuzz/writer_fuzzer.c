@@ -27,8 +27,10 @@
 #define MAX_ELEMS 512
 #define MAX_ATTRS 8
 
-static const char *const names[8] = {"message", "body", "x", "item", "query", "a-b", "c.d", "\xc3\xa9l"};
-static const char *const attr_names[MAX_ATTRS] = {"to", "from", "id", "type", "xml:lang", "a", "b_c", "d-e"};
+static const char *const names[8] = {"message", "body", "x",   "item",
+                                     "query",   "a-b",  "c.d", "\xc3\xa9l"};
+static const char *const attr_names[MAX_ATTRS] = {"to",       "from", "id",  "type",
+                                                  "xml:lang", "a",    "b_c", "d-e"};
 
 typedef struct elem {
   int name;
@@ -63,7 +65,8 @@ static void run(const uint8_t *data, size_t size, xsr_writer *w, program *prog) 
     uint8_t arg = fuzz_take_byte(&in);
     switch (op & 3) {
     case 0:
-      if (depth == XSR_WRITER_MAX_DEPTH - 1 || count == MAX_ELEMS) break;
+      if (depth == XSR_WRITER_MAX_DEPTH - 1 || count == MAX_ELEMS)
+        break;
       if (prog != NULL) {
         elem *e = &prog->el[count];
         memset(e, 0, sizeof *e);
@@ -79,56 +82,65 @@ static void run(const uint8_t *data, size_t size, xsr_writer *w, program *prog) 
       break;
     case 1: {
       size_t len = (size_t)((op >> 2) % 64);
-      if (len > in.size) len = in.size;
+      if (len > in.size)
+        len = in.size;
       const uint8_t *v = in.data;
       in.data += len, in.size -= len;
       int k = arg % MAX_ATTRS;
-      if (depth == 0 || content || (used[depth - 1] & (1u << k))) break;
+      if (depth == 0 || content || (used[depth - 1] & (1u << k)))
+        break;
       used[depth - 1] |= 1u << k;
       if (prog != NULL) {
         elem *e = &prog->el[stack[depth - 1]];
         e->attrs_used |= 1u << k;
         e->attr_val[k] = v;
         e->attr_len[k] = len;
-        if (!fuzz_xml_chars_ok(v, len)) prog->valid = 0;
+        if (!fuzz_xml_chars_ok(v, len))
+          prog->valid = 0;
       }
       xsr_writer_attr_n(w, attr_names[k], strlen(attr_names[k]), (const char *)v, len);
       break;
     }
     case 2: {
       size_t len = (size_t)((op >> 2) % 64) + ((size_t)arg << 6) % 256;
-      if (len > in.size) len = in.size;
+      if (len > in.size)
+        len = in.size;
       const uint8_t *v = in.data;
       in.data += len, in.size -= len;
-      if (depth == 0) break; /* no text between stanzas */
+      if (depth == 0)
+        break; /* no text between stanzas */
       if (prog != NULL) {
         elem *e = &prog->el[stack[depth - 1]];
         uint8_t *t = realloc(e->text, e->text_len + len + 1);
         FUZZ_CHECK(t != NULL, "out of memory in the harness");
-        if (len) memcpy(t + e->text_len, v, len);
+        if (len)
+          memcpy(t + e->text_len, v, len);
         e->text = t;
         e->text_len += len;
-        if (!fuzz_xml_chars_ok(v, len)) prog->valid = 0;
+        if (!fuzz_xml_chars_ok(v, len))
+          prog->valid = 0;
       }
       xsr_writer_text(w, (const char *)v, len);
       content = 1;
       break;
     }
     default:
-      if (depth == 0) break;
+      if (depth == 0)
+        break;
       xsr_writer_end(w);
       depth--;
       content = 1;
       break;
     }
   }
-  while (depth-- > 0) xsr_writer_end(w);
+  while (depth-- > 0)
+    xsr_writer_end(w);
   xsr_writer_stream_close(w);
 }
 
 typedef struct check {
   program *prog;
-  size_t next;   /* next expected element, in document order */
+  size_t next; /* next expected element, in document order */
   size_t stanzas;
   char *buf;
   size_t cap;
@@ -139,7 +151,8 @@ static int on_stanza(void *user, const xsr_stanza *st) {
   size_t first = c->next;
   for (size_t i = 0; i < st->node_count; i++) {
     const xsr_node *n = &st->nodes[i];
-    if (n->kind != XSR_NODE_ELEMENT) continue;
+    if (n->kind != XSR_NODE_ELEMENT)
+      continue;
     FUZZ_CHECK(c->next < c->prog->count, "the parser reports more elements than were written");
     const elem *e = &c->prog->el[c->next];
     FUZZ_CHECK((i == 0) == (e->parent < 0), "element %zu: stanza boundary moved", c->next);
@@ -151,10 +164,11 @@ static int on_stanza(void *user, const xsr_stanza *st) {
                "element %zu: %u attributes, %d written", c->next, n->attr_count,
                __builtin_popcount(e->attrs_used));
     for (int k = 0; k < MAX_ATTRS; k++) {
-      if (!(e->attrs_used & (1u << k))) continue;
+      if (!(e->attrs_used & (1u << k)))
+        continue;
       int is_lang = k == 4;
-      const xsr_attr *a =
-          xsr_stanza_find_attr(st, i, is_lang ? XSR_NS_XML : XSR_NS_NONE, is_lang ? "lang" : attr_names[k]);
+      const xsr_attr *a = xsr_stanza_find_attr(st, i, is_lang ? XSR_NS_XML : XSR_NS_NONE,
+                                               is_lang ? "lang" : attr_names[k]);
       FUZZ_CHECK(a != NULL, "element %zu: attribute %s lost", c->next, attr_names[k]);
       size_t got = 0;
       xsr_err r = xsr_decode_attr(xsr_stanza_attr_raw(st, a), c->buf, c->cap, &got);
@@ -207,8 +221,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   run(data, size, &w, NULL);
   size_t len = 0;
   r = xsr_writer_finish(&w, &len);
-  FUZZ_CHECK(r == XSR_OK && len == need, "exact cap: %s, length %zu, measured %zu",
-             xsr_err_name(r), len, need);
+  FUZZ_CHECK(r == XSR_OK && len == need, "exact cap: %s, length %zu, measured %zu", xsr_err_name(r),
+             len, need);
 
   check c = {&prog, 0, 0, malloc(need), need};
   FUZZ_CHECK(c.buf != NULL, "out of memory in the harness");
@@ -229,6 +243,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   free(c.buf);
   free(buf);
 out:
-  for (size_t i = 0; i < prog.count; i++) free(prog.el[i].text);
+  for (size_t i = 0; i < prog.count; i++)
+    free(prog.el[i].text);
   return 0;
 }

@@ -11,10 +11,10 @@
 #include "xsr/parser.h"
 
 #if defined(__GNUC__)
-#define XSR_LIKELY(x) __builtin_expect(!!(x), 1)
+#define XSR_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define XSR_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #else
-#define XSR_LIKELY(x) (x)
+#define XSR_LIKELY(x)   (x)
 #define XSR_UNLIKELY(x) (x)
 #endif
 
@@ -54,7 +54,7 @@ int xsr__name_cp(uint32_t cp);
  * and only for names where the OR of the classes has the colon bit). */
 extern const unsigned char xsr__name_class[256];
 #define XSR__NAME_START 1
-#define XSR__NAME_CHAR 2
+#define XSR__NAME_CHAR  2
 #define XSR__NAME_COLON 4
 
 /* Whether an XML character reference value is an XML Char. */

@@ -36,7 +36,7 @@
 #include "internal.h"
 #include "states.h"
 
-#define NONE32 0xFFFFFFFFu
+#define NONE32     0xFFFFFFFFu
 #define ATTR_XMLNS 0x80u /* private attr flag: a namespace declaration */
 
 typedef struct binding {
@@ -80,16 +80,16 @@ struct xsr_parser {
   uint32_t etag_lt;  /* '<' of the end tag being parsed */
   uint32_t cur_node; /* element whose start tag is being parsed */
   uint32_t cdata_start;
-  uint32_t etag_len;  /* length of the end tag's name */
+  uint32_t etag_len;     /* length of the end tag's name */
   uint8_t pending_close; /* an empty stream element still owes its close event */
   uint64_t close_off;
-  uint64_t cb_off;        /* xsr_parser_offset() while a callback runs */
-  uint8_t lenient_decl;   /* after a restart: whitespace may precede <?xml */
-  unsigned depth; /* open elements inside the stream element */
+  uint64_t cb_off;      /* xsr_parser_offset() while a callback runs */
+  uint8_t lenient_decl; /* after a restart: whitespace may precede <?xml */
+  unsigned depth;       /* open elements inside the stream element */
   unsigned el_nsdecls;
   unsigned el_prefixed; /* prefixed attributes in the start tag */
   unsigned name_colon;  /* a ':' was seen in the part of the name scanned before */
-  uint32_t route[5]; /* attr index of to/from/id/type/lang in the stanza, NONE32 */
+  uint32_t route[5];    /* attr index of to/from/id/type/lang in the stanza, NONE32 */
 
   xsr_err err;
   uint64_t err_off;
@@ -99,8 +99,8 @@ struct xsr_parser {
   uint32_t nnodes, capnodes;
   xsr_attr *attrs;
   uint32_t nattrs, capattrs;
-  open_el *stack;  /* max_depth + 2 */
-  uint32_t *last;  /* last node at each depth under the current parent */
+  open_el *stack; /* max_depth + 2 */
+  uint32_t *last; /* last node at each depth under the current parent */
   binding *binds;
   uint32_t nbinds, capbinds;
 
@@ -331,8 +331,8 @@ static void stream_state_init(xsr_parser *p) {
   p->lenient_decl = 0;
 }
 
-xsr_parser *xsr_parser_new(const xsr_parser_config *cfg, const xsr_parser_callbacks *cb,
-                           void *user, const xsr_allocator *alloc) {
+xsr_parser *xsr_parser_new(const xsr_parser_config *cfg, const xsr_parser_callbacks *cb, void *user,
+                           const xsr_allocator *alloc) {
   xsr_parser_config c;
   if (cfg)
     c = *cfg;
@@ -473,8 +473,8 @@ static int scan_name(const char **ps, const char *lim, const char *start, unsign
  * NAME_DONE or NAME_MORE when the name is plain ASCII (and sets *colon when
  * it holds a ':'), or -1 when the slow path must look (non-ASCII byte or
  * name too long). */
-static inline int scan_name_ascii(const char **ps, const char *lim, const char *start,
-                                  unsigned max, unsigned *colon) {
+static inline int scan_name_ascii(const char **ps, const char *lim, const char *start, unsigned max,
+                                  unsigned *colon) {
   const unsigned char *s = (const unsigned char *)*ps;
   const unsigned char *l = (const unsigned char *)lim;
   unsigned acc = 0, k;
@@ -498,9 +498,8 @@ static inline int scan_name_ascii(const char **ps, const char *lim, const char *
 }
 
 /* scan_name_ascii, falling back to the full scan. */
-static inline int scan_name_fast(xsr_parser *p, const char **ps, const char *lim,
-                                 const char *start, unsigned max, unsigned *colon, xsr_err *err,
-                                 const char **errp) {
+static inline int scan_name_fast(xsr_parser *p, const char **ps, const char *lim, const char *start,
+                                 unsigned max, unsigned *colon, xsr_err *err, const char **errp) {
   int r = scan_name_ascii(ps, lim, start, max, colon);
   if (XSR_UNLIKELY(r < 0)) {
     *colon = 1; /* unknown: let qname_prefix look */
@@ -849,8 +848,8 @@ static xsr_err check_header(xsr_parser *p, const char *b, xsr_stream_header *h) 
   if (el->ns != XSR_NS_STREAMS || local.len != 6 || memcmp(local.ptr, "stream", 6) != 0)
     return XSR_ESTREAMNS;
   uint32_t def = resolve(p, b, "", 0);
-  unsigned bit = def == XSR_NS_CLIENT ? XSR_ACCEPT_CLIENT
-                 : def == XSR_NS_SERVER ? XSR_ACCEPT_SERVER
+  unsigned bit = def == XSR_NS_CLIENT      ? XSR_ACCEPT_CLIENT
+                 : def == XSR_NS_SERVER    ? XSR_ACCEPT_SERVER
                  : def == XSR_NS_COMPONENT ? XSR_ACCEPT_COMPONENT
                                            : 0;
   if (!(bit & p->cfg.accept))
@@ -900,7 +899,7 @@ static xsr_err check_header(xsr_parser *p, const char *b, xsr_stream_header *h) 
 
 /* Parses the XML declaration [d, e) = "<?xml ... ?>" strictly. */
 static xsr_err check_xmldecl(const char *d, const char *e, const char **errp) {
-  const char *s = d + 5; /* after "<?xml" */
+  const char *s = d + 5;   /* after "<?xml" */
   const char *end = e - 2; /* at "?>" */
   static const char *const names[3] = {"version", "encoding", "standalone"};
   int seen = 0; /* index of the next pseudo-attribute allowed */
@@ -1013,8 +1012,7 @@ static inline int xml_utf8(const char *s, const char *lim) {
   ptrdiff_t room = lim - s;
   if (u[0] >= 0xC2 && u[0] <= 0xDF && room >= 2 && (u[1] & 0xC0) == 0x80)
     return 2;
-  if (u[0] >= 0xE1 && u[0] <= 0xEC && room >= 3 && (u[1] & 0xC0) == 0x80 &&
-      (u[2] & 0xC0) == 0x80)
+  if (u[0] >= 0xE1 && u[0] <= 0xEC && room >= 3 && (u[1] & 0xC0) == 0x80 && (u[2] & 0xC0) == 0x80)
     return 3;
   uint32_t cp;
   int n = xsr__utf8_decode(u, (const unsigned char *)lim, &cp);
@@ -1035,7 +1033,7 @@ static inline const char *limit_for(const xsr_parser *p, const char *b, const ch
  * the next call, at the same relative positions.
  */
 static xsr_err run(xsr_parser *p, const char *base, size_t avail, size_t *advanced) {
-  const char *b = base;             /* first byte of the current construct */
+  const char *b = base; /* first byte of the current construct */
   const char *const e = base + avail;
   const char *s = b + p->pos;
   const char *lim = p->intop ? limit_for(p, b, e) : e;
@@ -1045,8 +1043,8 @@ static xsr_err run(xsr_parser *p, const char *base, size_t avail, size_t *advanc
   int cbrc = 0;
   int empty = 0;
 
-#define REL(x) ((uint32_t)((x) - b))
-#define AT(o) (b + (o))
+#define REL(x) ((uint32_t)((x)-b))
+#define AT(o)  (b + (o))
 #define FAIL(code, at)                                                                             \
   do {                                                                                             \
     err = (code);                                                                                  \
@@ -1073,30 +1071,51 @@ static xsr_err run(xsr_parser *p, const char *base, size_t avail, size_t *advanc
       s += n_;                                                                                     \
     } while (s < lim && (unsigned char)*s >= 0x80);                                                \
   } while (0)
-#define STREAM_OFF(x) (p->base_off + (uint64_t)((x) - base))
+#define STREAM_OFF(x) (p->base_off + (uint64_t)((x)-base))
 
   switch ((enum xsr__state)p->state) {
-  case ST_DOC: goto st_doc;
-  case ST_PROLOG: goto st_prolog;
-  case ST_XMLDECL: goto st_xmldecl;
-  case ST_BETWEEN: goto st_between;
-  case ST_EPILOG: goto st_epilog;
-  case ST_LT: goto st_lt;
-  case ST_STAG_NAME: goto st_stag_name;
-  case ST_STAG_WS: goto st_stag_ws;
-  case ST_ATTR_NAME: goto st_attr_name;
-  case ST_ATTR_EQ: goto st_attr_eq;
-  case ST_ATTR_Q: goto st_attr_q;
-  case ST_ATTR_VALUE: goto st_attr_value;
-  case ST_EMPTY_GT: goto st_empty_gt;
-  case ST_ETAG_NAME: goto st_etag_name;
-  case ST_ETAG_WS: goto st_etag_ws;
-  case ST_CONTENT: goto st_content;
-  case ST_CDATA: goto st_cdata;
-  case ST_REF: goto st_ref;
-  case ST_REF_NUM: goto st_ref_num;
-  case ST_REF_NAME: goto st_ref_name;
-  case ST_FAILED: break;
+  case ST_DOC:
+    goto st_doc;
+  case ST_PROLOG:
+    goto st_prolog;
+  case ST_XMLDECL:
+    goto st_xmldecl;
+  case ST_BETWEEN:
+    goto st_between;
+  case ST_EPILOG:
+    goto st_epilog;
+  case ST_LT:
+    goto st_lt;
+  case ST_STAG_NAME:
+    goto st_stag_name;
+  case ST_STAG_WS:
+    goto st_stag_ws;
+  case ST_ATTR_NAME:
+    goto st_attr_name;
+  case ST_ATTR_EQ:
+    goto st_attr_eq;
+  case ST_ATTR_Q:
+    goto st_attr_q;
+  case ST_ATTR_VALUE:
+    goto st_attr_value;
+  case ST_EMPTY_GT:
+    goto st_empty_gt;
+  case ST_ETAG_NAME:
+    goto st_etag_name;
+  case ST_ETAG_WS:
+    goto st_etag_ws;
+  case ST_CONTENT:
+    goto st_content;
+  case ST_CDATA:
+    goto st_cdata;
+  case ST_REF:
+    goto st_ref;
+  case ST_REF_NUM:
+    goto st_ref_num;
+  case ST_REF_NAME:
+    goto st_ref_name;
+  case ST_FAILED:
+    break;
   }
   *advanced = 0;
   return p->err;

@@ -29,8 +29,7 @@
 
 /* ---- portable ----------------------------------------------------------- */
 
-static inline int stop_byte(unsigned char b, unsigned char c1, unsigned char c2,
-                            unsigned char c3) {
+static inline int stop_byte(unsigned char b, unsigned char c1, unsigned char c2, unsigned char c3) {
   return b < 0x20 || b >= 0x80 || b == c1 || b == c2 || b == c3;
 }
 
@@ -64,9 +63,9 @@ scan3_avx2(const char *s, const char *e, unsigned char c1, unsigned char c2, uns
                 v3 = _mm256_set1_epi8((char)c3), lo = _mm256_set1_epi8(0x20);
   while (e - s >= 32) {
     __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)s);
-    __m256i m = _mm256_or_si256(
-        _mm256_or_si256(_mm256_cmpeq_epi8(b, v1), _mm256_cmpeq_epi8(b, v2)),
-        _mm256_or_si256(_mm256_cmpeq_epi8(b, v3), _mm256_cmpgt_epi8(lo, b)));
+    __m256i m =
+        _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(b, v1), _mm256_cmpeq_epi8(b, v2)),
+                        _mm256_or_si256(_mm256_cmpeq_epi8(b, v3), _mm256_cmpgt_epi8(lo, b)));
     unsigned mask = (unsigned)_mm256_movemask_epi8(m);
     if (mask)
       return s + __builtin_ctz(mask);
@@ -179,6 +178,7 @@ size_t xsr__utf8_encode(uint32_t cp, char *out) {
 
 #define S (XSR__NAME_START | XSR__NAME_CHAR)
 #define C XSR__NAME_CHAR
+/* clang-format off */
 const unsigned char xsr__name_class[256] = {
     ['-'] = C, ['.'] = C, ['0'] = C, ['1'] = C, ['2'] = C, ['3'] = C, ['4'] = C, ['5'] = C,
     ['6'] = C, ['7'] = C, ['8'] = C, ['9'] = C, [':'] = S | XSR__NAME_COLON, ['_'] = S,
@@ -191,6 +191,7 @@ const unsigned char xsr__name_class[256] = {
     ['q'] = S, ['r'] = S, ['s'] = S, ['t'] = S, ['u'] = S, ['v'] = S, ['w'] = S, ['x'] = S,
     ['y'] = S, ['z'] = S,
 };
+/* clang-format on */
 #undef S
 #undef C
 

@@ -189,8 +189,7 @@ xsr_err xsr_decode_attr(xsr_span raw, char *out, size_t cap, size_t *out_len) {
   return decode_into(raw, out, cap, out_len, MODE_ATTR);
 }
 
-xsr_err xsr_stanza_text(const xsr_stanza *st, size_t el, char *out, size_t cap,
-                        size_t *out_len) {
+xsr_err xsr_stanza_text(const xsr_stanza *st, size_t el, char *out, size_t cap, size_t *out_len) {
   *out_len = 0;
   if (el >= st->node_count || st->nodes[el].kind != XSR_NODE_ELEMENT)
     return XSR_EINVAL;

@@ -32,13 +32,11 @@ enum {
 /* The class of byte c in character data (attr 0) or an attribute value
  * (attr 1); a constant expression, so it can fill the tables below. */
 #define XSR__CLASS(c, attr)                                                                        \
-  ((c) >= 0x80                                                                                     \
-       ? C_UTF8                                                                                    \
-       : (c) == '&' || (c) == '<' || (c) == '>' || (c) == '\r'                                     \
-             ? C_ESC                                                                               \
-             : (attr) && ((c) == '\'' || (c) == '"' || (c) == '\t' || (c) == '\n')                 \
-                   ? C_ESC                                                                         \
-                   : (c) < 0x20 && (c) != '\t' && (c) != '\n' ? C_CTRL : C_COPY)
+  ((c) >= 0x80                                                           ? C_UTF8                  \
+   : (c) == '&' || (c) == '<' || (c) == '>' || (c) == '\r'               ? C_ESC                   \
+   : (attr) && ((c) == '\'' || (c) == '"' || (c) == '\t' || (c) == '\n') ? C_ESC                   \
+   : (c) < 0x20 && (c) != '\t' && (c) != '\n'                            ? C_CTRL                  \
+                                                                         : C_COPY)
 #define XSR__C4(b, a)                                                                              \
   XSR__CLASS((b), a), XSR__CLASS((b) + 1, a), XSR__CLASS((b) + 2, a), XSR__CLASS((b) + 3, a)
 #define XSR__C16(b, a) XSR__C4(b, a), XSR__C4((b) + 4, a), XSR__C4((b) + 8, a), XSR__C4((b) + 12, a)
@@ -381,8 +379,8 @@ static void stream_attr(xsr_writer *w, const char *name, const char *value) {
   }
 }
 
-void xsr_writer_stream_open(xsr_writer *w, const char *content_ns, const char *to,
-                            const char *from, const char *id, const char *lang) {
+void xsr_writer_stream_open(xsr_writer *w, const char *content_ns, const char *to, const char *from,
+                            const char *id, const char *lang) {
   if (w->err != XSR_OK)
     return;
   if (!content_ns || w->depth != 0 || w->open) {

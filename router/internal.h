@@ -88,11 +88,11 @@ struct xsr_session {
   xsr_router *router;
   xsr_worker *worker;
   void *user;
-  atomic_size_t queued; /* bytes queued or popped but not released */
-  atomic_int blocked;   /* a stanza was refused for lack of room */
-  int16_t priority;     /* guarded by the bare entry's lock */
-  uint8_t available;    /* guarded by the bare entry's lock */
-  uint8_t closed;       /* owner thread only */
+  atomic_size_t queued;      /* bytes queued or popped but not released */
+  atomic_int blocked;        /* a stanza was refused for lack of room */
+  int16_t priority;          /* guarded by the bare entry's lock */
+  uint8_t available;         /* guarded by the bare entry's lock */
+  uint8_t closed;            /* owner thread only */
   _Atomic(xsr__bare *) bare; /* non-NULL while bound */
   /* rcu is used first (the grace period after close), then tomb (queued
    * behind any message still on its way): never both at once. */

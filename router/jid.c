@@ -19,10 +19,14 @@
 
 const char *xsr_jid_part_name(xsr_jid_part part) {
   switch (part) {
-  case XSR_JID_PART_LOCAL: return "localpart";
-  case XSR_JID_PART_DOMAIN: return "domainpart";
-  case XSR_JID_PART_RESOURCE: return "resourcepart";
-  default: return "jid";
+  case XSR_JID_PART_LOCAL:
+    return "localpart";
+  case XSR_JID_PART_DOMAIN:
+    return "domainpart";
+  case XSR_JID_PART_RESOURCE:
+    return "resourcepart";
+  default:
+    return "jid";
   }
 }
 
@@ -54,47 +58,85 @@ static int has_compat(int32_t cp) {
   utf8proc_ssize_t na = utf8proc_decompose_char(cp, a, 32, UTF8PROC_DECOMPOSE, &bc1);
   utf8proc_ssize_t nb =
       utf8proc_decompose_char(cp, b, 32, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT, &bc2);
-  if (na < 0 || nb < 0 || na > 32 || nb > 32) return 1;
+  if (na < 0 || nb < 0 || na > 32 || nb > 32)
+    return 1;
   return na != nb || memcmp(a, b, (size_t)na * sizeof a[0]) != 0;
 }
 
 static enum precis precis_class(int32_t cp, int freeform) {
   /* Exceptions (RFC 5892 section 2.6). */
   switch (cp) {
-  case 0x00DF: case 0x03C2: case 0x06FD: case 0x06FE: case 0x0F0B: case 0x3007:
+  case 0x00DF:
+  case 0x03C2:
+  case 0x06FD:
+  case 0x06FE:
+  case 0x0F0B:
+  case 0x3007:
     return P_PVALID;
-  case 0x00B7: case 0x0375: case 0x05F3: case 0x05F4: case 0x30FB:
+  case 0x00B7:
+  case 0x0375:
+  case 0x05F3:
+  case 0x05F4:
+  case 0x30FB:
     return P_CONTEXTO;
-  case 0x0640: case 0x07FA: case 0x302E: case 0x302F: case 0x3031: case 0x3032: case 0x3033:
-  case 0x3034: case 0x3035: case 0x303B:
+  case 0x0640:
+  case 0x07FA:
+  case 0x302E:
+  case 0x302F:
+  case 0x3031:
+  case 0x3032:
+  case 0x3033:
+  case 0x3034:
+  case 0x3035:
+  case 0x303B:
     return P_DISALLOWED;
-  default: break;
+  default:
+    break;
   }
-  if ((cp >= 0x0660 && cp <= 0x0669) || (cp >= 0x06F0 && cp <= 0x06F9)) return P_CONTEXTO;
+  if ((cp >= 0x0660 && cp <= 0x0669) || (cp >= 0x06F0 && cp <= 0x06F9))
+    return P_CONTEXTO;
   const utf8proc_property_t *pr = utf8proc_get_property(cp);
   /* Unassigned; noncharacters are Cn too and are refused either way. */
-  if (pr->category == UTF8PROC_CATEGORY_CN) return P_DISALLOWED;
-  if (cp >= 0x21 && cp <= 0x7E) return P_PVALID; /* ASCII7 */
-  if (cp == 0x200C || cp == 0x200D) return P_CONTEXTJ;
+  if (pr->category == UTF8PROC_CATEGORY_CN)
+    return P_DISALLOWED;
+  if (cp >= 0x21 && cp <= 0x7E)
+    return P_PVALID; /* ASCII7 */
+  if (cp == 0x200C || cp == 0x200D)
+    return P_CONTEXTJ;
   if ((cp >= 0x1100 && cp <= 0x11FF) || (cp >= 0xA960 && cp <= 0xA97C) ||
       (cp >= 0xD7B0 && cp <= 0xD7FB))
     return P_DISALLOWED; /* OldHangulJamo */
-  if (pr->ignorable) return P_DISALLOWED; /* Default_Ignorable_Code_Point */
-  if (pr->category == UTF8PROC_CATEGORY_CC) return P_DISALLOWED;
+  if (pr->ignorable)
+    return P_DISALLOWED; /* Default_Ignorable_Code_Point */
+  if (pr->category == UTF8PROC_CATEGORY_CC)
+    return P_DISALLOWED;
   enum precis idfree = freeform ? P_FREE_PVAL : P_DISALLOWED;
-  if (has_compat(cp)) return idfree;
+  if (has_compat(cp))
+    return idfree;
   switch (pr->category) {
-  case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LO:
-  case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_MN:
+  case UTF8PROC_CATEGORY_LL:
+  case UTF8PROC_CATEGORY_LU:
+  case UTF8PROC_CATEGORY_LO:
+  case UTF8PROC_CATEGORY_ND:
+  case UTF8PROC_CATEGORY_LM:
+  case UTF8PROC_CATEGORY_MN:
   case UTF8PROC_CATEGORY_MC:
     return P_PVALID; /* LetterDigits */
-  case UTF8PROC_CATEGORY_LT: case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO:
+  case UTF8PROC_CATEGORY_LT:
+  case UTF8PROC_CATEGORY_NL:
+  case UTF8PROC_CATEGORY_NO:
   case UTF8PROC_CATEGORY_ME: /* OtherLetterDigits */
   case UTF8PROC_CATEGORY_ZS: /* Spaces */
-  case UTF8PROC_CATEGORY_SM: case UTF8PROC_CATEGORY_SC: case UTF8PROC_CATEGORY_SK:
+  case UTF8PROC_CATEGORY_SM:
+  case UTF8PROC_CATEGORY_SC:
+  case UTF8PROC_CATEGORY_SK:
   case UTF8PROC_CATEGORY_SO: /* Symbols */
-  case UTF8PROC_CATEGORY_PC: case UTF8PROC_CATEGORY_PD: case UTF8PROC_CATEGORY_PS:
-  case UTF8PROC_CATEGORY_PE: case UTF8PROC_CATEGORY_PI: case UTF8PROC_CATEGORY_PF:
+  case UTF8PROC_CATEGORY_PC:
+  case UTF8PROC_CATEGORY_PD:
+  case UTF8PROC_CATEGORY_PS:
+  case UTF8PROC_CATEGORY_PE:
+  case UTF8PROC_CATEGORY_PI:
+  case UTF8PROC_CATEGORY_PF:
   case UTF8PROC_CATEGORY_PO: /* Punctuation */
     return idfree;
   default:
@@ -108,34 +150,48 @@ static int bidi_rule_ok(const int32_t *cp, size_t n) {
   int rtl = 0;
   for (size_t i = 0; i < n; i++) {
     int bc = utf8proc_get_property(cp[i])->bidi_class;
-    if (bc == UTF8PROC_BIDI_CLASS_R || bc == UTF8PROC_BIDI_CLASS_AL) rtl = 1;
+    if (bc == UTF8PROC_BIDI_CLASS_R || bc == UTF8PROC_BIDI_CLASS_AL)
+      rtl = 1;
   }
-  if (!rtl || n == 0) return 1;
+  if (!rtl || n == 0)
+    return 1;
   int first = utf8proc_get_property(cp[0])->bidi_class;
   if (first == UTF8PROC_BIDI_CLASS_L) {
     /* LTR string containing RTL code points: rule 5 refuses R and AL. */
     return 0;
   }
-  if (first != UTF8PROC_BIDI_CLASS_R && first != UTF8PROC_BIDI_CLASS_AL) return 0;
+  if (first != UTF8PROC_BIDI_CLASS_R && first != UTF8PROC_BIDI_CLASS_AL)
+    return 0;
   int en = 0, an = 0;
   for (size_t i = 0; i < n; i++) {
     int bc = utf8proc_get_property(cp[i])->bidi_class;
     switch (bc) {
-    case UTF8PROC_BIDI_CLASS_EN: en = 1; break;
-    case UTF8PROC_BIDI_CLASS_AN: an = 1; break;
-    case UTF8PROC_BIDI_CLASS_R: case UTF8PROC_BIDI_CLASS_AL: case UTF8PROC_BIDI_CLASS_ES:
-    case UTF8PROC_BIDI_CLASS_CS: case UTF8PROC_BIDI_CLASS_ET: case UTF8PROC_BIDI_CLASS_ON:
-    case UTF8PROC_BIDI_CLASS_BN: case UTF8PROC_BIDI_CLASS_NSM:
+    case UTF8PROC_BIDI_CLASS_EN:
+      en = 1;
+      break;
+    case UTF8PROC_BIDI_CLASS_AN:
+      an = 1;
+      break;
+    case UTF8PROC_BIDI_CLASS_R:
+    case UTF8PROC_BIDI_CLASS_AL:
+    case UTF8PROC_BIDI_CLASS_ES:
+    case UTF8PROC_BIDI_CLASS_CS:
+    case UTF8PROC_BIDI_CLASS_ET:
+    case UTF8PROC_BIDI_CLASS_ON:
+    case UTF8PROC_BIDI_CLASS_BN:
+    case UTF8PROC_BIDI_CLASS_NSM:
       break;
     default:
       return 0; /* rule 2 */
     }
   }
-  if (en && an) return 0; /* rule 4 */
+  if (en && an)
+    return 0; /* rule 4 */
   size_t last = n;
   while (last > 0 && utf8proc_get_property(cp[last - 1])->bidi_class == UTF8PROC_BIDI_CLASS_NSM)
     last--;
-  if (last == 0) return 0;
+  if (last == 0)
+    return 0;
   int lc = utf8proc_get_property(cp[last - 1])->bidi_class;
   return lc == UTF8PROC_BIDI_CLASS_R || lc == UTF8PROC_BIDI_CLASS_AL ||
          lc == UTF8PROC_BIDI_CLASS_EN || lc == UTF8PROC_BIDI_CLASS_AN; /* rule 3 */
@@ -153,10 +209,11 @@ typedef struct part_out {
 
 /* Maps, normalises and checks one non-ASCII local (identifier, case-mapped)
  * or resource (freeform) part.  `base` is the part's offset in the input. */
-static xsr_err prep_unicode(const char *p, size_t n, size_t base, int resource,
-                            part_out *po, xsr_jid_error *err) {
+static xsr_err prep_unicode(const char *p, size_t n, size_t base, int resource, part_out *po,
+                            xsr_jid_error *err) {
   xsr_jid_part part = resource ? XSR_JID_PART_RESOURCE : XSR_JID_PART_LOCAL;
-  if (n > 4 * (size_t)XSR_JID_PART_MAX) return fail(err, XSR_EJIDLONG, part, base);
+  if (n > 4 * (size_t)XSR_JID_PART_MAX)
+    return fail(err, XSR_EJIDLONG, part, base);
   int32_t *cps = malloc(CP_MAX * sizeof *cps);
   uint8_t *tmp = malloc(CP_MAX * 4);
   utf8proc_uint8_t *nfc = NULL;
@@ -204,7 +261,8 @@ static xsr_err prep_unicode(const char *p, size_t n, size_t base, int resource,
     i += (size_t)r;
   }
   size_t tl = 0;
-  for (size_t k = 0; k < ncp; k++) tl += (size_t)utf8proc_encode_char(cps[k], tmp + tl);
+  for (size_t k = 0; k < ncp; k++)
+    tl += (size_t)utf8proc_encode_char(cps[k], tmp + tl);
   utf8proc_ssize_t nl =
       utf8proc_map(tmp, (utf8proc_ssize_t)tl, &nfc, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
   if (nl < 0) {
@@ -233,7 +291,8 @@ static xsr_err prep_unicode(const char *p, size_t n, size_t base, int resource,
     int ok = c == P_PVALID || (resource && c == P_FREE_PVAL);
     if (c == P_CONTEXTO && cp == 0x00B7) /* RFC 5892 A.3: between two 'l' */
       ok = k > 0 && k + 1 < ncp && cps[k - 1] == 'l' && cps[k + 1] == 'l';
-    if (!resource && local_forbidden_ascii(cp)) ok = 0; /* e.g. a fullwidth '@' */
+    if (!resource && local_forbidden_ascii(cp))
+      ok = 0; /* e.g. a fullwidth '@' */
     if (!ok) {
       rc = fail(err, XSR_EJIDCHAR, part, base);
       goto out;
@@ -260,11 +319,12 @@ out:
 
 /* Localpart or resourcepart.  Returns 1 when the part holds non-ASCII bytes
  * and must take the slow path (nothing written in that case). */
-static int prep_ascii(const char *p, size_t n, size_t base, int resource, part_out *po,
-                      xsr_err *rc, xsr_jid_error *err) {
+static int prep_ascii(const char *p, size_t n, size_t base, int resource, part_out *po, xsr_err *rc,
+                      xsr_jid_error *err) {
   xsr_jid_part part = resource ? XSR_JID_PART_RESOURCE : XSR_JID_PART_LOCAL;
   for (size_t i = 0; i < n; i++)
-    if ((unsigned char)p[i] >= 0x80) return 1;
+    if ((unsigned char)p[i] >= 0x80)
+      return 1;
   if (n > XSR_JID_PART_MAX) {
     *rc = fail(err, XSR_EJIDLONG, part, base);
     return 0;
@@ -286,7 +346,8 @@ static int prep_ascii(const char *p, size_t n, size_t base, int resource, part_o
         *rc = fail(err, XSR_EJIDCHAR, part, base + i);
         return 0;
       }
-      if (c >= 'A' && c <= 'Z') c = (unsigned char)(c + 32);
+      if (c >= 'A' && c <= 'Z')
+        c = (unsigned char)(c + 32);
     }
     o[i] = (char)c;
   }
@@ -303,33 +364,43 @@ static xsr_err check_ascii_domain(const char *p, size_t n, size_t base, char *o,
                                   int allow_idna_labels, xsr_jid_error *err) {
   const xsr_jid_part D = XSR_JID_PART_DOMAIN;
   if (p[0] == '[') { /* IP literal (RFC 3986): hex digits, ':' and '.' */
-    if (n < 3 || p[n - 1] != ']') return fail(err, XSR_EJIDSYNTAX, D, base);
+    if (n < 3 || p[n - 1] != ']')
+      return fail(err, XSR_EJIDSYNTAX, D, base);
     for (size_t i = 1; i + 1 < n; i++) {
       char c = p[i];
       int ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
                c == ':' || c == '.';
-      if (!ok) return fail(err, XSR_EJIDCHAR, D, base + i);
+      if (!ok)
+        return fail(err, XSR_EJIDCHAR, D, base + i);
     }
-    for (size_t i = 0; i < n; i++) o[i] = (p[i] >= 'A' && p[i] <= 'Z') ? (char)(p[i] + 32) : p[i];
+    for (size_t i = 0; i < n; i++)
+      o[i] = (p[i] >= 'A' && p[i] <= 'Z') ? (char)(p[i] + 32) : p[i];
     return XSR_OK;
   }
   size_t lstart = 0;
   for (size_t i = 0; i <= n; i++) {
     unsigned char c = i < n ? (unsigned char)p[i] : '.';
-    if (c >= 0x80) return NEED_IDNA;
+    if (c >= 0x80)
+      return NEED_IDNA;
     if (c == '.') {
       size_t ll = i - lstart;
-      if (ll == 0) return fail(err, XSR_EJIDSYNTAX, D, base + i);
-      if (ll > 63) return fail(err, XSR_EJIDLONG, D, base + lstart);
-      if (p[lstart] == '-') return fail(err, XSR_EJIDCHAR, D, base + lstart);
-      if (p[i - 1] == '-') return fail(err, XSR_EJIDCHAR, D, base + i - 1);
+      if (ll == 0)
+        return fail(err, XSR_EJIDSYNTAX, D, base + i);
+      if (ll > 63)
+        return fail(err, XSR_EJIDLONG, D, base + lstart);
+      if (p[lstart] == '-')
+        return fail(err, XSR_EJIDCHAR, D, base + lstart);
+      if (p[i - 1] == '-')
+        return fail(err, XSR_EJIDCHAR, D, base + i - 1);
       if (ll >= 4 && p[lstart + 2] == '-' && p[lstart + 3] == '-' && !allow_idna_labels)
         return NEED_IDNA;
       lstart = i + 1;
-      if (i < n) o[i] = '.';
+      if (i < n)
+        o[i] = '.';
       continue;
     }
-    if (c >= 'A' && c <= 'Z') c = (unsigned char)(c + 32);
+    if (c >= 'A' && c <= 'Z')
+      c = (unsigned char)(c + 32);
     else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
       return fail(err, XSR_EJIDCHAR, D, base + i);
     o[i] = (char)c;
@@ -337,24 +408,30 @@ static xsr_err check_ascii_domain(const char *p, size_t n, size_t base, char *o,
   return XSR_OK;
 }
 
-static xsr_err prep_domain(const char *p, size_t n, size_t base, part_out *po,
-                           xsr_jid_error *err) {
+static xsr_err prep_domain(const char *p, size_t n, size_t base, part_out *po, xsr_jid_error *err) {
   const xsr_jid_part D = XSR_JID_PART_DOMAIN;
   if (n <= XSR_JID_PART_MAX) {
-    if (po->len + n > po->cap) return fail(err, XSR_ENOSPC, D, base);
+    if (po->len + n > po->cap)
+      return fail(err, XSR_ENOSPC, D, base);
     xsr_err rc = check_ascii_domain(p, n, base, po->out + po->len, 0, err);
-    if (rc == XSR_OK) po->len += n;
-    if (rc != NEED_IDNA) return rc;
+    if (rc == XSR_OK)
+      po->len += n;
+    if (rc != NEED_IDNA)
+      return rc;
   } else {
     /* Might still be an ASCII domain that is simply too long. */
     size_t i = 0;
-    while (i < n && (unsigned char)p[i] < 0x80) i++;
-    if (i == n) return fail(err, XSR_EJIDLONG, D, base);
+    while (i < n && (unsigned char)p[i] < 0x80)
+      i++;
+    if (i == n)
+      return fail(err, XSR_EJIDLONG, D, base);
   }
-  if (n > 4 * (size_t)XSR_JID_PART_MAX) return fail(err, XSR_EJIDLONG, D, base);
+  if (n > 4 * (size_t)XSR_JID_PART_MAX)
+    return fail(err, XSR_EJIDLONG, D, base);
   /* Slow path: libidn2 wants a NUL-terminated string. */
   char *src = malloc(n + 1);
-  if (!src) return XSR_ENOMEM;
+  if (!src)
+    return XSR_ENOMEM;
   memcpy(src, p, n);
   src[n] = '\0';
   if (memchr(src, '\0', n)) {
@@ -366,10 +443,9 @@ static xsr_err prep_domain(const char *p, size_t n, size_t base, part_out *po,
   xsr_err rc = XSR_OK;
   int r = idn2_lookup_u8((const uint8_t *)src, &ascii, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
   if (r != IDN2_OK) {
-    rc = r == IDN2_MALLOC ? XSR_ENOMEM
-         : (r == IDN2_TOO_BIG_DOMAIN || r == IDN2_TOO_BIG_LABEL)
-             ? fail(err, XSR_EJIDLONG, D, base)
-             : fail(err, XSR_EJIDCHAR, D, base);
+    rc = r == IDN2_MALLOC                                        ? XSR_ENOMEM
+         : (r == IDN2_TOO_BIG_DOMAIN || r == IDN2_TOO_BIG_LABEL) ? fail(err, XSR_EJIDLONG, D, base)
+                                                                 : fail(err, XSR_EJIDCHAR, D, base);
     goto out;
   }
   {
@@ -381,8 +457,8 @@ static xsr_err prep_domain(const char *p, size_t n, size_t base, part_out *po,
       goto out;
     }
     xsr_jid_error e2;
-    xsr_err c2 = al ? check_ascii_domain((const char *)ascii, al, 0, scratch, 1, &e2)
-                    : XSR_EJIDSYNTAX;
+    xsr_err c2 =
+        al ? check_ascii_domain((const char *)ascii, al, 0, scratch, 1, &e2) : XSR_EJIDSYNTAX;
     free(scratch);
     if (c2 != XSR_OK) {
       rc = fail(err, c2 == XSR_EJIDLONG ? XSR_EJIDLONG : XSR_EJIDCHAR, D, base);
@@ -433,28 +509,35 @@ out:
 static xsr_err prep_part(const char *p, size_t n, size_t base, int resource, part_out *po,
                          xsr_jid_error *err) {
   xsr_err rc = XSR_OK;
-  if (!prep_ascii(p, n, base, resource, po, &rc, err)) return rc;
+  if (!prep_ascii(p, n, base, resource, po, &rc, err))
+    return rc;
   return prep_unicode(p, n, base, resource, po, err);
 }
 
 xsr_err xsr_jid_parse(const char *s, size_t len, char *out, size_t cap, xsr_jid *jid,
                       xsr_jid_error *err) {
-  if (jid) memset(jid, 0, sizeof *jid);
+  if (jid)
+    memset(jid, 0, sizeof *jid);
   if (err) {
     err->part = XSR_JID_PART_NONE;
     err->offset = 0;
   }
-  if (!jid || !out || (!s && len)) return XSR_EINVAL;
-  if (len == 0) return fail(err, XSR_EJIDSYNTAX, XSR_JID_PART_NONE, 0);
+  if (!jid || !out || (!s && len))
+    return XSR_EINVAL;
+  if (len == 0)
+    return fail(err, XSR_EJIDSYNTAX, XSR_JID_PART_NONE, 0);
 
   const char *slash = memchr(s, '/', len);
   size_t head = slash ? (size_t)(slash - s) : len;
   const char *at = memchr(s, '@', head);
   size_t dom_off = at ? (size_t)(at - s) + 1 : 0;
   size_t dom_len = head - dom_off;
-  if (at && at == s) return fail(err, XSR_EJIDSYNTAX, XSR_JID_PART_LOCAL, 0);
-  if (dom_len > 0 && s[dom_off + dom_len - 1] == '.') dom_len--; /* RFC 7622 3.2 */
-  if (dom_len == 0) return fail(err, XSR_EJIDSYNTAX, XSR_JID_PART_DOMAIN, dom_off);
+  if (at && at == s)
+    return fail(err, XSR_EJIDSYNTAX, XSR_JID_PART_LOCAL, 0);
+  if (dom_len > 0 && s[dom_off + dom_len - 1] == '.')
+    dom_len--; /* RFC 7622 3.2 */
+  if (dom_len == 0)
+    return fail(err, XSR_EJIDSYNTAX, XSR_JID_PART_DOMAIN, dom_off);
   if (slash && head + 1 == len)
     return fail(err, XSR_EJIDSYNTAX, XSR_JID_PART_RESOURCE, head + 1);
 
@@ -463,7 +546,8 @@ xsr_err xsr_jid_parse(const char *s, size_t len, char *out, size_t cap, xsr_jid 
   size_t local_len = 0, dom_start, res_start = 0;
   if (at) {
     rc = prep_part(s, (size_t)(at - s), 0, 0, &po, err);
-    if (rc != XSR_OK) goto fail_out;
+    if (rc != XSR_OK)
+      goto fail_out;
     local_len = po.len;
     if (po.len + 1 > po.cap) {
       rc = fail(err, XSR_ENOSPC, XSR_JID_PART_LOCAL, 0);
@@ -473,7 +557,8 @@ xsr_err xsr_jid_parse(const char *s, size_t len, char *out, size_t cap, xsr_jid 
   }
   dom_start = po.len;
   rc = prep_domain(s + dom_off, dom_len, dom_off, &po, err);
-  if (rc != XSR_OK) goto fail_out;
+  if (rc != XSR_OK)
+    goto fail_out;
   size_t dom_out = po.len - dom_start;
   if (slash) {
     if (po.len + 1 > po.cap) {
@@ -483,7 +568,8 @@ xsr_err xsr_jid_parse(const char *s, size_t len, char *out, size_t cap, xsr_jid 
     out[po.len++] = '/';
     res_start = po.len;
     rc = prep_part(s + head + 1, len - head - 1, head + 1, 1, &po, err);
-    if (rc != XSR_OK) goto fail_out;
+    if (rc != XSR_OK)
+      goto fail_out;
     if (po.len == res_start) {
       rc = fail(err, XSR_EJIDSYNTAX, XSR_JID_PART_RESOURCE, head + 1);
       goto fail_out;

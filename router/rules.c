@@ -44,16 +44,19 @@ static xsr_err value_of(xsr_span raw, int escaped, char *stack, size_t cap, char
                         xsr_span *out) {
   *heap = NULL;
   *out = raw;
-  if (!raw.ptr || !escaped) return XSR_OK;
+  if (!raw.ptr || !escaped)
+    return XSR_OK;
   char *dst = stack;
   if (raw.len > cap) {
     dst = malloc(raw.len ? raw.len : 1);
-    if (!dst) return XSR_ENOMEM;
+    if (!dst)
+      return XSR_ENOMEM;
     *heap = dst;
   }
   size_t n = 0;
   xsr_err rc = xsr_decode_attr(raw, dst, raw.len, &n);
-  if (rc != XSR_OK) return rc;
+  if (rc != XSR_OK)
+    return rc;
   out->ptr = dst;
   out->len = n;
   return XSR_OK;
@@ -62,26 +65,38 @@ static xsr_err value_of(xsr_span raw, int escaped, char *stack, size_t cap, char
 static stype classify(int kind, xsr_span t) {
   switch (kind) {
   case K_MESSAGE:
-    if (!t.ptr || IS(t, "normal")) return T_NORMAL;
-    if (IS(t, "chat")) return T_CHAT;
-    if (IS(t, "groupchat")) return T_GROUPCHAT;
-    if (IS(t, "headline")) return T_HEADLINE;
-    if (IS(t, "error")) return T_ERROR;
+    if (!t.ptr || IS(t, "normal"))
+      return T_NORMAL;
+    if (IS(t, "chat"))
+      return T_CHAT;
+    if (IS(t, "groupchat"))
+      return T_GROUPCHAT;
+    if (IS(t, "headline"))
+      return T_HEADLINE;
+    if (IS(t, "error"))
+      return T_ERROR;
     return T_NORMAL; /* RFC 6121 5.2.2: unknown types are "normal" */
   case K_PRESENCE:
-    if (!t.ptr) return T_AVAILABLE;
-    if (IS(t, "unavailable")) return T_UNAVAILABLE;
-    if (IS(t, "subscribe") || IS(t, "subscribed") || IS(t, "unsubscribe") ||
-        IS(t, "unsubscribed"))
+    if (!t.ptr)
+      return T_AVAILABLE;
+    if (IS(t, "unavailable"))
+      return T_UNAVAILABLE;
+    if (IS(t, "subscribe") || IS(t, "subscribed") || IS(t, "unsubscribe") || IS(t, "unsubscribed"))
       return T_SUBSCRIPTION;
-    if (IS(t, "probe")) return T_PROBE;
-    if (IS(t, "error")) return T_ERROR;
+    if (IS(t, "probe"))
+      return T_PROBE;
+    if (IS(t, "error"))
+      return T_ERROR;
     return T_INVALID;
   default:
-    if (!t.ptr) return T_INVALID;
-    if (IS(t, "get") || IS(t, "set")) return T_GETSET;
-    if (IS(t, "result")) return T_RESULT;
-    if (IS(t, "error")) return T_ERROR;
+    if (!t.ptr)
+      return T_INVALID;
+    if (IS(t, "get") || IS(t, "set"))
+      return T_GETSET;
+    if (IS(t, "result"))
+      return T_RESULT;
+    if (IS(t, "error"))
+      return T_ERROR;
     return T_INVALID;
   }
 }
@@ -97,21 +112,30 @@ static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r
 static int stamp_plan(const xsr_stanza *st, size_t *ins, size_t *cut_a, size_t *cut_b) {
   const char *p = st->raw.ptr;
   size_t n = st->raw.len, i = 1;
-  while (i < n && !is_ws(p[i]) && p[i] != '/' && p[i] != '>') i++;
-  if (i >= n) return 0;
+  while (i < n && !is_ws(p[i]) && p[i] != '/' && p[i] != '>')
+    i++;
+  if (i >= n)
+    return 0;
   *ins = i;
   *cut_a = *cut_b = i;
-  if (!st->from.ptr) return 1;
-  if (st->from.ptr < p + i + 7 || st->from.ptr + st->from.len >= p + n) return 0;
+  if (!st->from.ptr)
+    return 1;
+  if (st->from.ptr < p + i + 7 || st->from.ptr + st->from.len >= p + n)
+    return 0;
   size_t v = (size_t)(st->from.ptr - p); /* first byte of the value */
   char q = p[v - 1];
-  if ((q != '\'' && q != '"') || p[v + st->from.len] != q) return 0;
+  if ((q != '\'' && q != '"') || p[v + st->from.len] != q)
+    return 0;
   size_t j = v - 1;
-  while (j > i && is_ws(p[j - 1])) j--;
-  if (j <= i || p[j - 1] != '=') return 0;
+  while (j > i && is_ws(p[j - 1]))
+    j--;
+  if (j <= i || p[j - 1] != '=')
+    return 0;
   j--;
-  while (j > i && is_ws(p[j - 1])) j--;
-  if (j < i + 5 || memcmp(p + j - 4, "from", 4) != 0 || !is_ws(p[j - 5])) return 0;
+  while (j > i && is_ws(p[j - 1]))
+    j--;
+  if (j < i + 5 || memcmp(p + j - 4, "from", 4) != 0 || !is_ws(p[j - 5]))
+    return 0;
   j -= 5;
   *cut_a = j; /* the whitespace before "from" */
   *cut_b = v + st->from.len + 1;
@@ -121,24 +145,28 @@ static int stamp_plan(const xsr_stanza *st, size_t *ins, size_t *cut_a, size_t *
 static xsr_err deliver_stamped(xsr_router *r, xsr_session *from, const xsr_stanza *st,
                                xsr_session *const *to, unsigned n, xsr_route_result *res) {
   size_t ins, a, b;
-  if (!stamp_plan(st, &ins, &a, &b)) return XSR_EINVAL;
+  if (!stamp_plan(st, &ins, &a, &b))
+    return XSR_EINVAL;
   size_t len = st->raw.len - (b - a) + from->from_attr_len;
-  if (len > UINT32_MAX) return XSR_EINVAL;
+  if (len > UINT32_MAX)
+    return XSR_EINVAL;
   for (unsigned i = 0; i < n; i++) {
     if (!xsr__reserve(to[i], len)) {
       res->blocked = to[i];
-      while (i-- > 0) xsr__unreserve(to[i], len);
+      while (i-- > 0)
+        xsr__unreserve(to[i], len);
       return XSR_EQUEUEFULL;
     }
   }
   xsr__rbuf *buf = xsr__rbuf_new(r, len, n);
   if (!buf) {
-    for (unsigned i = 0; i < n; i++) xsr__unreserve(to[i], len);
+    for (unsigned i = 0; i < n; i++)
+      xsr__unreserve(to[i], len);
     return XSR_ENOMEM;
   }
   const char *p = st->raw.ptr;
-  const char *attr = from->str + (from->local_len ? from->local_len + 1u : 0u) +
-                     from->domain_len + 1u + from->resource_len;
+  const char *attr = from->str + (from->local_len ? from->local_len + 1u : 0u) + from->domain_len +
+                     1u + from->resource_len;
   char *o = buf->data;
   memcpy(o, p, ins);
   o += ins;
@@ -160,7 +188,8 @@ static void write_error(xsr_writer *w, const xsr_stanza *st, xsr_span to, xsr_sp
   xsr_writer_start_n(w, st->name.ptr, st->name.len);
   xsr_writer_attr_n(w, "to", 2, to.ptr, to.len);
   xsr_writer_attr_n(w, "from", 4, from.ptr, from.len);
-  if (id.ptr) xsr_writer_attr_n(w, "id", 2, id.ptr, id.len);
+  if (id.ptr)
+    xsr_writer_attr_n(w, "id", 2, id.ptr, id.len);
   xsr_writer_attr(w, "type", "error");
   xsr_writer_start(w, "error");
   xsr_writer_attr(w, "type", etype);
@@ -182,15 +211,17 @@ static xsr_err bounce(xsr_router *r, xsr_session *sender, const xsr_stanza *st, 
   char idstack[256];
   char *idheap = NULL;
   xsr_span id;
-  xsr_err rc = value_of(st->id, (st->escaped & XSR_ROUTE_ID) != 0, idstack, sizeof idstack,
-                        &idheap, &id);
-  if (rc != XSR_OK) return rc;
+  xsr_err rc =
+      value_of(st->id, (st->escaped & XSR_ROUTE_ID) != 0, idstack, sizeof idstack, &idheap, &id);
+  if (rc != XSR_OK)
+    return rc;
   xsr_writer w;
   xsr_writer_init(&w, NULL, 0);
   write_error(&w, st, to, from, id, condition, etype);
   size_t len = 0;
   rc = xsr_writer_finish(&w, &len);
-  if (rc != XSR_OK && rc != XSR_ENOSPC) goto out; /* unwritable values: drop */
+  if (rc != XSR_OK && rc != XSR_ENOSPC)
+    goto out; /* unwritable values: drop */
   if (!xsr__reserve(sender, len)) {
     rc = XSR_OK; /* the sender's own queue is full: the bounce is dropped */
     goto out;
@@ -217,12 +248,16 @@ out:
 }
 
 static int stanza_kind(const xsr_stanza *st) {
-  if (st->prefix.len != 0) return -1;
+  if (st->prefix.len != 0)
+    return -1;
   if (st->ns != XSR_NS_CLIENT && st->ns != XSR_NS_SERVER && st->ns != XSR_NS_COMPONENT)
     return -1;
-  if (IS(st->name, "message")) return K_MESSAGE;
-  if (IS(st->name, "presence")) return K_PRESENCE;
-  if (IS(st->name, "iq")) return K_IQ;
+  if (IS(st->name, "message"))
+    return K_MESSAGE;
+  if (IS(st->name, "presence"))
+    return K_PRESENCE;
+  if (IS(st->name, "iq"))
+    return K_IQ;
   return -1;
 }
 
@@ -233,12 +268,14 @@ xsr_err xsr_router_bounce_rcu(xsr_router *r, xsr_session *to, const xsr_stanza *
     return XSR_EINVAL;
   char tstack[32], *theap = NULL;
   xsr_span t;
-  xsr_err rc = value_of(st->type, (st->escaped & XSR_ROUTE_TYPE) != 0, tstack, sizeof tstack,
-                        &theap, &t);
+  xsr_err rc =
+      value_of(st->type, (st->escaped & XSR_ROUTE_TYPE) != 0, tstack, sizeof tstack, &theap, &t);
   int is_error = rc == XSR_OK && classify(kind, t) == T_ERROR;
   free(theap);
-  if (rc != XSR_OK) return rc;
-  if (is_error) return XSR_EINVAL;
+  if (rc != XSR_OK)
+    return rc;
+  if (is_error)
+    return XSR_EINVAL;
   char tostack[512], *toheap = NULL;
   xsr_span orig_to;
   rc = value_of(st->to, (st->escaped & XSR_ROUTE_TO) != 0, tostack, sizeof tostack, &toheap,
@@ -247,7 +284,8 @@ xsr_err xsr_router_bounce_rcu(xsr_router *r, xsr_session *to, const xsr_stanza *
     xsr_route_result res;
     memset(&res, 0, sizeof res);
     rc = bounce(r, to, st, orig_to, condition, type, &res);
-    if (rc == XSR_OK && res.recipients == 0) rc = XSR_EQUEUEFULL;
+    if (rc == XSR_OK && res.recipients == 0)
+      rc = XSR_EQUEUEFULL;
   }
   free(toheap);
   return rc;
@@ -259,7 +297,8 @@ xsr_err xsr_router_bounce_rcu(xsr_router *r, xsr_session *to, const xsr_stanza *
 
 xsr_err xsr_router_route_rcu(xsr_router *r, xsr_session *from, const xsr_stanza *st,
                              xsr_route_result *res) {
-  if (!res) return XSR_EINVAL;
+  if (!res)
+    return XSR_EINVAL;
   memset(res, 0, sizeof *res);
   int kind;
   if (!r || !from || !st || !st->raw.ptr || st->raw.len < 3 || (kind = stanza_kind(st)) < 0)
@@ -282,9 +321,10 @@ xsr_err xsr_router_route_rcu(xsr_router *r, xsr_session *from, const xsr_stanza 
   }
   char tostack[512], *toheap = NULL;
   xsr_span to;
-  xsr_err rc = value_of(st->to, (st->escaped & XSR_ROUTE_TO) != 0, tostack, sizeof tostack,
-                        &toheap, &to);
-  if (rc != XSR_OK) return rc;
+  xsr_err rc =
+      value_of(st->to, (st->escaped & XSR_ROUTE_TO) != 0, tostack, sizeof tostack, &toheap, &to);
+  if (rc != XSR_OK)
+    return rc;
 
   char jbuf[XSR_JID_MAX];
   xsr_jid j;
@@ -295,24 +335,30 @@ xsr_err xsr_router_route_rcu(xsr_router *r, xsr_session *from, const xsr_stanza 
     rc = (expr);                                                                                   \
     goto out;                                                                                      \
   } while (0)
-#define DROP() FINISH((res->action = XSR_ROUTE_DROP, XSR_OK))
+#define DROP()   FINISH((res->action = XSR_ROUTE_DROP, XSR_OK))
 #define SERVER() FINISH((res->action = XSR_ROUTE_SERVER, XSR_OK))
 #define BOUNCE(cond, et)                                                                           \
   do {                                                                                             \
-    if (t == T_ERROR) DROP();                                                                      \
+    if (t == T_ERROR)                                                                              \
+      DROP();                                                                                      \
     FINISH(bounce(r, from, st, to, cond, et, res));                                                \
   } while (0)
 #define SEND(arr, cnt) FINISH(deliver_stamped(r, from, st, (arr), (cnt), res))
 
-  if (rc == XSR_ENOMEM) goto out;
-  if (rc != XSR_OK) BOUNCE("jid-malformed", "modify");
-  if (t == T_INVALID) BOUNCE("bad-request", "modify");
-  if (!j.local.ptr) SERVER(); /* the domain itself, or one of its resources */
+  if (rc == XSR_ENOMEM)
+    goto out;
+  if (rc != XSR_OK)
+    BOUNCE("jid-malformed", "modify");
+  if (t == T_INVALID)
+    BOUNCE("bad-request", "modify");
+  if (!j.local.ptr)
+    SERVER(); /* the domain itself, or one of its resources */
 
   xsr_span bare = xsr_jid_bare(&j);
   xsr__bare *b = xsr__table_lookup(r, bare.ptr, bare.len, xsr_jid_hash(bare, r->seed));
   xsr__resset *set = b ? atomic_load_explicit(&b->set, memory_order_acquire) : NULL;
-  if (set) XSR__TSAN_ACQUIRE(set);
+  if (set)
+    XSR__TSAN_ACQUIRE(set);
 
   if (j.resource.ptr) {
     /* RFC 6121 8.5.3: full JID. */
@@ -321,19 +367,25 @@ xsr_err xsr_router_route_rcu(xsr_router *r, xsr_session *from, const xsr_stanza 
       xsr_session *s = set->s[i];
       if (s->resource_len == j.resource.len &&
           memcmp(s->str + off, j.resource.ptr, j.resource.len) == 0) {
-        if (kind == K_PRESENCE && t == T_PROBE) SERVER();
+        if (kind == K_PRESENCE && t == T_PROBE)
+          SERVER();
         SEND(&set->s[i], 1);
       }
     }
     /* 8.5.3.2: no such resource. */
     if (kind == K_MESSAGE) {
-      if (t == T_NORMAL || t == T_GROUPCHAT) BOUNCE(SU, "cancel");
-      if (t != T_CHAT) DROP(); /* headline, error */
+      if (t == T_NORMAL || t == T_GROUPCHAT)
+        BOUNCE(SU, "cancel");
+      if (t != T_CHAT)
+        DROP(); /* headline, error */
     } else if (kind == K_PRESENCE) {
-      if (t == T_PROBE) SERVER();
-      if (t != T_SUBSCRIPTION) DROP();
+      if (t == T_PROBE)
+        SERVER();
+      if (t != T_SUBSCRIPTION)
+        DROP();
     } else {
-      if (t == T_GETSET) BOUNCE(SU, "cancel");
+      if (t == T_GETSET)
+        BOUNCE(SU, "cancel");
       DROP();
     }
     /* chat and subscription presence fall through to the bare JID. */
@@ -342,7 +394,8 @@ xsr_err xsr_router_route_rcu(xsr_router *r, xsr_session *from, const xsr_stanza 
   int exists = r->cfg.account_exists ? r->cfg.account_exists(r->cfg.user, bare) : set != NULL;
   if (!exists) {
     /* 8.5.1: no such user. */
-    if (kind == K_PRESENCE || t == T_ERROR || t == T_RESULT) DROP();
+    if (kind == K_PRESENCE || t == T_ERROR || t == T_RESULT)
+      DROP();
     BOUNCE(SU, "cancel");
   }
 
@@ -352,32 +405,42 @@ xsr_err xsr_router_route_rcu(xsr_router *r, xsr_session *from, const xsr_stanza 
     switch (t) {
     case T_NORMAL:
     case T_CHAT:
-      if (set && set->n_top) SEND(set->s, set->n_top);
+      if (set && set->n_top)
+        SEND(set->s, set->n_top);
       BOUNCE(SU, "cancel");
     case T_HEADLINE:
-      if (set && set->n_nonneg) SEND(set->s, set->n_nonneg);
+      if (set && set->n_nonneg)
+        SEND(set->s, set->n_nonneg);
       DROP();
-    case T_GROUPCHAT: BOUNCE(SU, "cancel");
-    default: DROP();
+    case T_GROUPCHAT:
+      BOUNCE(SU, "cancel");
+    default:
+      DROP();
     }
   case K_PRESENCE:
     switch (t) {
     case T_AVAILABLE:
     case T_UNAVAILABLE:
-      if (set && set->n_avail) SEND(set->s, set->n_avail);
+      if (set && set->n_avail)
+        SEND(set->s, set->n_avail);
       DROP();
     case T_SUBSCRIPTION:
-      if (set && set->n_nonneg) SEND(set->s, set->n_nonneg);
+      if (set && set->n_nonneg)
+        SEND(set->s, set->n_nonneg);
       DROP();
-    case T_PROBE: SERVER();
-    default: DROP();
+    case T_PROBE:
+      SERVER();
+    default:
+      DROP();
     }
   default:
-    if (t == T_GETSET) SERVER();
+    if (t == T_GETSET)
+      SERVER();
     DROP();
   }
 out:
   free(toheap);
-  if (rc != XSR_OK && rc != XSR_EQUEUEFULL) res->action = 0;
+  if (rc != XSR_OK && rc != XSR_EQUEUEFULL)
+    res->action = 0;
   return rc;
 }

@@ -26,7 +26,8 @@ int xsr__reserve(xsr_session *s, size_t len) {
   size_t before = atomic_fetch_add_explicit(&s->queued, len, memory_order_relaxed);
   /* An empty queue takes any one stanza: a budget below the largest stanza
    * must not wedge a session for good. */
-  if (before == 0 || before + len <= budget) return 1;
+  if (before == 0 || before + len <= budget)
+    return 1;
   atomic_fetch_sub_explicit(&s->queued, len, memory_order_relaxed);
   atomic_store_explicit(&s->blocked, 1, memory_order_relaxed);
   return 0;
@@ -38,14 +39,16 @@ void xsr__unreserve(xsr_session *s, size_t len) {
       before - len <= s->router->cfg.session_budget / 2 &&
       atomic_exchange_explicit(&s->blocked, 0, memory_order_acq_rel)) {
     xsr_router *r = s->router;
-    if (r->cfg.on_room) r->cfg.on_room(r->cfg.user, s);
+    if (r->cfg.on_room)
+      r->cfg.on_room(r->cfg.user, s);
   }
 }
 
 xsr__rbuf *xsr__rbuf_new(xsr_router *r, size_t len, unsigned n) {
   size_t head = sizeof(xsr__rbuf) + (size_t)n * sizeof(struct xsr_msg);
   xsr__rbuf *b = xsr__alloc(r, head + len);
-  if (!b) return NULL;
+  if (!b)
+    return NULL;
   atomic_init(&b->refs, n);
   b->len = (uint32_t)len;
   b->router = r;
@@ -81,7 +84,8 @@ size_t xsr_worker_pop_owner(xsr_worker *w, xsr_msg **out, size_t max) {
   size_t n = 0;
   while (n < max) {
     struct cds_wfcq_node *node = __cds_wfcq_dequeue_blocking(&w->head, &w->tail);
-    if (!node) break;
+    if (!node)
+      break;
     struct xsr_msg *m = caa_container_of(node, struct xsr_msg, qnode);
     XSR__TSAN_ACQUIRE(m);
     xsr_session *s = m->to;
@@ -115,14 +119,17 @@ void xsr_msg_release(xsr_msg *m) {
 }
 
 xsr_err xsr_router_send_rcu(xsr_router *r, xsr_session *to, const void *data, size_t len) {
-  if (!r || !to || (!data && len) || len > UINT32_MAX) return XSR_EINVAL;
-  if (!xsr__reserve(to, len)) return XSR_EQUEUEFULL;
+  if (!r || !to || (!data && len) || len > UINT32_MAX)
+    return XSR_EINVAL;
+  if (!xsr__reserve(to, len))
+    return XSR_EQUEUEFULL;
   xsr__rbuf *b = xsr__rbuf_new(r, len, 1);
   if (!b) {
     xsr__unreserve(to, len);
     return XSR_ENOMEM;
   }
-  if (len) memcpy(b->data, data, len);
+  if (len)
+    memcpy(b->data, data, len);
   xsr__deliver(b, &to, 1);
   return XSR_OK;
 }

@@ -35,9 +35,12 @@ void *xsr__alloc(xsr_router *r, size_t n) {
 }
 
 void xsr__free(xsr_router *r, void *p) {
-  if (!p) return;
-  if (r->alloc.free) r->alloc.free(r->alloc.user, p);
-  else free(p);
+  if (!p)
+    return;
+  if (r->alloc.free)
+    r->alloc.free(r->alloc.user, p);
+  else
+    free(p);
 }
 
 /* ---- RCU thread state --------------------------------------------------- */
@@ -59,24 +62,31 @@ void xsr_router_config_init(xsr_router_config *cfg) {
 
 xsr_router *xsr_router_new(const xsr_router_config *cfg, const xsr_allocator *alloc) {
   xsr_router_config c;
-  if (cfg) c = *cfg;
-  else xsr_router_config_init(&c);
+  if (cfg)
+    c = *cfg;
+  else
+    xsr_router_config_init(&c);
   if (c.workers == 0 || c.workers > XSR_MAX_WORKERS || c.session_budget == 0 ||
       c.session_budget > UINT32_MAX)
     return NULL;
-  if (c.initial_buckets == 0) c.initial_buckets = 1024;
-  if (c.initial_buckets & (c.initial_buckets - 1)) return NULL;
+  if (c.initial_buckets == 0)
+    c.initial_buckets = 1024;
+  if (c.initial_buckets & (c.initial_buckets - 1))
+    return NULL;
   xsr_allocator a = {0};
-  if (alloc) a = *alloc;
+  if (alloc)
+    a = *alloc;
   xsr_router *r = a.malloc ? a.malloc(a.user, sizeof *r) : malloc(sizeof *r);
-  if (!r) return NULL;
+  if (!r)
+    return NULL;
   memset(r, 0, sizeof *r);
   r->cfg = c;
   r->alloc = a;
   if (getrandom(&r->seed, sizeof r->seed, GRND_NONBLOCK) != (ssize_t)sizeof r->seed)
     r->seed = (uint64_t)(uintptr_t)r * 0x9E3779B97F4A7C15ull;
   r->workers_mem = xsr__alloc(r, (size_t)c.workers * sizeof(xsr_worker) + XSR__CACHELINE);
-  if (!r->workers_mem) goto fail;
+  if (!r->workers_mem)
+    goto fail;
   r->workers = (xsr_worker *)(((uintptr_t)r->workers_mem + XSR__CACHELINE - 1) &
                               ~(uintptr_t)(XSR__CACHELINE - 1));
   for (unsigned i = 0; i < c.workers; i++) {
@@ -88,7 +98,8 @@ xsr_router *xsr_router_new(const xsr_router_config *cfg, const xsr_allocator *al
   }
   r->table = cds_lfht_new(c.initial_buckets, c.initial_buckets, 0,
                           CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
-  if (!r->table) goto fail;
+  if (!r->table)
+    goto fail;
   return r;
 fail:
   xsr__free(r, r->workers_mem);
@@ -103,18 +114,22 @@ static void drain_all(xsr_router *r) {
     while ((n = __cds_wfcq_dequeue_blocking(&w->head, &w->tail)) != NULL) {
       struct xsr_msg *m = caa_container_of(n, struct xsr_msg, qnode);
       XSR__TSAN_ACQUIRE(m);
-      if (m->buf) xsr_msg_release(m);
-      else xsr__free(r, m->to);
+      if (m->buf)
+        xsr_msg_release(m);
+      else
+        xsr__free(r, m->to);
     }
   }
 }
 
 void xsr_router_free(xsr_router *r) {
-  if (!r) return;
+  if (!r)
+    return;
   /* rcu_barrier() and cds_lfht_destroy() wait for grace periods, which an
    * online registered caller would itself hold up: go offline meanwhile. */
   int online = rcu_read_ongoing();
-  if (online) rcu_thread_offline();
+  if (online)
+    rcu_thread_offline();
   rcu_barrier(); /* every pending call_rcu callback (tombstones included) */
   drain_all(r);
   /* Entries left by sessions never closed.  No other thread uses the router
@@ -129,11 +144,14 @@ void xsr_router_free(xsr_router *r) {
   }
   cds_lfht_destroy(r->table, NULL);
   rcu_barrier();
-  if (online) rcu_thread_online();
+  if (online)
+    rcu_thread_online();
   xsr__free(r, r->workers_mem);
   xsr_allocator a = r->alloc;
-  if (a.free) a.free(a.user, r);
-  else free(r);
+  if (a.free)
+    a.free(a.user, r);
+  else
+    free(r);
 }
 
 xsr_worker *xsr_router_worker(xsr_router *r, unsigned i) {
@@ -173,7 +191,8 @@ xsr__bare *xsr__table_lookup(xsr_router *r, const char *key, size_t len, uint64_
 
 static void lock_bare(xsr__bare *b) {
   while (atomic_exchange_explicit(&b->lock, 1, memory_order_acquire)) {
-    while (atomic_load_explicit(&b->lock, memory_order_relaxed)) caa_cpu_relax();
+    while (atomic_load_explicit(&b->lock, memory_order_relaxed))
+      caa_cpu_relax();
   }
 }
 
@@ -204,7 +223,8 @@ static void free_bare_cb(struct rcu_head *h) {
  * descending; ties keep their previous order (stable), so the resource that
  * came first stays first among equals. */
 static int ranks_before(const xsr_session *a, const xsr_session *b) {
-  if (a->available != b->available) return a->available > b->available;
+  if (a->available != b->available)
+    return a->available > b->available;
   return a->available && a->priority > b->priority;
 }
 
@@ -217,12 +237,15 @@ static xsr__resset *build_set(xsr_router *r, const xsr__resset *old, xsr_session
   uint32_t cap = n_old + (add ? 1u : 0u);
   *empty = 0;
   xsr__resset *s = xsr__alloc(r, sizeof *s + (size_t)(cap ? cap : 1) * sizeof(xsr_session *));
-  if (!s) return NULL;
+  if (!s)
+    return NULL;
   s->router = r;
   uint32_t n = 0;
   for (uint32_t i = 0; i < n_old; i++)
-    if (old->s[i] != drop && old->s[i] != add) s->s[n++] = old->s[i];
-  if (add) s->s[n++] = add;
+    if (old->s[i] != drop && old->s[i] != add)
+      s->s[n++] = old->s[i];
+  if (add)
+    s->s[n++] = add;
   if (n == 0) {
     xsr__free(r, s);
     *empty = 1;
@@ -240,11 +263,14 @@ static xsr__resset *build_set(xsr_router *r, const xsr__resset *old, xsr_session
   }
   s->n = n;
   s->n_avail = s->n_nonneg = s->n_top = 0;
-  while (s->n_avail < n && s->s[s->n_avail]->available) s->n_avail++;
-  while (s->n_nonneg < s->n_avail && s->s[s->n_nonneg]->priority >= 0) s->n_nonneg++;
+  while (s->n_avail < n && s->s[s->n_avail]->available)
+    s->n_avail++;
+  while (s->n_nonneg < s->n_avail && s->s[s->n_nonneg]->priority >= 0)
+    s->n_nonneg++;
   if (s->n_nonneg > 0) {
     int top = s->s[0]->priority;
-    while (s->n_top < s->n_nonneg && s->s[s->n_top]->priority == top) s->n_top++;
+    while (s->n_top < s->n_nonneg && s->s[s->n_top]->priority == top)
+      s->n_top++;
   }
   return s;
 }
@@ -253,12 +279,13 @@ static void publish_set(xsr__bare *b, xsr__resset *s) {
   xsr__resset *old = atomic_load_explicit(&b->set, memory_order_relaxed);
   XSR__TSAN_RELEASE(s);
   atomic_store_explicit(&b->set, s, memory_order_release);
-  if (old) rcu_later(&old->rcu, free_set_cb);
+  if (old)
+    rcu_later(&old->rcu, free_set_cb);
 }
 
 static xsr_span session_bare(const xsr_session *s) {
-  xsr_span sp = {s->str, s->local_len ? (size_t)s->local_len + 1u + s->domain_len
-                                      : (size_t)s->domain_len};
+  xsr_span sp = {s->str,
+                 s->local_len ? (size_t)s->local_len + 1u + s->domain_len : (size_t)s->domain_len};
   return sp;
 }
 
@@ -271,7 +298,8 @@ static int same_resource(const xsr_session *a, const xsr_session *b) {
 
 xsr_err xsr_session_bind_rcu(xsr_session *s) {
   xsr_router *r = s->router;
-  if (atomic_load_explicit(&s->bare, memory_order_relaxed)) return XSR_EINVAL;
+  if (atomic_load_explicit(&s->bare, memory_order_relaxed))
+    return XSR_EINVAL;
   xsr_span key = session_bare(s);
   uint64_t h = xsr_jid_hash(key, r->seed);
   rcu_read_lock();
@@ -280,7 +308,8 @@ xsr_err xsr_session_bind_rcu(xsr_session *s) {
     if (!b) {
       int empty;
       xsr__bare *nb = xsr__alloc(r, sizeof *nb + key.len);
-      if (!nb) break;
+      if (!nb)
+        break;
       memset(nb, 0, sizeof *nb);
       nb->router = r;
       nb->key_len = (uint16_t)key.len;
@@ -344,9 +373,12 @@ xsr_err xsr_session_bind_rcu(xsr_session *s) {
 
 xsr_err xsr_session_set_presence_rcu(xsr_session *s, int available, int priority) {
   xsr__bare *b = atomic_load_explicit(&s->bare, memory_order_relaxed);
-  if (!b) return XSR_EINVAL;
-  if (priority < XSR_PRIORITY_MIN) priority = XSR_PRIORITY_MIN;
-  if (priority > XSR_PRIORITY_MAX) priority = XSR_PRIORITY_MAX;
+  if (!b)
+    return XSR_EINVAL;
+  if (priority < XSR_PRIORITY_MIN)
+    priority = XSR_PRIORITY_MIN;
+  if (priority > XSR_PRIORITY_MAX)
+    priority = XSR_PRIORITY_MAX;
   rcu_read_lock();
   lock_bare(b);
   /* b cannot be dead: only unbinding s itself (same owner) could empty it
@@ -355,8 +387,8 @@ xsr_err xsr_session_set_presence_rcu(xsr_session *s, int available, int priority
   s->available = available ? 1 : 0;
   s->priority = (int16_t)priority;
   int empty;
-  xsr__resset *set = build_set(s->router, atomic_load_explicit(&b->set, memory_order_relaxed),
-                               NULL, s, &empty);
+  xsr__resset *set =
+      build_set(s->router, atomic_load_explicit(&b->set, memory_order_relaxed), NULL, s, &empty);
   if (!set) {
     s->available = (uint8_t)old_av;
     s->priority = (int16_t)old_pr;
@@ -372,7 +404,8 @@ xsr_err xsr_session_set_presence_rcu(xsr_session *s, int available, int priority
 
 void xsr_session_unbind_rcu(xsr_session *s) {
   xsr__bare *b = atomic_load_explicit(&s->bare, memory_order_relaxed);
-  if (!b) return;
+  if (!b)
+    return;
   xsr_router *r = s->router;
   rcu_read_lock();
   lock_bare(b);
@@ -394,10 +427,12 @@ void xsr_session_unbind_rcu(xsr_session *s) {
      * rebuilding without allocation: swap it to the end and shorten. */
     for (;;) {
       set = build_set(r, old, s, NULL, &empty);
-      if (set || empty) break;
+      if (set || empty)
+        break;
       caa_cpu_relax();
     }
-    if (set) publish_set(b, set);
+    if (set)
+      publish_set(b, set);
   }
   atomic_store_explicit(&s->bare, NULL, memory_order_relaxed);
   s->available = 0;
@@ -413,41 +448,58 @@ static size_t escape_attr(char *out, const char *s, size_t n) {
   for (size_t i = 0; i < n; i++) {
     const char *rep = NULL;
     switch (s[i]) {
-    case '&': rep = "&amp;"; break;
-    case '<': rep = "&lt;"; break;
-    case '>': rep = "&gt;"; break;
-    case '\'': rep = "&apos;"; break;
-    case '"': rep = "&quot;"; break;
-    default: break;
+    case '&':
+      rep = "&amp;";
+      break;
+    case '<':
+      rep = "&lt;";
+      break;
+    case '>':
+      rep = "&gt;";
+      break;
+    case '\'':
+      rep = "&apos;";
+      break;
+    case '"':
+      rep = "&quot;";
+      break;
+    default:
+      break;
     }
     if (rep) {
       size_t rl = strlen(rep);
-      if (out) memcpy(out + o, rep, rl);
+      if (out)
+        memcpy(out + o, rep, rl);
       o += rl;
     } else {
-      if (out) out[o] = s[i];
+      if (out)
+        out[o] = s[i];
       o++;
     }
   }
   return o;
 }
 
-xsr_err xsr_session_new(xsr_worker *w, const char *jid, size_t len, void *user,
-                        xsr_session **out) {
-  if (!w || !out) return XSR_EINVAL;
+xsr_err xsr_session_new(xsr_worker *w, const char *jid, size_t len, void *user, xsr_session **out) {
+  if (!w || !out)
+    return XSR_EINVAL;
   *out = NULL;
   char buf[XSR_JID_MAX];
   xsr_jid j;
   xsr_err rc = xsr_jid_parse(jid, len, buf, sizeof buf, &j, NULL);
-  if (rc != XSR_OK) return rc;
-  if (!j.resource.ptr) return XSR_EINVAL;
+  if (rc != XSR_OK)
+    return rc;
+  if (!j.resource.ptr)
+    return XSR_EINVAL;
   xsr_span full = xsr_jid_full(&j);
   size_t esc = escape_attr(NULL, full.ptr, full.len);
   size_t attr_len = 8 + esc + 1; /* " from='" ... "'" */
-  if (attr_len > UINT16_MAX) return XSR_EJIDLONG;
+  if (attr_len > UINT16_MAX)
+    return XSR_EJIDLONG;
   xsr_router *r = w->router;
   xsr_session *s = xsr__alloc(r, sizeof *s + full.len + attr_len);
-  if (!s) return XSR_ENOMEM;
+  if (!s)
+    return XSR_ENOMEM;
   memset(s, 0, sizeof *s);
   s->router = r;
   s->worker = w;
@@ -482,7 +534,8 @@ static void session_grace_cb(struct rcu_head *h) {
 }
 
 void xsr_session_close_owner(xsr_session *s) {
-  if (!s) return;
+  if (!s)
+    return;
   xsr_session_unbind_rcu(s);
   s->closed = 1;
   rcu_later(&s->end.rcu, session_grace_cb);
@@ -514,12 +567,15 @@ size_t xsr_session_queued(const xsr_session *s) {
 /* ---- lookups ------------------------------------------------------------ */
 
 xsr_session *xsr_router_find_rcu(xsr_router *r, const xsr_jid *jid) {
-  if (!jid->resource.ptr) return NULL;
+  if (!jid->resource.ptr)
+    return NULL;
   xsr_span key = xsr_jid_bare(jid);
   xsr__bare *b = xsr__table_lookup(r, key.ptr, key.len, xsr_jid_hash(key, r->seed));
-  if (!b) return NULL;
+  if (!b)
+    return NULL;
   xsr__resset *set = atomic_load_explicit(&b->set, memory_order_acquire);
-  if (!set) return NULL;
+  if (!set)
+    return NULL;
   XSR__TSAN_ACQUIRE(set);
   size_t off = key.len + 1;
   for (uint32_t i = 0; i < set->n; i++) {
@@ -531,14 +587,16 @@ xsr_session *xsr_router_find_rcu(xsr_router *r, const xsr_jid *jid) {
   return NULL;
 }
 
-size_t xsr_router_resources_rcu(xsr_router *r, const xsr_jid *jid, xsr_session **out,
-                                size_t max) {
+size_t xsr_router_resources_rcu(xsr_router *r, const xsr_jid *jid, xsr_session **out, size_t max) {
   xsr_span key = xsr_jid_bare(jid);
   xsr__bare *b = xsr__table_lookup(r, key.ptr, key.len, xsr_jid_hash(key, r->seed));
-  if (!b) return 0;
+  if (!b)
+    return 0;
   xsr__resset *set = atomic_load_explicit(&b->set, memory_order_acquire);
-  if (!set) return 0;
+  if (!set)
+    return 0;
   XSR__TSAN_ACQUIRE(set);
-  for (uint32_t i = 0; i < set->n && i < max; i++) out[i] = set->s[i];
+  for (uint32_t i = 0; i < set->n && i < max; i++)
+    out[i] = set->s[i];
   return set->n;
 }

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config git ca-certificates
-  clang llvm libclang-rt-dev lld
+  clang llvm libclang-rt-dev lld clang-format
   libcriterion-dev libyajl-dev liburcu-dev libuv1-dev
   libexpat1-dev libxml2-dev libpugixml-dev libbenchmark-dev
   libidn2-dev libutf8proc-dev libgsasl-dev libstrophe-dev

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Builds xsr and runs every test:
+#   0. clang-format check of every C/C++ source against .clang-format;
 #   1. a normal build with warnings as errors, all Criterion suites via ctest
 #      (conformance cases, differential test against expat, CLI contract,
 #      fuzz corpus replay, xsr-bench --quick);
@@ -7,12 +8,12 @@
 #   3. the threaded router tests built with ThreadSanitizer (ctest label tsan);
 #   4. every libFuzzer harness for XSR_FUZZ_SECONDS seconds (default 60).
 # Environment: JOBS (parallel build jobs), XSR_FUZZ_SECONDS (0 skips step 4),
-# XSR_TEST_STAGES (default "normal asan tsan fuzz").
+# XSR_TEST_STAGES (default "format normal asan tsan fuzz").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 JOBS=${JOBS:-$(nproc)}
-STAGES=${XSR_TEST_STAGES:-normal asan tsan fuzz}
+STAGES=${XSR_TEST_STAGES:-format normal asan tsan fuzz}
 export CTEST_OUTPUT_ON_FAILURE=1
 
 scripts/install-deps.sh
@@ -29,6 +30,10 @@ configure_build() { # dir, cmake args...
 
 for stage in $STAGES; do
   case $stage in
+  format)
+    echo "== clang-format check"
+    git ls-files '*.c' '*.h' '*.cc' | xargs clang-format --dry-run --Werror
+    ;;
   normal)
     echo "== normal build: all tests"
     configure_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo

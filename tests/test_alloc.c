@@ -13,7 +13,7 @@
 #include "xsr_test.h"
 
 #define HDR                                                                                        \
-  "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "        \
+  "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "          \
   "to='example.com' version='1.0'>"
 
 #define STANZAS 10000

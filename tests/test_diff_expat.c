@@ -45,7 +45,7 @@
 
 #include "xsr_test.h"
 
-#define STREAMS 12000
+#define STREAMS   12000
 #define BASE_SEED 0x5eed0000u
 
 /* ---- PRNG ---------------------------------------------------------------- */
@@ -70,22 +70,81 @@ static const char *pick(rng *r, const char *const *v, size_t n) { return v[rint_
 
 /* ---- generator ----------------------------------------------------------- */
 
-static const char *const local_names[] = {
-    "body", "subject", "thread", "query", "item", "x", "data", "field", "value", "group",
-    "active", "request", "received", "delay", "p", "span", "a", "\xc3\xa9t\xc3\xa9",
-    "\xce\xb1\xce\xb2", "\xd0\xb6\xd1\x83\xd0\xba", "\xe4\xb8\xad\xe6\x96\x87", "n-1", "n.2", "_n"};
-static const char *const ns_uris[] = {
-    "jabber:iq:roster", "urn:xmpp:receipts", "http://jabber.org/protocol/chatstates",
-    "urn:xmpp:delay", "http://www.w3.org/1999/xhtml", "urn:example:a", "urn:example:b",
-    "jabber:x:data", "urn:example:\xc3\xa9"};
+static const char *const local_names[] = {"body",
+                                          "subject",
+                                          "thread",
+                                          "query",
+                                          "item",
+                                          "x",
+                                          "data",
+                                          "field",
+                                          "value",
+                                          "group",
+                                          "active",
+                                          "request",
+                                          "received",
+                                          "delay",
+                                          "p",
+                                          "span",
+                                          "a",
+                                          "\xc3\xa9t\xc3\xa9",
+                                          "\xce\xb1\xce\xb2",
+                                          "\xd0\xb6\xd1\x83\xd0\xba",
+                                          "\xe4\xb8\xad\xe6\x96\x87",
+                                          "n-1",
+                                          "n.2",
+                                          "_n"};
+static const char *const ns_uris[] = {"jabber:iq:roster",
+                                      "urn:xmpp:receipts",
+                                      "http://jabber.org/protocol/chatstates",
+                                      "urn:xmpp:delay",
+                                      "http://www.w3.org/1999/xhtml",
+                                      "urn:example:a",
+                                      "urn:example:b",
+                                      "jabber:x:data",
+                                      "urn:example:\xc3\xa9"};
 static const char *const prefixes[] = {"a", "ex", "p0", "\xc3\xb1", "x-y"};
-static const char *const text_bits[] = {
-    "hello", " ", "Wherefore art thou", "&amp;", "&lt;", "&gt;", "&apos;", "&quot;", "&#65;",
-    "&#x1F600;", "&#233;", "\xc3\xa9t\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\r\n", "\n",
-    "\t", "<![CDATA[<raw> & ]]>", "]", "]]", "a > b", "\xe4\xb8\xad", "&#x10FFFF;", "'\"", "\x7f"};
-static const char *const attr_bits[] = {
-    "juliet@example.com", "romeo@example.net/orchard", "&amp;", "&lt;", "&apos;", "&quot;",
-    "&#x40;", "&#9;", "\t", "\r\n", " ", "\xc3\xa9", "\xf0\x9f\x98\x80", ">", "]]>", "x"};
+static const char *const text_bits[] = {"hello",
+                                        " ",
+                                        "Wherefore art thou",
+                                        "&amp;",
+                                        "&lt;",
+                                        "&gt;",
+                                        "&apos;",
+                                        "&quot;",
+                                        "&#65;",
+                                        "&#x1F600;",
+                                        "&#233;",
+                                        "\xc3\xa9t\xc3\xa9",
+                                        "\xe2\x82\xac",
+                                        "\xf0\x9f\x98\x80",
+                                        "\r\n",
+                                        "\n",
+                                        "\t",
+                                        "<![CDATA[<raw> & ]]>",
+                                        "]",
+                                        "]]",
+                                        "a > b",
+                                        "\xe4\xb8\xad",
+                                        "&#x10FFFF;",
+                                        "'\"",
+                                        "\x7f"};
+static const char *const attr_bits[] = {"juliet@example.com",
+                                        "romeo@example.net/orchard",
+                                        "&amp;",
+                                        "&lt;",
+                                        "&apos;",
+                                        "&quot;",
+                                        "&#x40;",
+                                        "&#9;",
+                                        "\t",
+                                        "\r\n",
+                                        " ",
+                                        "\xc3\xa9",
+                                        "\xf0\x9f\x98\x80",
+                                        ">",
+                                        "]]>",
+                                        "x"};
 
 static void gen_attr_value(rng *r, tbuf *o, char q) {
   unsigned n = rint_(r, 4);
@@ -120,7 +179,8 @@ static void gen_element(rng *r, tbuf *o, int depth, int *nprefix_bound) {
     tbuf_printf(o, " xmlns=%c%s%c", q, uri, q);
   if (declare_prefix)
     tbuf_printf(o, " xmlns:%s=%c%s%c", prefix, q, uri, q);
-  static const char *const anames[] = {"type", "id", "jid", "name", "var", "stamp", "k", "\xc3\xa9l"};
+  static const char *const anames[] = {"type", "id",    "jid", "name",
+                                       "var",  "stamp", "k",   "\xc3\xa9l"};
   unsigned na = rint_(r, 4);
   unsigned used = 0;
   for (unsigned i = 0; i < na; i++) {
@@ -158,7 +218,8 @@ static void gen_element(rng *r, tbuf *o, int depth, int *nprefix_bound) {
 
 static void gen_stanza(rng *r, tbuf *o) {
   static const char *const kinds[] = {"message", "presence", "iq"};
-  static const char *const types[] = {"chat", "normal", "get", "set", "result", "error", "unavailable"};
+  static const char *const types[] = {"chat",   "normal", "get",        "set",
+                                      "result", "error",  "unavailable"};
   const char *kind = PICK(r, kinds);
   tbuf_printf(o, "<%s", kind);
   if (chance(r, 70))
@@ -193,7 +254,8 @@ static void gen_stream(rng *r, tbuf *o) {
   if (chance(r, 50))
     tbuf_puts(o, chance(r, 50) ? "<?xml version='1.0'?>"
                                : "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-  static const char *const content[] = {"jabber:client", "jabber:server", "jabber:component:accept"};
+  static const char *const content[] = {"jabber:client", "jabber:server",
+                                        "jabber:component:accept"};
   const char *sp = chance(r, 80) ? "stream" : "s";
   tbuf_printf(o, "<%s:stream xmlns='%s' xmlns:%s='http://etherx.jabber.org/streams'", sp,
               PICK(r, content), sp);
@@ -219,13 +281,54 @@ static void gen_stream(rng *r, tbuf *o) {
 
 /* ---- mutations ----------------------------------------------------------- */
 
-static const char *const snippets[] = {
-    "<!-- c -->", "<?pi x?>", "<!DOCTYPE x>", "&foo;", "&nbsp;", "&#0;", "&#x41;", "&#xD800;",
-    "]]>", "<![CDATA[x]]>", "</x>", "<x>", " a='1'", " a='1' a='2'", " xmlns:p='urn:p'", "p:",
-    "&", "<", ">", "'", "\"", "=", "\r\n", "\xef\xbf\xbe", "\xed\xa0\x80", "\xc0\x80", "\x01",
-    "\x00", "\xff", "\x80", "\xc3", " xmlns:p=''", " xmlns:xml='urn:x'", "<a:b:c/>", "<:x/>",
-    "text", " ", "<stream:stream>", "</stream:stream>", "<?xml version='1.0'?>", "&#32;",
-    " xmlns=''", " xmlns='urn:other'", "<q:x/>", "<1/>", "\xc3\x97", "&#x110000;", "&#65"};
+static const char *const snippets[] = {"<!-- c -->",
+                                       "<?pi x?>",
+                                       "<!DOCTYPE x>",
+                                       "&foo;",
+                                       "&nbsp;",
+                                       "&#0;",
+                                       "&#x41;",
+                                       "&#xD800;",
+                                       "]]>",
+                                       "<![CDATA[x]]>",
+                                       "</x>",
+                                       "<x>",
+                                       " a='1'",
+                                       " a='1' a='2'",
+                                       " xmlns:p='urn:p'",
+                                       "p:",
+                                       "&",
+                                       "<",
+                                       ">",
+                                       "'",
+                                       "\"",
+                                       "=",
+                                       "\r\n",
+                                       "\xef\xbf\xbe",
+                                       "\xed\xa0\x80",
+                                       "\xc0\x80",
+                                       "\x01",
+                                       "\x00",
+                                       "\xff",
+                                       "\x80",
+                                       "\xc3",
+                                       " xmlns:p=''",
+                                       " xmlns:xml='urn:x'",
+                                       "<a:b:c/>",
+                                       "<:x/>",
+                                       "text",
+                                       " ",
+                                       "<stream:stream>",
+                                       "</stream:stream>",
+                                       "<?xml version='1.0'?>",
+                                       "&#32;",
+                                       " xmlns=''",
+                                       " xmlns='urn:other'",
+                                       "<q:x/>",
+                                       "<1/>",
+                                       "\xc3\x97",
+                                       "&#x110000;",
+                                       "&#65"};
 static const char interesting[] = "<>&;'\"/=: ]![?-#x\r\n\t\x00\x80\xbf\xc3\xe2\xf0\xff";
 
 static void mutate(rng *r, tbuf *in) {
@@ -287,11 +390,11 @@ typedef struct xinfo {
   int root_bad_ns;      /* root not {streams}stream */
   int root_bad_default; /* default namespace of the root not a content ns */
   int root_default_seen;
-  int bad_version;      /* malformed root version */
-  int high_version;     /* root version major > 1 */
-  int bad_encoding;     /* XML declaration names a non-UTF-8 encoding */
-  int bad_xml_version;  /* XML declaration version not '1.' [0-9]+ */
-  int limit;            /* a default limit exceeded */
+  int bad_version;     /* malformed root version */
+  int high_version;    /* root version major > 1 */
+  int bad_encoding;    /* XML declaration names a non-UTF-8 encoding */
+  int bad_xml_version; /* XML declaration version not '1.' [0-9]+ */
+  int limit;           /* a default limit exceeded */
   int nsdecls_pending;
   size_t consumed; /* end of the last event expat reported */
 } xinfo;
@@ -545,8 +648,8 @@ static void report(stats *s, unsigned seed, const tbuf *in, const char *what, xs
   if (s->disagreements > 25)
     return;
   fprintf(stderr,
-          "DISAGREEMENT seed %#x: %s\n    xsr: %s (%s) @%llu; expat: %s (tokenised to %zu)\n",
-          seed, what, xsr_err_name(e), xsr_err_condition(e), (unsigned long long)off,
+          "DISAGREEMENT seed %#x: %s\n    xsr: %s (%s) @%llu; expat: %s (tokenised to %zu)\n", seed,
+          what, xsr_err_name(e), xsr_err_condition(e), (unsigned long long)off,
           expat_ok ? "well-formed so far" : "not well-formed", consumed);
   hexdump(in, e == XSR_OK ? consumed : off);
 }
@@ -593,12 +696,12 @@ static void check_one(stats *s, unsigned seed) {
       s->both_reject++;
     }
   } else if (e == XSR_OK) {
-    const char *why = x.restricted    ? "xsr accepted restricted XML"
-                      : x.text_at_1   ? "xsr accepted text between stanzas"
+    const char *why = x.restricted                          ? "xsr accepted restricted XML"
+                      : x.text_at_1                         ? "xsr accepted text between stanzas"
                       : x.root_bad_ns || x.root_bad_default ? "xsr accepted a bad stream namespace"
-                      : x.bad_encoding ? "xsr accepted a non-UTF-8 encoding"
-                      : x.bad_version || x.high_version ? "xsr accepted a bad stream version"
-                                                        : NULL;
+                      : x.bad_encoding                      ? "xsr accepted a non-UTF-8 encoding"
+                      : x.bad_version || x.high_version     ? "xsr accepted a bad stream version"
+                                                            : NULL;
     if (why)
       report(s, seed, &in, why, e, off, ok, x.consumed);
     else

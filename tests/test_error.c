@@ -9,22 +9,55 @@
 #include "xsr/xsr.h"
 
 /* RFC 6120 section 4.9.3: the defined stream error conditions. */
-static const char *const stream_conditions[] = {
-    "bad-format", "bad-namespace-prefix", "conflict", "connection-timeout", "host-gone",
-    "host-unknown", "improper-addressing", "internal-server-error", "invalid-from",
-    "invalid-namespace", "invalid-xml", "not-authorized", "not-well-formed", "policy-violation",
-    "remote-connection-failed", "reset", "resource-constraint", "restricted-xml", "see-other-host",
-    "system-shutdown", "undefined-condition", "unsupported-encoding", "unsupported-feature",
-    "unsupported-stanza-type", "unsupported-version"};
+static const char *const stream_conditions[] = {"bad-format",
+                                                "bad-namespace-prefix",
+                                                "conflict",
+                                                "connection-timeout",
+                                                "host-gone",
+                                                "host-unknown",
+                                                "improper-addressing",
+                                                "internal-server-error",
+                                                "invalid-from",
+                                                "invalid-namespace",
+                                                "invalid-xml",
+                                                "not-authorized",
+                                                "not-well-formed",
+                                                "policy-violation",
+                                                "remote-connection-failed",
+                                                "reset",
+                                                "resource-constraint",
+                                                "restricted-xml",
+                                                "see-other-host",
+                                                "system-shutdown",
+                                                "undefined-condition",
+                                                "unsupported-encoding",
+                                                "unsupported-feature",
+                                                "unsupported-stanza-type",
+                                                "unsupported-version"};
 
 /* RFC 6120 section 8.3.3: the defined stanza error conditions. */
-static const char *const stanza_conditions[] = {
-    "bad-request", "conflict", "feature-not-implemented", "forbidden", "gone",
-    "internal-server-error", "item-not-found", "jid-malformed", "not-acceptable", "not-allowed",
-    "not-authorized", "policy-violation", "recipient-unavailable", "redirect",
-    "registration-required", "remote-server-not-found", "remote-server-timeout",
-    "resource-constraint", "service-unavailable", "subscription-required", "undefined-condition",
-    "unexpected-request"};
+static const char *const stanza_conditions[] = {"bad-request",
+                                                "conflict",
+                                                "feature-not-implemented",
+                                                "forbidden",
+                                                "gone",
+                                                "internal-server-error",
+                                                "item-not-found",
+                                                "jid-malformed",
+                                                "not-acceptable",
+                                                "not-allowed",
+                                                "not-authorized",
+                                                "policy-violation",
+                                                "recipient-unavailable",
+                                                "redirect",
+                                                "registration-required",
+                                                "remote-server-not-found",
+                                                "remote-server-timeout",
+                                                "resource-constraint",
+                                                "service-unavailable",
+                                                "subscription-required",
+                                                "undefined-condition",
+                                                "unexpected-request"};
 
 static int in_list(const char *s, const char *const *list, size_t n) {
   for (size_t i = 0; i < n; i++)
@@ -75,26 +108,41 @@ Test(error, parser_conditions) {
     xsr_err e;
     const char *cond;
   } want[] = {
-      {XSR_ESYNTAX, "not-well-formed"},       {XSR_EUTF8, "not-well-formed"},
-      {XSR_ECHAR, "not-well-formed"},         {XSR_ENAME, "not-well-formed"},
-      {XSR_ETAGMISMATCH, "not-well-formed"},  {XSR_EDUPATTR, "not-well-formed"},
-      {XSR_EATTRLT, "not-well-formed"},       {XSR_EREF, "not-well-formed"},
-      {XSR_ECHARREF, "not-well-formed"},      {XSR_ECDATAEND, "not-well-formed"},
-      {XSR_EXMLDECL, "not-well-formed"},      {XSR_EJUNK, "not-well-formed"},
-      {XSR_ENSDECL, "not-well-formed"},       {XSR_EQNAME, "not-well-formed"},
-      {XSR_ECOMMENT, "restricted-xml"},       {XSR_EPI, "restricted-xml"},
-      {XSR_EDTD, "restricted-xml"},           {XSR_EENTITY, "restricted-xml"},
-      {XSR_EPREFIX, "bad-namespace-prefix"},  {XSR_ESTREAMNS, "invalid-namespace"},
-      {XSR_ECONTENTNS, "invalid-namespace"},  {XSR_EENCODING, "unsupported-encoding"},
-      {XSR_EVERSION, "unsupported-version"},  {XSR_EBADVERSION, "bad-format"},
-      {XSR_ETEXT, "bad-format"},              {XSR_ELIMITSTANZA, "policy-violation"},
-      {XSR_ELIMITDEPTH, "policy-violation"},  {XSR_ELIMITATTRS, "policy-violation"},
-      {XSR_ELIMITNAME, "policy-violation"},   {XSR_ELIMITNSDECL, "policy-violation"},
-      {XSR_ELIMITNS, "policy-violation"},     {XSR_ENOMEM, "resource-constraint"},
+      {XSR_ESYNTAX, "not-well-formed"},
+      {XSR_EUTF8, "not-well-formed"},
+      {XSR_ECHAR, "not-well-formed"},
+      {XSR_ENAME, "not-well-formed"},
+      {XSR_ETAGMISMATCH, "not-well-formed"},
+      {XSR_EDUPATTR, "not-well-formed"},
+      {XSR_EATTRLT, "not-well-formed"},
+      {XSR_EREF, "not-well-formed"},
+      {XSR_ECHARREF, "not-well-formed"},
+      {XSR_ECDATAEND, "not-well-formed"},
+      {XSR_EXMLDECL, "not-well-formed"},
+      {XSR_EJUNK, "not-well-formed"},
+      {XSR_ENSDECL, "not-well-formed"},
+      {XSR_EQNAME, "not-well-formed"},
+      {XSR_ECOMMENT, "restricted-xml"},
+      {XSR_EPI, "restricted-xml"},
+      {XSR_EDTD, "restricted-xml"},
+      {XSR_EENTITY, "restricted-xml"},
+      {XSR_EPREFIX, "bad-namespace-prefix"},
+      {XSR_ESTREAMNS, "invalid-namespace"},
+      {XSR_ECONTENTNS, "invalid-namespace"},
+      {XSR_EENCODING, "unsupported-encoding"},
+      {XSR_EVERSION, "unsupported-version"},
+      {XSR_EBADVERSION, "bad-format"},
+      {XSR_ETEXT, "bad-format"},
+      {XSR_ELIMITSTANZA, "policy-violation"},
+      {XSR_ELIMITDEPTH, "policy-violation"},
+      {XSR_ELIMITATTRS, "policy-violation"},
+      {XSR_ELIMITNAME, "policy-violation"},
+      {XSR_ELIMITNSDECL, "policy-violation"},
+      {XSR_ELIMITNS, "policy-violation"},
+      {XSR_ENOMEM, "resource-constraint"},
   };
   for (size_t i = 0; i < COUNT(want); i++)
-    cr_expect_str_eq(xsr_err_condition(want[i].e), want[i].cond, "%s",
-                     xsr_err_name(want[i].e));
+    cr_expect_str_eq(xsr_err_condition(want[i].e), want[i].cond, "%s", xsr_err_name(want[i].e));
 }
 
 Test(error, unknown_values) {

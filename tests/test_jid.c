@@ -13,8 +13,8 @@ static void ok(const char *in, const char *want) {
   xsr_jid j;
   xsr_jid_error e;
   xsr_err rc = xsr_jid_parse(in, strlen(in), buf, sizeof buf, &j, &e);
-  cr_assert_eq(rc, XSR_OK, "'%s': %s (%s at %zu)", in, xsr_err_name(rc),
-               xsr_jid_part_name(e.part), e.offset);
+  cr_assert_eq(rc, XSR_OK, "'%s': %s (%s at %zu)", in, xsr_err_name(rc), xsr_jid_part_name(e.part),
+               e.offset);
   xsr_span f = xsr_jid_full(&j);
   cr_assert_eq(f.len, strlen(want), "'%s' -> '%.*s', want '%s'", in, (int)f.len, f.ptr, want);
   cr_assert(memcmp(f.ptr, want, f.len) == 0, "'%s' -> '%.*s', want '%s'", in, (int)f.len, f.ptr,
@@ -26,11 +26,12 @@ static void bad(const char *in, size_t len, xsr_err code, xsr_jid_part part, lon
   xsr_jid j;
   xsr_jid_error e;
   xsr_err rc = xsr_jid_parse(in, len, buf, sizeof buf, &j, &e);
-  cr_assert_eq(rc, code, "'%.*s': got %s want %s", (int)(len > 60 ? 60 : len), in,
-               xsr_err_name(rc), xsr_err_name(code));
+  cr_assert_eq(rc, code, "'%.*s': got %s want %s", (int)(len > 60 ? 60 : len), in, xsr_err_name(rc),
+               xsr_err_name(code));
   cr_assert_eq(e.part, part, "'%.*s': part %s want %s", (int)(len > 60 ? 60 : len), in,
                xsr_jid_part_name(e.part), xsr_jid_part_name(part));
-  if (off >= 0) cr_assert_eq(e.offset, (size_t)off, "'%s': offset %zu want %ld", in, e.offset, off);
+  if (off >= 0)
+    cr_assert_eq(e.offset, (size_t)off, "'%s': offset %zu want %ld", in, e.offset, off);
   cr_assert_null(j.domain.ptr);
 }
 #define BAD(s, code, part, off) bad((s), strlen(s), (code), (part), (off))
@@ -43,11 +44,14 @@ Test(jid, rfc7622_examples_valid) {
   ok("juliet@example.com/foo@bar", "juliet@example.com/foo@bar");
   ok("foo\\20bar@example.com", "foo\\20bar@example.com");
   ok("fussball@example.com", "fussball@example.com");
-  ok("fu\xc3\x9f" "ball@example.com", "fu\xc3\x9f" "ball@example.com"); /* ß stays */
-  ok("\xcf\x80@example.com", "\xcf\x80@example.com");                  /* π */
-  ok("\xce\xa3@example.com/foo", "\xcf\x83@example.com/foo");          /* Σ -> σ */
+  ok("fu\xc3\x9f"
+     "ball@example.com",
+     "fu\xc3\x9f"
+     "ball@example.com");                                     /* ß stays */
+  ok("\xcf\x80@example.com", "\xcf\x80@example.com");         /* π */
+  ok("\xce\xa3@example.com/foo", "\xcf\x83@example.com/foo"); /* Σ -> σ */
   ok("\xcf\x83@example.com/foo", "\xcf\x83@example.com/foo");
-  ok("\xcf\x82@example.com/foo", "\xcf\x82@example.com/foo"); /* final sigma kept */
+  ok("\xcf\x82@example.com/foo", "\xcf\x82@example.com/foo");           /* final sigma kept */
   ok("king@example.com/\xe2\x99\x9a", "king@example.com/\xe2\x99\x9a"); /* ♚ in resource */
   ok("example.com", "example.com");
   ok("example.com/foobar", "example.com/foobar");
@@ -103,7 +107,8 @@ Test(jid, empty_parts) {
 Test(jid, forbidden_ascii) {
   const char *forbidden = "\"&'/:<>@";
   for (const char *c = forbidden; *c; c++) {
-    if (*c == '/' || *c == '@') continue; /* separators, tested above */
+    if (*c == '/' || *c == '@')
+      continue; /* separators, tested above */
     char in[32];
     snprintf(in, sizeof in, "a%cb@example.com", *c);
     BAD(in, XSR_EJIDCHAR, XSR_JID_PART_LOCAL, 1);
@@ -155,7 +160,8 @@ Test(jid, length_limits) {
     size_t l = 1023 - n >= 64 ? 63 : 1023 - n;
     memset(in + n, 'd', l);
     n += l;
-    if (n < 1023) in[n++] = '.';
+    if (n < 1023)
+      in[n++] = '.';
   }
   in[n] = '\0';
   cr_assert_eq(strlen(in), 1023);
@@ -204,8 +210,12 @@ Test(jid, unicode_normalisation) {
   /* ... but not in resources (OpaqueString keeps them: FREE_PVAL). */
   ok("a@b/\xef\xbc\xa1", "a@b/\xef\xbc\xa1");
   /* NFC: e + combining acute == é, in both parts. */
-  ok("caf" "e\xcc\x81@example.com/r", "caf\xc3\xa9@example.com/r");
-  ok("a@b/caf" "e\xcc\x81", "a@b/caf\xc3\xa9");
+  ok("caf"
+     "e\xcc\x81@example.com/r",
+     "caf\xc3\xa9@example.com/r");
+  ok("a@b/caf"
+     "e\xcc\x81",
+     "a@b/caf\xc3\xa9");
   /* Case mapping of non-ASCII letters. */
   ok("\xc3\x89LODIE@example.com", "\xc3\xa9lodie@example.com");
   /* Non-ASCII spaces in resources become U+0020 (OpaqueString). */
@@ -213,9 +223,13 @@ Test(jid, unicode_normalisation) {
   /* No-break space in a localpart is a space: refused. */
   BAD("x\xc2\xa0y@example.com", XSR_EJIDCHAR, XSR_JID_PART_LOCAL, 0);
   /* Fullwidth '@' maps to '@', which RFC 7622 forbids in a localpart. */
-  BAD("a\xef\xbc\xa0" "b@example.com", XSR_EJIDCHAR, XSR_JID_PART_LOCAL, 0);
+  BAD("a\xef\xbc\xa0"
+      "b@example.com",
+      XSR_EJIDCHAR, XSR_JID_PART_LOCAL, 0);
   /* Zero-width joiner and soft hyphen (default ignorable) are refused. */
-  BAD("a\xe2\x80\x8d" "b@example.com", XSR_EJIDCHAR, XSR_JID_PART_LOCAL, 0);
+  BAD("a\xe2\x80\x8d"
+      "b@example.com",
+      XSR_EJIDCHAR, XSR_JID_PART_LOCAL, 0);
   BAD("a@b/r\xc2\xad", XSR_EJIDCHAR, XSR_JID_PART_RESOURCE, 4);
   /* Unassigned code point (U+0378) refused. */
   BAD("\xcd\xb8@example.com", XSR_EJIDCHAR, XSR_JID_PART_LOCAL, 0);
@@ -227,21 +241,30 @@ Test(jid, unicode_normalisation) {
   ok("col\xc2\xb7la@example.com", "col\xc2\xb7la@example.com");
   BAD("co\xc2\xb7la@example.com", XSR_EJIDCHAR, XSR_JID_PART_LOCAL, 0);
   /* Bidi rule: an RTL string is fine; RTL after an LTR start is not. */
-  ok("\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d@example.com", "\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d@example.com");
+  ok("\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d@example.com",
+     "\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d@example.com");
   BAD("a\xd7\xa9@example.com", XSR_EJIDCHAR, XSR_JID_PART_LOCAL, 0);
 }
 
 Test(jid, idna_domains) {
-  ok("u@M\xc3\x9c" "NCHEN.de", "u@m\xc3\xbc" "nchen.de");
-  ok("u@xn--mnchen-3ya.de", "u@m\xc3\xbc" "nchen.de"); /* A-label -> U-label */
-  ok("u@XN--MNCHEN-3YA.DE/r", "u@m\xc3\xbc" "nchen.de/r");
-  ok("u@\xef\xbd\x85xample.com", "u@example.com"); /* fullwidth e, mapped by UTS 46 */
-  BAD("u@xn--zz-.de", XSR_EJIDCHAR, XSR_JID_PART_DOMAIN, 8); /* trailing hyphen */
+  ok("u@M\xc3\x9c"
+     "NCHEN.de",
+     "u@m\xc3\xbc"
+     "nchen.de");
+  ok("u@xn--mnchen-3ya.de", "u@m\xc3\xbc"
+                            "nchen.de"); /* A-label -> U-label */
+  ok("u@XN--MNCHEN-3YA.DE/r", "u@m\xc3\xbc"
+                              "nchen.de/r");
+  ok("u@\xef\xbd\x85xample.com", "u@example.com");            /* fullwidth e, mapped by UTS 46 */
+  BAD("u@xn--zz-.de", XSR_EJIDCHAR, XSR_JID_PART_DOMAIN, 8);  /* trailing hyphen */
   BAD("u@xn--ls8h.de", XSR_EJIDCHAR, XSR_JID_PART_DOMAIN, 2); /* A-label of an emoji */
   BAD("u@\xe2\x99\x9a.de", XSR_EJIDCHAR, XSR_JID_PART_DOMAIN, 2); /* symbol */
-  BAD("u@ex\xc3" "ample.de", XSR_EJIDCHAR, XSR_JID_PART_DOMAIN, 2);
+  BAD("u@ex\xc3"
+      "ample.de",
+      XSR_EJIDCHAR, XSR_JID_PART_DOMAIN, 2);
   BAD("u@a_\xc3\xa9.de", XSR_EJIDCHAR, XSR_JID_PART_DOMAIN, 3);
-  BAD("u@\xc3\xa9_a.de", XSR_EJIDCHAR, XSR_JID_PART_DOMAIN, 2); /* TR46 lets _ through; LDH does not */
+  BAD("u@\xc3\xa9_a.de", XSR_EJIDCHAR, XSR_JID_PART_DOMAIN,
+      2); /* TR46 lets _ through; LDH does not */
 }
 
 Test(jid, compare_and_hash) {
@@ -275,7 +298,8 @@ Test(jid, compare_and_hash) {
     int n = snprintf(s, sizeof s, "user%d@example.com", i);
     xsr_span sp = {s, (size_t)n};
     hs[i] = xsr_jid_hash(sp, 1);
-    for (int k = 0; k < i; k++) cr_assert_neq(hs[k], hs[i]);
+    for (int k = 0; k < i; k++)
+      cr_assert_neq(hs[k], hs[i]);
   }
   free(hs);
 }
@@ -300,7 +324,8 @@ Test(jid, exhaustive_short_inputs) {
   char in[4], again[XSR_JID_MAX];
   for (size_t len = 0; len <= 3; len++) {
     size_t total = 1;
-    for (size_t k = 0; k < len; k++) total *= na;
+    for (size_t k = 0; k < len; k++)
+      total *= na;
     for (size_t v = 0; v < total; v++) {
       size_t x = v;
       for (size_t k = 0; k < len; k++) {
@@ -308,7 +333,8 @@ Test(jid, exhaustive_short_inputs) {
         x /= na;
       }
       xsr_jid j, j2;
-      if (xsr_jid_parse(in, len, buf, sizeof buf, &j, NULL) != XSR_OK) continue;
+      if (xsr_jid_parse(in, len, buf, sizeof buf, &j, NULL) != XSR_OK)
+        continue;
       xsr_span f = xsr_jid_full(&j);
       cr_assert(f.ptr >= buf && f.ptr + f.len <= buf + sizeof buf);
       cr_assert_eq(xsr_jid_parse(f.ptr, f.len, again, sizeof again, &j2, NULL), XSR_OK);

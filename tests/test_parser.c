@@ -56,7 +56,7 @@ Test(cases, there_are_enough) {
 /* ---- helpers for the API tests ------------------------------------------- */
 
 #define HDR                                                                                        \
-  "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "        \
+  "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "          \
   "to='example.com' version='1.0'>"
 
 typedef struct api_ctx {
@@ -90,11 +90,10 @@ static int api_stanza(void *user, const xsr_stanza *st) {
     x->reenter_results[4] = xsr_parser_buffer(x->p, &len) == NULL ? XSR_EBUSY : XSR_OK;
     /* The functions allowed from a callback. */
     xsr_span u = xsr_parser_ns_uri(x->p, XSR_NS_CLIENT);
-    x->reenter_results[5] =
-        (u.ptr && u.len == 13 && memcmp(u.ptr, "jabber:client", 13) == 0 &&
-         xsr_parser_ns_find(x->p, "jabber:client", 13) == XSR_NS_CLIENT)
-            ? XSR_OK
-            : XSR_EINVAL;
+    x->reenter_results[5] = (u.ptr && u.len == 13 && memcmp(u.ptr, "jabber:client", 13) == 0 &&
+                             xsr_parser_ns_find(x->p, "jabber:client", 13) == XSR_NS_CLIENT)
+                                ? XSR_OK
+                                : XSR_EINVAL;
   }
   return x->ret_stanza;
 }
@@ -130,12 +129,24 @@ Test(config, rejects_zero_limits_and_huge_stanzas) {
     xsr_parser_config c;
     xsr_parser_config_init(&c);
     switch (field) {
-    case 0: c.max_stanza = 0; break;
-    case 1: c.max_depth = 0; break;
-    case 2: c.max_attrs = 0; break;
-    case 3: c.max_name = 0; break;
-    case 4: c.max_ns_decls = 0; break;
-    default: c.max_namespaces = 0; break;
+    case 0:
+      c.max_stanza = 0;
+      break;
+    case 1:
+      c.max_depth = 0;
+      break;
+    case 2:
+      c.max_attrs = 0;
+      break;
+    case 3:
+      c.max_name = 0;
+      break;
+    case 4:
+      c.max_ns_decls = 0;
+      break;
+    default:
+      c.max_namespaces = 0;
+      break;
     }
     xsr_parser *p = xsr_parser_new(&c, NULL, NULL, NULL);
     cr_expect_null(p, "a zero limit (field %d) was accepted", field);
@@ -157,7 +168,8 @@ Test(config, rejects_zero_limits_and_huge_stanzas) {
 Test(config, null_callbacks_and_config) {
   xsr_parser *p = xsr_parser_new(NULL, NULL, NULL, NULL);
   cr_assert_not_null(p);
-  cr_expect_eq(feed_str(p, HDR "<message to='a@b'><body>x</body></message></stream:stream>"), XSR_OK);
+  cr_expect_eq(feed_str(p, HDR "<message to='a@b'><body>x</body></message></stream:stream>"),
+               XSR_OK);
   cr_expect(xsr_parser_closed(p));
   xsr_parser_free(p);
 }
@@ -216,7 +228,11 @@ Test(callbacks, other_return_values_abort) {
       cr_expect_eq(xsr_parser_error(p, NULL), XSR_EABORTED);
       cr_expect_eq(feed_str(p, "<presence/>"), XSR_EABORTED, "abort is not sticky");
       int events = x.opens + x.stanzas + x.closes;
-      cr_expect_eq(events, which == 0 ? 1 : which == 1 ? 2 : 4, "events after the abort (%d)", events);
+      cr_expect_eq(events,
+                   which == 0   ? 1
+                   : which == 1 ? 2
+                                : 4,
+                   "events after the abort (%d)", events);
       xsr_parser_free(p);
     }
   }
@@ -325,7 +341,8 @@ Test(memory, holds_only_the_unfinished_element) {
   cr_expect_eq(xsr_parser_held(p), 12, "held %zu bytes, the unfinished stanza is 12",
                xsr_parser_held(p));
   cr_assert_eq(feed_str(p, "dy>x</body></message>"), XSR_OK);
-  cr_expect_eq(xsr_parser_held(p), 0, "held %zu bytes after the stanza completed", xsr_parser_held(p));
+  cr_expect_eq(xsr_parser_held(p), 0, "held %zu bytes after the stanza completed",
+               xsr_parser_held(p));
   xsr_parser_free(p);
 }
 

@@ -30,7 +30,8 @@ static void *c_realloc(void *u, void *p, size_t n) {
 }
 static void c_free(void *u, void *p) {
   (void)u;
-  if (p) atomic_fetch_sub(&live_allocs, 1);
+  if (p)
+    atomic_fetch_sub(&live_allocs, 1);
   free(p);
 }
 static const xsr_allocator counting = {c_malloc, c_realloc, c_free, NULL};
@@ -45,28 +46,38 @@ static xsr_stanza view(const char *raw) {
   st.ns = XSR_NS_CLIENT;
   st.prefix.ptr = raw + 1;
   const char *p = raw + 1, *e = p;
-  while (*e && *e != ' ' && *e != '\n' && *e != '\t' && *e != '>' && *e != '/') e++;
+  while (*e && *e != ' ' && *e != '\n' && *e != '\t' && *e != '>' && *e != '/')
+    e++;
   st.name.ptr = p;
   st.name.len = (size_t)(e - p);
   p = e;
   for (;;) {
-    while (*p == ' ' || *p == '\t' || *p == '\n') p++;
-    if (*p == '>' || *p == '/' || !*p) break;
+    while (*p == ' ' || *p == '\t' || *p == '\n')
+      p++;
+    if (*p == '>' || *p == '/' || !*p)
+      break;
     const char *an = p;
-    while (*p != '=') p++;
+    while (*p != '=')
+      p++;
     const char *ae = p;
-    while (ae > an && (ae[-1] == ' ' || ae[-1] == '\t' || ae[-1] == '\n')) ae--;
+    while (ae > an && (ae[-1] == ' ' || ae[-1] == '\t' || ae[-1] == '\n'))
+      ae--;
     size_t al = (size_t)(ae - an);
     p++;
-    while (*p == ' ' || *p == '\t' || *p == '\n') p++;
+    while (*p == ' ' || *p == '\t' || *p == '\n')
+      p++;
     char q = *p;
     const char *v = p + 1, *ve = strchr(v, q);
     xsr_span sp = {v, (size_t)(ve - v)};
     unsigned esc = memchr(v, '&', sp.len) ? 1u : 0u;
-    if (al == 2 && !memcmp(an, "to", 2)) st.to = sp, st.escaped |= esc * XSR_ROUTE_TO;
-    if (al == 4 && !memcmp(an, "from", 4)) st.from = sp, st.escaped |= esc * XSR_ROUTE_FROM;
-    if (al == 2 && !memcmp(an, "id", 2)) st.id = sp, st.escaped |= esc * XSR_ROUTE_ID;
-    if (al == 4 && !memcmp(an, "type", 4)) st.type = sp, st.escaped |= esc * XSR_ROUTE_TYPE;
+    if (al == 2 && !memcmp(an, "to", 2))
+      st.to = sp, st.escaped |= esc * XSR_ROUTE_TO;
+    if (al == 4 && !memcmp(an, "from", 4))
+      st.from = sp, st.escaped |= esc * XSR_ROUTE_FROM;
+    if (al == 2 && !memcmp(an, "id", 2))
+      st.id = sp, st.escaped |= esc * XSR_ROUTE_ID;
+    if (al == 4 && !memcmp(an, "type", 4))
+      st.type = sp, st.escaped |= esc * XSR_ROUTE_TYPE;
     p = ve + 1;
   }
   return st;
@@ -74,10 +85,10 @@ static xsr_stanza view(const char *raw) {
 
 static int account_exists(void *user, xsr_span bare) {
   (void)user;
-  static const char *accounts[] = {"juliet@capulet.lit", "romeo@montague.lit",
-                                   "nurse@capulet.lit"};
+  static const char *accounts[] = {"juliet@capulet.lit", "romeo@montague.lit", "nurse@capulet.lit"};
   for (size_t i = 0; i < 3; i++)
-    if (strlen(accounts[i]) == bare.len && !memcmp(accounts[i], bare.ptr, bare.len)) return 1;
+    if (strlen(accounts[i]) == bare.len && !memcmp(accounts[i], bare.ptr, bare.len))
+      return 1;
   return 0;
 }
 
@@ -92,8 +103,10 @@ static xsr_router *new_router(size_t budget, int accounts) {
   xsr_router_config cfg;
   xsr_router_config_init(&cfg);
   cfg.workers = 2;
-  if (budget) cfg.session_budget = budget;
-  if (accounts) cfg.account_exists = account_exists;
+  if (budget)
+    cfg.session_budget = budget;
+  if (accounts)
+    cfg.account_exists = account_exists;
   cfg.on_room = on_room;
   xsr_router *r = xsr_router_new(&cfg, &counting);
   cr_assert_not_null(r);
@@ -104,7 +117,8 @@ static xsr_session *bind(xsr_router *r, unsigned worker, const char *jid, int av
   xsr_session *s;
   cr_assert_eq(xsr_session_new(xsr_router_worker(r, worker), jid, strlen(jid), NULL, &s), XSR_OK);
   cr_assert_eq(xsr_session_bind_rcu(s), XSR_OK, "%s", jid);
-  if (avail) cr_assert_eq(xsr_session_set_presence_rcu(s, 1, prio), XSR_OK);
+  if (avail)
+    cr_assert_eq(xsr_session_set_presence_rcu(s, 1, prio), XSR_OK);
   return s;
 }
 
@@ -114,14 +128,16 @@ static void teardown(void) { xsr_router_thread_unregister(); }
 /* Pops everything from both workers into msgs; returns the count. */
 static size_t pop_all(xsr_router *r, xsr_msg **msgs, size_t max) {
   size_t n = 0;
-  for (unsigned w = 0; w < 2; w++) n += xsr_worker_pop_owner(xsr_router_worker(r, w), msgs + n, max - n);
+  for (unsigned w = 0; w < 2; w++)
+    n += xsr_worker_pop_owner(xsr_router_worker(r, w), msgs + n, max - n);
   return n;
 }
 
 static int has(xsr_span s, const char *needle) {
   size_t nl = strlen(needle);
   for (size_t i = 0; i + nl <= s.len; i++)
-    if (!memcmp(s.ptr + i, needle, nl)) return 1;
+    if (!memcmp(s.ptr + i, needle, nl))
+      return 1;
   return 0;
 }
 
@@ -216,7 +232,8 @@ static const rcase cases[] = {
     /* normalised addresses, escaped addresses */
     {"<message to='JULIET@Capulet.LIT/balcony' type='chat'/>", "balcony:1 chamber:2", "balcony"},
     {"<message to='juliet@capulet.lit/Balcony' type='chat'/>", "balcony:1", "balcony"},
-    {"<message to='juliet&#64;capulet.lit/chamber' type='chat'/>", "balcony:1 chamber:0", "chamber"},
+    {"<message to='juliet&#64;capulet.lit/chamber' type='chat'/>", "balcony:1 chamber:0",
+     "chamber"},
 };
 
 static void run_case(const rcase *c, size_t idx) {
@@ -280,16 +297,18 @@ static void run_case(const rcase *c, size_t idx) {
       }
       cr_assert(found, "case %zu %s [%s]: %s did not receive it", idx, c->stanza, c->online, tok);
     }
-    cr_assert_eq(n, nwant, "case %zu %s [%s]: %zu recipients, want %zu", idx, c->stanza,
-                 c->online, n, nwant);
+    cr_assert_eq(n, nwant, "case %zu %s [%s]: %zu recipients, want %zu", idx, c->stanza, c->online,
+                 n, nwant);
     cr_assert_eq(res.recipients, nwant);
     for (size_t i = 0; i < n; i++) {
       xsr_span b = xsr_msg_bytes(msgs[i]);
       cr_assert(has(b, " from='romeo@montague.lit/orchard'"));
     }
   }
-  for (size_t i = 0; i < n; i++) xsr_msg_release(msgs[i]);
-  for (size_t i = 0; i < nj; i++) xsr_session_close_owner(jul[i]);
+  for (size_t i = 0; i < n; i++)
+    xsr_msg_release(msgs[i]);
+  for (size_t i = 0; i < nj; i++)
+    xsr_session_close_owner(jul[i]);
   xsr_session_close_owner(romeo);
   (void)names;
   xsr_router_free(r);
@@ -297,7 +316,8 @@ static void run_case(const rcase *c, size_t idx) {
 
 Test(router, delivery_rules, .init = setup, .fini = teardown) {
   long before = atomic_load(&live_allocs);
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], i);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    run_case(&cases[i], i);
   cr_assert_eq(atomic_load(&live_allocs), before, "leaked %ld allocations",
                atomic_load(&live_allocs) - before);
 }
@@ -345,14 +365,15 @@ Test(router, from_is_stamped_never_trusted, .init = setup, .fini = teardown) {
   };
   for (size_t i = 0; i < 4; i++) {
     xsr_stanza st = view(in[i]);
-    if (i == 3) st.from.ptr = NULL, st.from.len = 0; /* the child's from is not the stanza's */
+    if (i == 3)
+      st.from.ptr = NULL, st.from.len = 0; /* the child's from is not the stanza's */
     xsr_route_result res;
     cr_assert_eq(xsr_router_route_rcu(r, romeo, &st, &res), XSR_OK);
     xsr_msg *m[2];
     cr_assert_eq(pop_all(r, m, 2), 1);
     xsr_span b = xsr_msg_bytes(m[0]);
-    cr_assert(b.len == strlen(out[i]) && !memcmp(b.ptr, out[i], b.len), "%zu: %.*s", i,
-              (int)b.len, b.ptr);
+    cr_assert(b.len == strlen(out[i]) && !memcmp(b.ptr, out[i], b.len), "%zu: %.*s", i, (int)b.len,
+              b.ptr);
     xsr_msg_release(m[0]);
   }
   /* A resource with characters that need escaping is escaped in the stamp. */
@@ -387,7 +408,8 @@ Test(router, fanout_shares_one_buffer_one_allocation, .init = setup, .fini = tea
   cr_assert_eq(res.recipients, 4);
   xsr_msg *m[8];
   cr_assert_eq(pop_all(r, m, 8), 4);
-  for (int i = 1; i < 4; i++) cr_assert_eq(xsr_msg_bytes(m[i]).ptr, xsr_msg_bytes(m[0]).ptr);
+  for (int i = 1; i < 4; i++)
+    cr_assert_eq(xsr_msg_bytes(m[i]).ptr, xsr_msg_bytes(m[0]).ptr);
   for (int i = 0; i < 4; i++) {
     xsr_session *to = xsr_msg_session(m[i]); /* m[i] is gone after its release */
     cr_assert_eq(xsr_session_queued(to), xsr_msg_bytes(m[i]).len);
@@ -401,7 +423,8 @@ Test(router, fanout_shares_one_buffer_one_allocation, .init = setup, .fini = tea
   cr_assert_eq(atomic_load(&total_allocs) - before, 1);
   cr_assert_eq(pop_all(r, m, 8), 1);
   xsr_msg_release(m[0]);
-  for (int i = 0; i < 4; i++) xsr_session_close_owner(s[i]);
+  for (int i = 0; i < 4; i++)
+    xsr_session_close_owner(s[i]);
   xsr_session_close_owner(romeo);
   xsr_router_free(r);
 }
@@ -415,7 +438,8 @@ Test(router, budget_refuses_and_reports, .init = setup, .fini = teardown) {
   xsr_session *b = bind(r, 1, J "/b", 1, 1);
   xsr_session *c = bind(r, 1, J "/c", 1, 1);
   xsr_route_result res;
-  for (int i = 0; i < 4; i++) cr_assert_eq(xsr_router_route_rcu(r, romeo, &st, &res), XSR_OK);
+  for (int i = 0; i < 4; i++)
+    cr_assert_eq(xsr_router_route_rcu(r, romeo, &st, &res), XSR_OK);
   cr_assert_eq(xsr_session_queued(b), stamped * 4);
   cr_assert_eq(xsr_router_route_rcu(r, romeo, &st, &res), XSR_EQUEUEFULL);
   cr_assert_eq(res.blocked, b);

@@ -39,12 +39,14 @@ static void *c_malloc(void *u, size_t n) {
 }
 static void *c_realloc(void *u, void *p, size_t n) {
   (void)u;
-  if (!p) atomic_fetch_add_explicit(&live_allocs, 1, memory_order_relaxed);
+  if (!p)
+    atomic_fetch_add_explicit(&live_allocs, 1, memory_order_relaxed);
   return realloc(p, n);
 }
 static void c_free(void *u, void *p) {
   (void)u;
-  if (p) atomic_fetch_sub_explicit(&live_allocs, 1, memory_order_relaxed);
+  if (p)
+    atomic_fetch_sub_explicit(&live_allocs, 1, memory_order_relaxed);
   free(p);
 }
 static const xsr_allocator counting = {c_malloc, c_realloc, c_free, NULL};
@@ -58,7 +60,7 @@ static int all_exist(void *user, xsr_span bare) {
 static xsr_router *R;
 static xsr_session *sinks[SINKS];
 static atomic_int stop_producing, producers_done, stop_all;
-static long sent[PRODUCERS][SINKS];     /* written by producer p only */
+static long sent[PRODUCERS][SINKS];       /* written by producer p only */
 static long expect_seq[SINKS][PRODUCERS]; /* written by the sink's worker only */
 static atomic_long churn_sent, churn_received, failures, binds;
 
@@ -135,7 +137,8 @@ static void *producer(void *arg) {
         atomic_fetch_add(&failures, 1);
     }
   next:
-    if ((++iter & 63) == 0) xsr_router_quiescent();
+    if ((++iter & 63) == 0)
+      xsr_router_quiescent();
   }
   /* The producer's session is owned by worker 0, whose thread closes it. */
   atomic_fetch_add(&producers_done, 1);
@@ -149,7 +152,8 @@ static void check_sink_msg(xsr_msg *m) {
   int k = (int)(intptr_t)xsr_session_user(xsr_msg_session(m));
   const char *id = NULL;
   for (size_t i = 0; i + 4 < b.len; i++)
-    if (!memcmp(b.ptr + i, " id='", 5)) id = b.ptr + i + 5;
+    if (!memcmp(b.ptr + i, " id='", 5))
+      id = b.ptr + i + 5;
   int p, kk;
   long seq;
   if (!id || sscanf(id, "%d-%d-%ld", &p, &kk, &seq) != 3 || kk != k || p < 0 || p >= PRODUCERS ||
@@ -173,7 +177,8 @@ static void *worker_main(void *arg) {
     }
     xsr_router_quiescent();
     if (n == 0) {
-      if (atomic_load(&stop_all)) break;
+      if (atomic_load(&stop_all))
+        break;
       sched_yield();
     }
   }
@@ -209,29 +214,34 @@ static void *churn_main(void *arg) {
       size_t n;
       while ((n = xsr_worker_pop_owner(wk, batch, 64)) > 0) {
         atomic_fetch_add_explicit(&churn_received, (long)n, memory_order_relaxed);
-        for (size_t i = 0; i < n; i++) xsr_msg_release(batch[i]);
+        for (size_t i = 0; i < n; i++)
+          xsr_msg_release(batch[i]);
       }
       xsr_session_close_owner(live[slot]);
       live[slot] = NULL;
     }
     size_t n = xsr_worker_pop_owner(wk, batch, 64);
     atomic_fetch_add_explicit(&churn_received, (long)n, memory_order_relaxed);
-    for (size_t i = 0; i < n; i++) xsr_msg_release(batch[i]);
+    for (size_t i = 0; i < n; i++)
+      xsr_msg_release(batch[i]);
     xsr_router_quiescent();
   }
   while (atomic_load(&producers_done) < PRODUCERS) {
     size_t n = xsr_worker_pop_owner(wk, batch, 64);
     atomic_fetch_add_explicit(&churn_received, (long)n, memory_order_relaxed);
-    for (size_t i = 0; i < n; i++) xsr_msg_release(batch[i]);
+    for (size_t i = 0; i < n; i++)
+      xsr_msg_release(batch[i]);
     xsr_router_quiescent();
   }
   size_t n;
   while ((n = xsr_worker_pop_owner(wk, batch, 64)) > 0) {
     atomic_fetch_add_explicit(&churn_received, (long)n, memory_order_relaxed);
-    for (size_t i = 0; i < n; i++) xsr_msg_release(batch[i]);
+    for (size_t i = 0; i < n; i++)
+      xsr_msg_release(batch[i]);
   }
   for (int i = 0; i < CHURN_LIVE; i++)
-    if (live[i]) xsr_session_close_owner(live[i]);
+    if (live[i])
+      xsr_session_close_owner(live[i]);
   xsr_router_thread_unregister();
   return NULL;
 }
@@ -239,7 +249,8 @@ static void *churn_main(void *arg) {
 int main(void) {
   double seconds = 2.0;
   const char *env = getenv("XSR_STRESS_SECONDS");
-  if (env && atof(env) > 0) seconds = atof(env);
+  if (env && atof(env) > 0)
+    seconds = atof(env);
   long base = atomic_load(&live_allocs);
   xsr_router_config cfg;
   xsr_router_config_init(&cfg);
@@ -253,30 +264,35 @@ int main(void) {
     char jid[64];
     snprintf(jid, sizeof jid, "sink%d@example.com/r", k);
     CHECK_EQ(xsr_session_new(xsr_router_worker(R, (unsigned)k % 2), jid, strlen(jid),
-                                 (void *)(intptr_t)k, &sinks[k]),
-                 XSR_OK);
+                             (void *)(intptr_t)k, &sinks[k]),
+             XSR_OK);
     CHECK_EQ(xsr_session_bind_rcu(sinks[k]), XSR_OK);
     CHECK_EQ(xsr_session_set_presence_rcu(sinks[k], 1, 0), XSR_OK);
   }
   xsr_router_thread_offline();
   pthread_t prod[PRODUCERS], work[2], churn;
-  for (int w = 0; w < 2; w++) pthread_create(&work[w], NULL, worker_main, (void *)(intptr_t)w);
+  for (int w = 0; w < 2; w++)
+    pthread_create(&work[w], NULL, worker_main, (void *)(intptr_t)w);
   pthread_create(&churn, NULL, churn_main, NULL);
   for (int p = 0; p < PRODUCERS; p++)
     pthread_create(&prod[p], NULL, producer, (void *)(intptr_t)p);
   double t0 = now_s();
   struct timespec slice = {0, 20 * 1000 * 1000};
-  while (now_s() - t0 < seconds) nanosleep(&slice, NULL);
+  while (now_s() - t0 < seconds)
+    nanosleep(&slice, NULL);
   atomic_store(&stop_producing, 1);
   xsr_session *prod_sessions[PRODUCERS];
-  for (int p = 0; p < PRODUCERS; p++) pthread_join(prod[p], (void **)&prod_sessions[p]);
+  for (int p = 0; p < PRODUCERS; p++)
+    pthread_join(prod[p], (void **)&prod_sessions[p]);
   pthread_join(churn, NULL);
   /* Let the workers drain everything the producers queued. */
   long total_sent = 0;
   for (int p = 0; p < PRODUCERS; p++)
-    for (int k = 0; k < SINKS; k++) total_sent += sent[p][k];
+    for (int k = 0; k < SINKS; k++)
+      total_sent += sent[p][k];
   atomic_store(&stop_all, 1);
-  for (int w = 0; w < 2; w++) pthread_join(work[w], NULL);
+  for (int w = 0; w < 2; w++)
+    pthread_join(work[w], NULL);
   xsr_router_thread_online();
   /* Leftovers (none expected) are drained here, on this thread. */
   xsr_msg *batch[64];
@@ -292,29 +308,30 @@ int main(void) {
   for (int k = 0; k < SINKS; k++)
     for (int p = 0; p < PRODUCERS; p++) {
       CHECK_EQ(expect_seq[k][p], sent[p][k], "sink %d producer %d: got %ld of %ld", k, p,
-                   expect_seq[k][p], sent[p][k]);
+               expect_seq[k][p], sent[p][k]);
       total_received += expect_seq[k][p];
     }
-  CHECK_EQ(atomic_load(&failures), 0, "%ld lost, duplicated or reordered",
-               atomic_load(&failures));
+  CHECK_EQ(atomic_load(&failures), 0, "%ld lost, duplicated or reordered", atomic_load(&failures));
   CHECK_EQ(total_received, total_sent);
   /* Fan-out copies queued for a churned session that closed before its
    * worker popped them are dropped by design, so only an upper bound holds;
    * the allocation count below proves they were freed. */
   CHECK(atomic_load(&churn_received) <= atomic_load(&churn_sent),
-                "fan-out: received %ld, queued %ld", atomic_load(&churn_received),
-                atomic_load(&churn_sent));
+        "fan-out: received %ld, queued %ld", atomic_load(&churn_received),
+        atomic_load(&churn_sent));
   CHECK(atomic_load(&churn_received) > 0);
   CHECK(total_sent > 1000, "only %ld stanzas in %.1f s\n", total_sent, seconds);
   CHECK(atomic_load(&binds) > 100);
   printf("%ld stanzas to sinks, %ld fan-out deliveries, %ld binds in %.1f s\n", total_sent,
-              atomic_load(&churn_sent), atomic_load(&binds), seconds);
-  for (int k = 0; k < SINKS; k++) xsr_session_close_owner(sinks[k]);
-  for (int p = 0; p < PRODUCERS; p++) xsr_session_close_owner(prod_sessions[p]);
+         atomic_load(&churn_sent), atomic_load(&binds), seconds);
+  for (int k = 0; k < SINKS; k++)
+    xsr_session_close_owner(sinks[k]);
+  for (int p = 0; p < PRODUCERS; p++)
+    xsr_session_close_owner(prod_sessions[p]);
   xsr_router_thread_unregister();
   xsr_router_free(R);
   CHECK_EQ(atomic_load(&live_allocs), base, "memory not back to baseline: %ld allocations",
-               atomic_load(&live_allocs) - base);
+           atomic_load(&live_allocs) - base);
   printf("test_router_stress: PASS\n");
   return 0;
 }

@@ -75,7 +75,7 @@ Test(decode, cdata) {
 /* ---- views of parsed stanzas --------------------------------------------- */
 
 #define HDR                                                                                        \
-  "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "        \
+  "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "          \
   "to='example.com' version='1.0'>"
 
 typedef struct seen {
@@ -128,7 +128,8 @@ static void check_message(seen *s, const xsr_stanza *st) {
   const xsr_attr *a = xsr_stanza_find_attr(st, 0, XSR_NS_NONE, "to");
   cr_assert_not_null(a);
   cr_expect(span_is(xsr_stanza_attr_raw(st, a), "romeo@example.net"));
-  cr_expect_null(xsr_stanza_find_attr(st, 0, XSR_NS_NONE, "lang"), "xml:lang is not unprefixed lang");
+  cr_expect_null(xsr_stanza_find_attr(st, 0, XSR_NS_NONE, "lang"),
+                 "xml:lang is not unprefixed lang");
   cr_expect_not_null(xsr_stanza_find_attr(st, 0, XSR_NS_XML, "lang"));
   cr_expect_null(xsr_stanza_find_attr(st, 0, XSR_NS_NONE, "xmlns"), "xmlns is not an attribute");
   cr_expect_null(xsr_stanza_find_attr(st, 0, XSR_NS_NONE, "nope"));
@@ -139,7 +140,8 @@ static void check_message(seen *s, const xsr_stanza *st) {
   char out[128];
   size_t n = 0;
   cr_expect_eq(xsr_stanza_text(st, body, out, sizeof out, &n), XSR_OK);
-  cr_expect(n == 19 && memcmp(out, "Wherefore <art> x\ny", 19) == 0, "body text \"%.*s\"", (int)n, out);
+  cr_expect(n == 19 && memcmp(out, "Wherefore <art> x\ny", 19) == 0, "body text \"%.*s\"", (int)n,
+            out);
   /* The message's own direct text is only the white space between children. */
   cr_expect_eq(xsr_stanza_text(st, 0, out, sizeof out, &n), XSR_OK);
   cr_expect(n == 2 && memcmp(out, "\n\n", 2) == 0, "message text \"%.*s\"", (int)n, out);
@@ -151,13 +153,14 @@ static void check_message(seen *s, const xsr_stanza *st) {
   cr_assert_not_null(parent);
   cr_expect(span_is(xsr_stanza_attr_raw(st, parent), "e0ff"));
   cr_expect_eq(xsr_stanza_find_child(st, 0, XSR_NS_CLIENT, "subject"), 0);
-  cr_expect_eq(xsr_stanza_find_child(st, body, XSR_NS_CLIENT, NULL), 0, "body has no child element");
+  cr_expect_eq(xsr_stanza_find_child(st, body, XSR_NS_CLIENT, NULL), 0,
+               "body has no child element");
 
   size_t req = xsr_stanza_find_child(st, 0, XSR_NS_RECEIPTS, NULL);
   cr_assert_neq(req, 0);
   cr_expect(span_is(xsr_stanza_node_name(st, &st->nodes[req]), "request"));
-  size_t x = xsr_stanza_find_child(st, 0, s->dyn_ns = xsr_parser_ns_find(s->p, "urn:example:x", 13),
-                                   "x");
+  size_t x =
+      xsr_stanza_find_child(st, 0, s->dyn_ns = xsr_parser_ns_find(s->p, "urn:example:x", 13), "x");
   cr_expect_neq(x, 0, "child in a dynamic namespace");
   cr_expect_geq(s->dyn_ns, XSR_NS_FIRST_DYNAMIC);
   cr_expect_eq(st->nodes[x].prefix_len, 2);
@@ -218,8 +221,7 @@ Test(view, text_cdata_and_elements) {
 /* ---- namespace ids ------------------------------------------------------- */
 
 Test(ns, wellknown) {
-#define CHECK_NS(name, uri)                                                                        \
-  cr_expect_str_eq(xsr_ns_wellknown_uri(XSR_NS_##name), uri, #name);
+#define CHECK_NS(name, uri) cr_expect_str_eq(xsr_ns_wellknown_uri(XSR_NS_##name), uri, #name);
   XSR_NS_MAP(CHECK_NS)
 #undef CHECK_NS
   cr_expect_null(xsr_ns_wellknown_uri(XSR_NS_FIRST_DYNAMIC));

@@ -119,7 +119,8 @@ Test(writer, utf8_passes_through) {
   xsr_writer_text(&w, t, sizeof t - 1);
   xsr_writer_end(&w);
   char want[BUFSZ];
-  snprintf(want, sizeof want, "<caf\xc3\xa9:\xe6\x97\xa5 v='%s'>%s</caf\xc3\xa9:\xe6\x97\xa5>", t, t);
+  snprintf(want, sizeof want, "<caf\xc3\xa9:\xe6\x97\xa5 v='%s'>%s</caf\xc3\xa9:\xe6\x97\xa5>", t,
+           t);
   expect_output(&w, want);
 }
 
@@ -172,25 +173,25 @@ Test(writer, rejects_ill_formed_utf8) {
     const char *s;
     size_t len;
   } bad[] = {
-      {"\x80", 1},                 /* lone continuation */
-      {"\xbf", 1},                 /* lone continuation */
-      {"\xc0\xaf", 2},             /* overlong '/' */
-      {"\xc1\xbf", 2},             /* overlong */
-      {"\xe0\x80\xaf", 3},         /* overlong three-byte */
-      {"\xe0\x9f\xbf", 3},         /* overlong three-byte, upper edge */
-      {"\xed\xa0\x80", 3},         /* surrogate U+D800 */
-      {"\xed\xbf\xbf", 3},         /* surrogate U+DFFF */
-      {"\xf0\x80\x80\xaf", 4},     /* overlong four-byte */
-      {"\xf0\x8f\xbf\xbf", 4},     /* overlong four-byte, upper edge */
-      {"\xf4\x90\x80\x80", 4},     /* U+110000 */
-      {"\xf5\x80\x80\x80", 4},     /* lead byte past U+10FFFF */
-      {"\xff", 1},                 /* never valid */
-      {"\xc3", 1},                 /* truncated at end */
-      {"\xe6\x97", 2},             /* truncated at end */
-      {"\xf0\x9f\x98", 3},         /* truncated at end */
-      {"\xc3(", 2},                /* bad continuation */
-      {"\xe6\x97(", 3},            /* bad continuation */
-      {"\xf0\x9f\x98(", 4},        /* bad continuation */
+      {"\x80", 1},             /* lone continuation */
+      {"\xbf", 1},             /* lone continuation */
+      {"\xc0\xaf", 2},         /* overlong '/' */
+      {"\xc1\xbf", 2},         /* overlong */
+      {"\xe0\x80\xaf", 3},     /* overlong three-byte */
+      {"\xe0\x9f\xbf", 3},     /* overlong three-byte, upper edge */
+      {"\xed\xa0\x80", 3},     /* surrogate U+D800 */
+      {"\xed\xbf\xbf", 3},     /* surrogate U+DFFF */
+      {"\xf0\x80\x80\xaf", 4}, /* overlong four-byte */
+      {"\xf0\x8f\xbf\xbf", 4}, /* overlong four-byte, upper edge */
+      {"\xf4\x90\x80\x80", 4}, /* U+110000 */
+      {"\xf5\x80\x80\x80", 4}, /* lead byte past U+10FFFF */
+      {"\xff", 1},             /* never valid */
+      {"\xc3", 1},             /* truncated at end */
+      {"\xe6\x97", 2},         /* truncated at end */
+      {"\xf0\x9f\x98", 3},     /* truncated at end */
+      {"\xc3(", 2},            /* bad continuation */
+      {"\xe6\x97(", 3},        /* bad continuation */
+      {"\xf0\x9f\x98(", 4},    /* bad continuation */
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     expect_text_and_attr_error(bad[i].s, bad[i].len, XSR_EUTF8);
@@ -492,8 +493,29 @@ static uint64_t rng_next(uint64_t *s) {
 
 static size_t random_value(uint64_t *rng, char *out, size_t cap) {
   static const char *const pieces[] = {
-      "a", "Z", "0", " ", "&", "<", ">", "'", "\"", "\t", "\n", "\r", "]]>", ";", "&amp;", "#",
-      "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xc2\x85", "\xef\xbf\xbd", "=", "/",
+      "a",
+      "Z",
+      "0",
+      " ",
+      "&",
+      "<",
+      ">",
+      "'",
+      "\"",
+      "\t",
+      "\n",
+      "\r",
+      "]]>",
+      ";",
+      "&amp;",
+      "#",
+      "\xc3\xa9",
+      "\xe2\x82\xac",
+      "\xf0\x9f\x98\x80",
+      "\xc2\x85",
+      "\xef\xbf\xbd",
+      "=",
+      "/",
   };
   size_t n = 0, count = rng_next(rng) % 40;
   for (size_t i = 0; i < count; i++) {

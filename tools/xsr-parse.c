@@ -27,9 +27,9 @@
 
 #include <xsr/xsr.h>
 
-#define EXIT_USAGE 2
-#define DEFAULT_CHUNK 65536u
-#define MAX_CHUNK (1u << 30)
+#define EXIT_USAGE      2
+#define DEFAULT_CHUNK   65536u
+#define MAX_CHUNK       (1u << 30)
 #define MAX_DEPTH_LIMIT 65535u /* xsr_node.depth is 16 bits */
 
 static const char usage_text[] =
@@ -78,9 +78,7 @@ static void gen_str(yajl_gen g, const char *key, const char *s, size_t len) {
   yajl_gen_string(g, (const unsigned char *)s, len);
 }
 
-static void gen_cstr(yajl_gen g, const char *key, const char *s) {
-  gen_str(g, key, s, strlen(s));
-}
+static void gen_cstr(yajl_gen g, const char *key, const char *s) { gen_str(g, key, s, strlen(s)); }
 
 static void gen_u64(yajl_gen g, const char *key, uint64_t v) {
   /* yajl_gen_integer takes a long long; go through text to keep the full
@@ -115,7 +113,8 @@ static void gen_flush(yajl_gen g) {
 static size_t decode_attr(tool *t, xsr_span raw) {
   if (raw.len > t->scratch_cap) {
     size_t cap = t->scratch_cap ? t->scratch_cap : 256;
-    while (cap < raw.len) cap *= 2;
+    while (cap < raw.len)
+      cap *= 2;
     char *p = realloc(t->scratch, cap);
     if (p == NULL) {
       t->failed_alloc = 1;
@@ -126,24 +125,29 @@ static size_t decode_attr(tool *t, xsr_span raw) {
   }
   size_t out = 0;
   /* cap == raw.len always suffices (stanza.h), so ENOSPC cannot happen. */
-  if (xsr_decode_attr(raw, t->scratch, t->scratch_cap, &out) != XSR_OK) return SIZE_MAX;
+  if (xsr_decode_attr(raw, t->scratch, t->scratch_cap, &out) != XSR_OK)
+    return SIZE_MAX;
   return out;
 }
 
 /* Emits "key": decoded value, when the attribute is present. */
 static void gen_attr(tool *t, const char *key, xsr_span raw) {
-  if (raw.ptr == NULL) return;
+  if (raw.ptr == NULL)
+    return;
   size_t n = decode_attr(t, raw);
-  if (n == SIZE_MAX) return;
+  if (n == SIZE_MAX)
+    return;
   gen_str(t->gen, key, t->scratch, n);
 }
 
 /* A decoded, NUL-terminated heap copy of an attribute value; NULL when
  * absent (or out of memory, which is recorded). */
 static char *dup_attr(tool *t, xsr_span raw) {
-  if (raw.ptr == NULL) return NULL;
+  if (raw.ptr == NULL)
+    return NULL;
   size_t n = decode_attr(t, raw);
-  if (n == SIZE_MAX) return NULL;
+  if (n == SIZE_MAX)
+    return NULL;
   char *s = malloc(n + 1);
   if (s == NULL) {
     t->failed_alloc = 1;
@@ -156,7 +160,8 @@ static char *dup_attr(tool *t, xsr_span raw) {
 
 static void gen_ns(tool *t, uint32_t ns) {
   xsr_span uri = xsr_parser_ns_uri(t->parser, ns);
-  if (uri.ptr != NULL) gen_str(t->gen, "ns", uri.ptr, uri.len);
+  if (uri.ptr != NULL)
+    gen_str(t->gen, "ns", uri.ptr, uri.len);
 }
 
 static void free_header(tool *t) {
@@ -242,11 +247,13 @@ static const xsr_parser_callbacks callbacks = {
 /* Parses a decimal number in [min, max]; returns 0 on success. */
 static int parse_num(const char *s, unsigned long long min, unsigned long long max,
                      unsigned long long *out) {
-  if (s == NULL || *s < '0' || *s > '9') return -1;
+  if (s == NULL || *s < '0' || *s > '9')
+    return -1;
   errno = 0;
   char *end;
   unsigned long long v = strtoull(s, &end, 10);
-  if (errno != 0 || *end != '\0' || v < min || v > max) return -1;
+  if (errno != 0 || *end != '\0' || v < min || v > max)
+    return -1;
   *out = v;
   return 0;
 }
@@ -281,7 +288,8 @@ static int parse_args(int argc, char **argv, options *o) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (only_operands || a[0] != '-' || strcmp(a, "-") == 0) {
-      if (o->path != NULL) return usage_error("unexpected argument", a);
+      if (o->path != NULL)
+        return usage_error("unexpected argument", a);
       o->path = a;
       continue;
     }
@@ -297,18 +305,21 @@ static int parse_args(int argc, char **argv, options *o) {
       const char *val = NULL;
       for (k = 0; k < sizeof num_opts / sizeof num_opts[0]; k++) {
         size_t n = strlen(num_opts[k].name);
-        if (strncmp(a, num_opts[k].name, n) != 0) continue;
+        if (strncmp(a, num_opts[k].name, n) != 0)
+          continue;
         if (a[n] == '=') {
           val = a + n + 1;
         } else if (a[n] == '\0') {
-          if (i + 1 >= argc) return usage_error("missing value for option", a);
+          if (i + 1 >= argc)
+            return usage_error("missing value for option", a);
           val = argv[++i];
         } else {
           continue;
         }
         break;
       }
-      if (k == sizeof num_opts / sizeof num_opts[0]) return usage_error("unknown option", a);
+      if (k == sizeof num_opts / sizeof num_opts[0])
+        return usage_error("unknown option", a);
       unsigned long long v;
       if (parse_num(val, num_opts[k].min, num_opts[k].max, &v) != 0) {
         fprintf(stderr, "xsr-parse: %s: '%s' is not a number in %llu..%llu\n", num_opts[k].name,
@@ -317,13 +328,20 @@ static int parse_args(int argc, char **argv, options *o) {
         return EXIT_USAGE;
       }
       switch (k) {
-      case 0: o->chunk = (size_t)v; break;
-      case 1: o->cfg.max_stanza = (size_t)v; break;
-      default: o->cfg.max_depth = (unsigned)v; break;
+      case 0:
+        o->chunk = (size_t)v;
+        break;
+      case 1:
+        o->cfg.max_stanza = (size_t)v;
+        break;
+      default:
+        o->cfg.max_depth = (unsigned)v;
+        break;
       }
     }
   }
-  if (o->path == NULL) return usage_error("missing FILE (use '-' for standard input)", NULL);
+  if (o->path == NULL)
+    return usage_error("missing FILE (use '-' for standard input)", NULL);
   return -1;
 }
 
@@ -339,11 +357,16 @@ static void print_summary(tool *t, xsr_err err, uint64_t err_off, uint64_t bytes
   if (t->have_header) {
     gen_key(g, "stream");
     yajl_gen_map_open(g);
-    if (t->hdr_to) gen_cstr(g, "to", t->hdr_to);
-    if (t->hdr_from) gen_cstr(g, "from", t->hdr_from);
-    if (t->hdr_id) gen_cstr(g, "id", t->hdr_id);
-    if (t->hdr_version) gen_cstr(g, "version", t->hdr_version);
-    if (t->hdr_lang) gen_cstr(g, "lang", t->hdr_lang);
+    if (t->hdr_to)
+      gen_cstr(g, "to", t->hdr_to);
+    if (t->hdr_from)
+      gen_cstr(g, "from", t->hdr_from);
+    if (t->hdr_id)
+      gen_cstr(g, "id", t->hdr_id);
+    if (t->hdr_version)
+      gen_cstr(g, "version", t->hdr_version);
+    if (t->hdr_lang)
+      gen_cstr(g, "lang", t->hdr_lang);
     yajl_gen_map_close(g);
   }
   if (err != XSR_OK) {
@@ -375,7 +398,8 @@ int main(int argc, char **argv) {
   options o = {.chunk = DEFAULT_CHUNK};
   xsr_parser_config_init(&o.cfg);
   int rc = parse_args(argc, argv, &o);
-  if (rc >= 0) return rc;
+  if (rc >= 0)
+    return rc;
 
   FILE *in = stdin;
   const char *name = "standard input";
@@ -403,11 +427,14 @@ int main(int argc, char **argv) {
   int read_errno = 0;
   for (;;) {
     size_t n = fread(chunk, 1, o.chunk, in);
-    if (ferror(in)) read_errno = errno;
+    if (ferror(in))
+      read_errno = errno;
     bytes += n;
     /* After an error the parser refuses input; keep reading to count it. */
-    if (n > 0 && err == XSR_OK) err = xsr_parser_feed(t.parser, chunk, n);
-    if (n < o.chunk) break;
+    if (n > 0 && err == XSR_OK)
+      err = xsr_parser_feed(t.parser, chunk, n);
+    if (n < o.chunk)
+      break;
   }
   if (ferror(in)) {
     fprintf(stderr, "xsr-parse: error reading %s: %s\n", name, strerror(read_errno));
@@ -421,9 +448,11 @@ int main(int argc, char **argv) {
   }
 
   uint64_t err_off = 0;
-  if (err != XSR_OK) xsr_parser_error(t.parser, &err_off);
+  if (err != XSR_OK)
+    xsr_parser_error(t.parser, &err_off);
   if (t.events) {
-    if (err != XSR_OK) print_error_event(&t, err, err_off);
+    if (err != XSR_OK)
+      print_error_event(&t, err, err_off);
   } else {
     print_summary(&t, err, err_off, bytes);
   }
@@ -434,9 +463,11 @@ done:
     fprintf(stderr, "xsr-parse: error writing output: %s\n", strerror(errno));
     rc = EXIT_FAILURE;
   }
-  if (in != stdin) fclose(in);
+  if (in != stdin)
+    fclose(in);
   xsr_parser_free(t.parser);
-  if (t.gen) yajl_gen_free(t.gen);
+  if (t.gen)
+    yajl_gen_free(t.gen);
   free_header(&t);
   free(t.scratch);
   free(chunk);

@@ -36,9 +36,8 @@ std::string make_corpus(const char *kind, size_t bytes) {
 
 // A stream of `count` copies of `stanza`.
 std::string make_stream(const std::string &stanza, size_t count) {
-  std::string s =
-      "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
-      "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
+  std::string s = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+                  "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
   for (size_t i = 0; i < count; i++)
     s += stanza;
   s += "</stream:stream>";
@@ -159,8 +158,8 @@ BENCHMARK(BM_parse_attributes);
 void BM_parse_long_names(benchmark::State &state) {
   std::string name = "p:" + std::string(1000, 'n');
   std::string attr(500, 'a');
-  std::string st = "<message><" + name + " xmlns:p='urn:long' " + attr + "='v'>t</" + name +
-                   "></message>";
+  std::string st =
+      "<message><" + name + " xmlns:p='urn:long' " + attr + "='v'>t</" + name + "></message>";
   parse_all(state, make_stream(st, 1024), 65536);
 }
 BENCHMARK(BM_parse_long_names);
@@ -168,8 +167,8 @@ BENCHMARK(BM_parse_long_names);
 // ---- entity decoding -------------------------------------------------------
 
 std::string dense_refs(size_t n) {
-  const char *refs[] = {"&amp;", "&lt;", "&gt;", "&quot;", "&apos;", "&#60;", "&#x263A;",
-                        "&#128512;", "text "};
+  const char *refs[] = {"&amp;", "&lt;",     "&gt;",      "&quot;", "&apos;",
+                        "&#60;", "&#x263A;", "&#128512;", "text "};
   std::string s;
   for (size_t i = 0; s.size() < n; i++)
     s += refs[(i * 7) % 9];

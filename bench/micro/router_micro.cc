@@ -57,7 +57,8 @@ struct Fixture {
       char m[128];
       std::snprintf(m, sizeof m, "<message to='%s' type='chat'><body>hi</body></message>", jid);
       raw.emplace_back(m);
-      if ((i & 255) == 0) xsr_router_quiescent();
+      if ((i & 255) == 0)
+        xsr_router_quiescent();
     }
     // Let the table's background resize (which waits for grace periods)
     // finish before measuring.
@@ -80,23 +81,27 @@ struct Fixture {
     xsr_session_new(xsr_router_worker(r, 0), "sender@example.com/s", 20, nullptr, &sender);
   }
   ~Fixture() {
-    for (auto *s : sess) xsr_session_close_owner(s);
+    for (auto *s : sess)
+      xsr_session_close_owner(s);
     xsr_session_close_owner(sender);
     xsr_router_thread_unregister();
     xsr_router_free(r);
   }
 };
-}  // namespace
+} // namespace
 
 static void BM_router_lookup(benchmark::State &state) {
   Fixture f(static_cast<int>(state.range(0)));
   std::vector<xsr_jid> jids;
-  for (auto *s : f.sess) jids.push_back(xsr_session_jid(s));
+  for (auto *s : f.sess)
+    jids.push_back(xsr_session_jid(s));
   size_t i = 0;
   for (auto _ : state) {
     benchmark::DoNotOptimize(xsr_router_find_rcu(f.r, &jids[i]));
-    if (++i == jids.size()) i = 0;
-    if ((i & 1023) == 0) xsr_router_quiescent();
+    if (++i == jids.size())
+      i = 0;
+    if ((i & 1023) == 0)
+      xsr_router_quiescent();
   }
 }
 BENCHMARK(BM_router_lookup)->Arg(1000)->Arg(100000);
@@ -110,10 +115,12 @@ static void BM_router_route_full_jid(benchmark::State &state) {
     for (int k = 0; k < 64; k++) {
       xsr_route_result res;
       xsr_router_route_rcu(f.r, f.sender, &f.views[i], &res);
-      if (++i == f.views.size()) i = 0;
+      if (++i == f.views.size())
+        i = 0;
     }
     size_t n = xsr_worker_pop_owner(w, batch, 64);
-    for (size_t k = 0; k < n; k++) xsr_msg_release(batch[k]);
+    for (size_t k = 0; k < n; k++)
+      xsr_msg_release(batch[k]);
     xsr_router_quiescent();
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * 64);

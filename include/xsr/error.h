@@ -18,7 +18,7 @@ extern "C" {
 /* XX(NAME, "rfc6120-condition", "message") */
 #define XSR_ERR_MAP(XX)                                                                            \
   XX(OK, "", "success")                                                                            \
-  XX(PAUSED, "", "paused by a callback")                                                          \
+  XX(PAUSED, "", "paused by a callback")                                                           \
   XX(ENOMEM, "resource-constraint", "out of memory")                                               \
   XX(EINVAL, "undefined-condition", "invalid argument")                                            \
   XX(EBUSY, "undefined-condition", "call not allowed from a callback")                             \
@@ -32,7 +32,7 @@ extern "C" {
   XX(EDUPATTR, "not-well-formed", "duplicate attribute")                                           \
   XX(EATTRLT, "not-well-formed", "'<' in attribute value")                                         \
   XX(EREF, "not-well-formed", "malformed character or entity reference")                           \
-  XX(ECHARREF, "not-well-formed", "character reference to a character not allowed in XML")        \
+  XX(ECHARREF, "not-well-formed", "character reference to a character not allowed in XML")         \
   XX(ECDATAEND, "not-well-formed", "']]>' in character data")                                      \
   XX(EXMLDECL, "not-well-formed", "malformed XML declaration")                                     \
   XX(EJUNK, "not-well-formed", "data after the end of the stream")                                 \

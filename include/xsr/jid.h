@@ -64,7 +64,7 @@ extern "C" {
 /* Longest part, in bytes, after normalisation (RFC 7622 section 3). */
 #define XSR_JID_PART_MAX 1023u
 /* Longest canonical JID: three parts plus '@' and '/'. */
-#define XSR_JID_MAX (3u * XSR_JID_PART_MAX + 2u)
+#define XSR_JID_MAX      (3u * XSR_JID_PART_MAX + 2u)
 
 typedef enum xsr_jid_part {
   XSR_JID_PART_NONE = 0, /* the JID as a whole (e.g. empty input) */
@@ -126,7 +126,8 @@ static inline xsr_span xsr_jid_bare(const xsr_jid *j) {
 }
 static inline xsr_span xsr_jid_full(const xsr_jid *j) {
   xsr_span s = xsr_jid_bare(j);
-  if (j->resource.ptr) s.len = (size_t)(j->resource.ptr + j->resource.len - s.ptr);
+  if (j->resource.ptr)
+    s.len = (size_t)(j->resource.ptr + j->resource.len - s.ptr);
   return s;
 }
 

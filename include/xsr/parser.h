@@ -72,17 +72,17 @@ typedef struct xsr_parser xsr_parser;
 
 /* Limits and defaults.  Exceeding a limit fails the stream with a
  * policy-violation code (XSR_ELIMIT*) at the first byte past the limit. */
-#define XSR_DEFAULT_MAX_STANZA 262144u /* bytes of one top-level element */
-#define XSR_DEFAULT_MAX_DEPTH 64u      /* nesting; the stanza itself is depth 1 */
-#define XSR_DEFAULT_MAX_ATTRS 64u      /* attributes per element, xmlns included */
-#define XSR_DEFAULT_MAX_NAME 1024u     /* bytes of a qualified name */
-#define XSR_DEFAULT_MAX_NS_DECLS 32u   /* xmlns declarations per element */
-#define XSR_DEFAULT_MAX_NAMESPACES 1024u /* distinct non-well-known URIs per parser */
-#define XSR_MAX_STANZA_LIMIT 0x40000000u /* largest accepted max_stanza (1 GiB) */
+#define XSR_DEFAULT_MAX_STANZA     262144u     /* bytes of one top-level element */
+#define XSR_DEFAULT_MAX_DEPTH      64u         /* nesting; the stanza itself is depth 1 */
+#define XSR_DEFAULT_MAX_ATTRS      64u         /* attributes per element, xmlns included */
+#define XSR_DEFAULT_MAX_NAME       1024u       /* bytes of a qualified name */
+#define XSR_DEFAULT_MAX_NS_DECLS   32u         /* xmlns declarations per element */
+#define XSR_DEFAULT_MAX_NAMESPACES 1024u       /* distinct non-well-known URIs per parser */
+#define XSR_MAX_STANZA_LIMIT       0x40000000u /* largest accepted max_stanza (1 GiB) */
 
 /* Content namespaces accepted as the stream's default namespace. */
-#define XSR_ACCEPT_CLIENT 0x1u
-#define XSR_ACCEPT_SERVER 0x2u
+#define XSR_ACCEPT_CLIENT    0x1u
+#define XSR_ACCEPT_SERVER    0x2u
 #define XSR_ACCEPT_COMPONENT 0x4u
 
 typedef struct xsr_parser_config {
@@ -137,8 +137,8 @@ typedef struct xsr_parser_callbacks {
 /* Creates a parser.  cfg NULL means the defaults; alloc NULL means libc.
  * Returns NULL when out of memory or when cfg holds a zero limit or a
  * max_stanza above XSR_MAX_STANZA_LIMIT. */
-xsr_parser *xsr_parser_new(const xsr_parser_config *cfg, const xsr_parser_callbacks *cb,
-                           void *user, const xsr_allocator *alloc);
+xsr_parser *xsr_parser_new(const xsr_parser_config *cfg, const xsr_parser_callbacks *cb, void *user,
+                           const xsr_allocator *alloc);
 
 /* Frees the parser and everything it holds.  NULL is a no-op.  Not from a
  * callback. */

@@ -151,13 +151,13 @@ typedef struct xsr_session xsr_session;
 typedef struct xsr_msg xsr_msg;
 
 #define XSR_DEFAULT_SESSION_BUDGET (1u << 20) /* bytes queued per session */
-#define XSR_MAX_WORKERS 1024u
-#define XSR_PRIORITY_MIN (-128)
-#define XSR_PRIORITY_MAX 127
+#define XSR_MAX_WORKERS            1024u
+#define XSR_PRIORITY_MIN           (-128)
+#define XSR_PRIORITY_MAX           127
 
 typedef struct xsr_router_config {
-  unsigned workers;      /* worker queues, 1..XSR_MAX_WORKERS [1] */
-  size_t session_budget; /* bytes queued per session [XSR_DEFAULT_SESSION_BUDGET] */
+  unsigned workers;         /* worker queues, 1..XSR_MAX_WORKERS [1] */
+  size_t session_budget;    /* bytes queued per session [XSR_DEFAULT_SESSION_BUDGET] */
   unsigned initial_buckets; /* table size hint, a power of two [1024] */
   /* Called (from a producer thread) when worker `w`'s queue goes from empty
    * to non-empty: the one coalesced wake-up (uv_async_send).  May be NULL. */
@@ -207,8 +207,7 @@ void xsr_router_thread_online(void);
  * caller's pointer (the connection).  The session is not yet in the table.
  * Returns XSR_OK, XSR_ENOMEM, XSR_EINVAL (no resource) or a JID error.
  * Thread: w's owner. */
-xsr_err xsr_session_new(xsr_worker *w, const char *jid, size_t len, void *user,
-                        xsr_session **out);
+xsr_err xsr_session_new(xsr_worker *w, const char *jid, size_t len, void *user, xsr_session **out);
 
 /* Enters the session in the table, connected but not available (no initial
  * presence yet): it receives stanzas addressed to its full JID only.
@@ -290,8 +289,7 @@ xsr_session *xsr_router_find_rcu(xsr_router *r, const xsr_jid *jid);
 /* Copies up to `max` sessions bound under the bare JID of `jid`, available
  * ones first by descending priority, into out; returns how many are bound
  * (which may exceed max). */
-size_t xsr_router_resources_rcu(xsr_router *r, const xsr_jid *jid, xsr_session **out,
-                                size_t max);
+size_t xsr_router_resources_rcu(xsr_router *r, const xsr_jid *jid, xsr_session **out, size_t max);
 
 /* ---- worker queues -------------------------------------------------------- */
 
@@ -315,8 +313,8 @@ void xsr_msg_release(xsr_msg *m);
 /* ---- introspection (tests and benchmarks) -------------------------------- */
 
 typedef struct xsr_router_stats {
-  size_t bare_jids;  /* entries in the table */
-  size_t sessions;   /* bound sessions */
+  size_t bare_jids; /* entries in the table */
+  size_t sessions;  /* bound sessions */
 } xsr_router_stats;
 
 /* A snapshot; counters are updated with relaxed atomics.  Any thread. */

@@ -143,9 +143,9 @@ typedef struct xsr_attr {
 } xsr_attr;
 
 /* Bits of xsr_stanza.escaped: which routing values need decoding. */
-#define XSR_ROUTE_TO 0x01u
+#define XSR_ROUTE_TO   0x01u
 #define XSR_ROUTE_FROM 0x02u
-#define XSR_ROUTE_ID 0x04u
+#define XSR_ROUTE_ID   0x04u
 #define XSR_ROUTE_TYPE 0x08u
 #define XSR_ROUTE_LANG 0x10u
 

@@ -83,8 +83,8 @@ void xsr_writer_end(xsr_writer *w);
  * xmlns:stream='http://etherx.jabber.org/streams' version='1.0' ...>" with
  * the optional to/from/id/lang attributes (NULL to omit).  The stream element
  * stays open and is not on the element stack. */
-void xsr_writer_stream_open(xsr_writer *w, const char *content_ns, const char *to,
-                            const char *from, const char *id, const char *lang);
+void xsr_writer_stream_open(xsr_writer *w, const char *content_ns, const char *to, const char *from,
+                            const char *id, const char *lang);
 
 /* Writes "</stream:stream>". */
 void xsr_writer_stream_close(xsr_writer *w);

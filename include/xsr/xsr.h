@@ -4,9 +4,9 @@
 #ifndef XSR_XSR_H
 #define XSR_XSR_H
 
-#define XSR_VERSION_MAJOR 0
-#define XSR_VERSION_MINOR 1
-#define XSR_VERSION_PATCH 0
+#define XSR_VERSION_MAJOR  0
+#define XSR_VERSION_MINOR  1
+#define XSR_VERSION_PATCH  0
 #define XSR_VERSION_STRING "0.1.0"
 
 #include "alloc.h"

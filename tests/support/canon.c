@@ -105,7 +105,9 @@ void xt_escape(tbuf *out, const char *s, size_t len) {
 enum { DEC_TEXT, DEC_CDATA, DEC_ATTR };
 
 static const char *dec_kind_name(int kind) {
-  return kind == DEC_TEXT ? "xsr_decode_text" : kind == DEC_CDATA ? "xsr_decode_cdata" : "xsr_decode_attr";
+  return kind == DEC_TEXT    ? "xsr_decode_text"
+         : kind == DEC_CDATA ? "xsr_decode_cdata"
+                             : "xsr_decode_attr";
 }
 
 static xsr_err dec_call(int kind, xsr_span raw, char *out, size_t cap, size_t *olen) {
@@ -140,7 +142,8 @@ static char *decode(int kind, xsr_span raw, size_t *out_len, tbuf *problems, con
     size_t need = 0;
     xsr_err e2 = dec_call(kind, raw, small, n - 1, &need);
     if (e2 != XSR_ENOSPC || need != n)
-      tbuf_printf(problems, "%s of %s with cap %zu: got %s and length %zu, want XSR_ENOSPC and %zu\n",
+      tbuf_printf(problems,
+                  "%s of %s with cap %zu: got %s and length %zu, want XSR_ENOSPC and %zu\n",
                   dec_kind_name(kind), what, n - 1, xsr_err_name(e2), need, n);
     free(small);
   }
@@ -182,14 +185,15 @@ static void put_attr(const xsr_parser *p, const xsr_stanza *st, const xsr_attr *
   if (a->name_off <= start || (size_t)a->name_off + a->name_len > tag_end ||
       a->value_off < (size_t)a->name_off + a->name_len + 2 ||
       (size_t)a->value_off + a->value_len >= tag_end) {
-    tbuf_printf(problems, "attribute at %u (name %u+%u, value %u+%u) outside its start tag %zu..%zu\n",
+    tbuf_printf(problems,
+                "attribute at %u (name %u+%u, value %u+%u) outside its start tag %zu..%zu\n",
                 (unsigned)a->name_off, (unsigned)a->name_off, (unsigned)a->name_len,
                 (unsigned)a->value_off, (unsigned)a->value_len, start, tag_end);
     tbuf_puts(out, " ?attr?");
     return;
   }
   if (a->name_len == 0 || (a->prefix_len && (a->prefix_len + 1u >= a->name_len ||
-                                              raw[a->name_off + a->prefix_len] != ':')))
+                                             raw[a->name_off + a->prefix_len] != ':')))
     tbuf_printf(problems, "attribute name at %u: bad prefix_len %u / name_len %u\n",
                 (unsigned)a->name_off, (unsigned)a->prefix_len, (unsigned)a->name_len);
   if (!a->prefix_len && a->ns != XSR_NS_NONE)
@@ -218,7 +222,8 @@ static void put_attr(const xsr_parser *p, const xsr_stanza *st, const xsr_attr *
   if (dec) {
     int differs = !(dlen == vraw.len && memcmp(dec, vraw.ptr, dlen) == 0);
     if (differs != !!(a->flags & XSR_F_ESCAPED))
-      tbuf_printf(problems, "attribute %.*s: XSR_F_ESCAPED is %s but the decoded value %s the raw one\n",
+      tbuf_printf(problems,
+                  "attribute %.*s: XSR_F_ESCAPED is %s but the decoded value %s the raw one\n",
                   (int)a->name_len, raw + a->name_off, (a->flags & XSR_F_ESCAPED) ? "set" : "clear",
                   differs ? "differs from" : "equals");
     xt_escape(out, dec, dlen);
@@ -292,8 +297,9 @@ static void put_element(walk *w, size_t i) {
                 (unsigned)n->attr_first, (unsigned)n->attr_count, st->attr_count);
   } else {
     if (n->attr_count && n->attr_first != w->attrs_seen)
-      tbuf_printf(problems, "element node %zu: attr_first %u, want %u (attributes in document order)\n",
-                  i, (unsigned)n->attr_first, w->attrs_seen);
+      tbuf_printf(problems,
+                  "element node %zu: attr_first %u, want %u (attributes in document order)\n", i,
+                  (unsigned)n->attr_first, w->attrs_seen);
     w->attrs_seen = n->attr_first + n->attr_count;
     for (size_t k = 0; k < n->attr_count; k++) {
       const xsr_attr *a = &st->attrs[n->attr_first + k];
@@ -307,8 +313,8 @@ static void put_element(walk *w, size_t i) {
         memcpy(nm, local.ptr, local.len);
         nm[local.len] = '\0';
         if (xsr_stanza_find_attr(st, i, a->ns, nm) != a)
-          tbuf_printf(problems, "xsr_stanza_find_attr(node %zu, ns %u, \"%s\") did not find it\n", i,
-                      (unsigned)a->ns, nm);
+          tbuf_printf(problems, "xsr_stanza_find_attr(node %zu, ns %u, \"%s\") did not find it\n",
+                      i, (unsigned)a->ns, nm);
       }
     }
   }
@@ -341,8 +347,9 @@ static void put_element(walk *w, size_t i) {
   size_t c = first;
   while (c) {
     if (c >= st->node_count || c <= w->last) {
-      tbuf_printf(problems, "node %zu: child/next index %zu breaks pre-order (last %zu, count %zu)\n",
-                  i, c, w->last, st->node_count);
+      tbuf_printf(problems,
+                  "node %zu: child/next index %zu breaks pre-order (last %zu, count %zu)\n", i, c,
+                  w->last, st->node_count);
       break;
     }
     const xsr_node *cn = &st->nodes[c];
@@ -456,7 +463,8 @@ static void put_text(walk *w, size_t i) {
   }
   int differs = !(dl == r.len && memcmp(d, r.ptr, dl) == 0);
   if (differs != !!(n->flags & XSR_F_ESCAPED))
-    tbuf_printf(w->problems, "%s node %zu: XSR_F_ESCAPED is %s but the decoded value %s the raw one\n",
+    tbuf_printf(w->problems,
+                "%s node %zu: XSR_F_ESCAPED is %s but the decoded value %s the raw one\n",
                 cdata ? "CDATA" : "text", i, (n->flags & XSR_F_ESCAPED) ? "set" : "clear",
                 differs ? "differs from" : "equals");
   if (cdata)
@@ -541,7 +549,8 @@ void xt_canon_stanza(const xsr_parser *p, const xsr_stanza *st, tbuf *out, tbuf 
                 st->raw.len);
   if (n0->next != 0)
     tbuf_printf(problems, "node 0 has a next sibling %u\n", (unsigned)n0->next);
-  if (n0->kind == XSR_NODE_ELEMENT && n0->name_len > 0 && (size_t)n0->off + n0->len <= st->raw.len) {
+  if (n0->kind == XSR_NODE_ELEMENT && n0->name_len > 0 &&
+      (size_t)n0->off + n0->len <= st->raw.len) {
     xsr_span ln = xsr_stanza_node_name(st, n0);
     xsr_span pf = {st->raw.ptr + 1, n0->prefix_len};
     if (!span_eq(ln, st->name))
@@ -551,7 +560,8 @@ void xt_canon_stanza(const xsr_parser *p, const xsr_stanza *st, tbuf *out, tbuf 
       tbuf_printf(problems, "stanza prefix \"%.*s\" is not node 0's \"%.*s\"\n",
                   (int)st->prefix.len, st->prefix.ptr ? st->prefix.ptr : "", (int)pf.len, pf.ptr);
     if (st->ns != n0->ns)
-      tbuf_printf(problems, "stanza ns %u is not node 0's %u\n", (unsigned)st->ns, (unsigned)n0->ns);
+      tbuf_printf(problems, "stanza ns %u is not node 0's %u\n", (unsigned)st->ns,
+                  (unsigned)n0->ns);
     check_route(st, st->to, XSR_NS_NONE, "to", st->escaped, XSR_ROUTE_TO, problems);
     check_route(st, st->from, XSR_NS_NONE, "from", st->escaped, XSR_ROUTE_FROM, problems);
     check_route(st, st->id, XSR_NS_NONE, "id", st->escaped, XSR_ROUTE_ID, problems);
@@ -585,15 +595,15 @@ static void put_field(tbuf *out, const char *key, xsr_span v, int check, unsigne
   tbuf_puts(out, "\"");
 }
 
-void xt_canon_header(const xsr_parser *p, const xsr_stream_header *h, tbuf *out,
-                     tbuf *problems) {
+void xt_canon_header(const xsr_parser *p, const xsr_stream_header *h, tbuf *out, tbuf *problems) {
   tbuf_printf(out, "@%llu prefix=", (unsigned long long)h->offset);
   if (h->prefix.len)
     tbuf_add(out, h->prefix.ptr, h->prefix.len);
   xsr_span ns = xsr_parser_ns_uri(p, h->content_ns);
   if (h->content_ns != XSR_NS_CLIENT && h->content_ns != XSR_NS_SERVER &&
       h->content_ns != XSR_NS_COMPONENT)
-    tbuf_printf(problems, "header content_ns %u is not a content namespace\n", (unsigned)h->content_ns);
+    tbuf_printf(problems, "header content_ns %u is not a content namespace\n",
+                (unsigned)h->content_ns);
   tbuf_puts(out, " ns=");
   if (ns.ptr)
     tbuf_add(out, ns.ptr, ns.len);

@@ -235,7 +235,8 @@ static int cb_open(void *user, const xsr_stream_header *h) {
     tbuf_printf(x->problems, "open: header offset %llu not below the bytes fed %llu\n",
                 (unsigned long long)h->offset, (unsigned long long)x->fed);
   else if (x->c->input[h->offset] != '<')
-    tbuf_printf(x->problems, "open: header offset %llu is not a '<'\n", (unsigned long long)h->offset);
+    tbuf_printf(x->problems, "open: header offset %llu is not a '<'\n",
+                (unsigned long long)h->offset);
   x->closed_seen = 0;
   return x->how->pause_each ? XSR_PAUSE : 0;
 }
@@ -252,9 +253,10 @@ static int cb_stanza(void *user, const xsr_stanza *st) {
     tbuf_printf(x->problems, "stanza @%llu+%zu: raw bytes differ from the input there\n",
                 (unsigned long long)st->offset, st->raw.len);
   int pause = x->how->pause_each;
-  if (x->c->restart &&
-      ((st->ns == XSR_NS_XMPP_SASL && st->name.len == 7 && memcmp(st->name.ptr, "success", 7) == 0) ||
-       (st->ns == XSR_NS_XMPP_TLS && st->name.len == 7 && memcmp(st->name.ptr, "proceed", 7) == 0))) {
+  if (x->c->restart && ((st->ns == XSR_NS_XMPP_SASL && st->name.len == 7 &&
+                         memcmp(st->name.ptr, "success", 7) == 0) ||
+                        (st->ns == XSR_NS_XMPP_TLS && st->name.len == 7 &&
+                         memcmp(st->name.ptr, "proceed", 7) == 0))) {
     x->restart_pending = 1;
     pause = 1;
   }
@@ -361,7 +363,8 @@ void xt_replay_case(const xt_case *c, const xt_replay *how, tbuf *log, tbuf *pro
      * the end of the input is not looked at yet, so allow up to 3 bytes. */
     uint64_t po = xsr_parser_offset(p);
     if (po > c->len || po + 3 < c->len)
-      tbuf_printf(problems, "xsr_parser_offset = %llu after all input, want %zu (or up to 3 less)\n",
+      tbuf_printf(problems,
+                  "xsr_parser_offset = %llu after all input, want %zu (or up to 3 less)\n",
                   (unsigned long long)po, c->len);
     if (!!xsr_parser_closed(p) != x.closed_seen)
       tbuf_printf(problems, "xsr_parser_closed = %d, but the close event was %sseen\n",

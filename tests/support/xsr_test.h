@@ -44,8 +44,7 @@ const char *tbuf_str(const tbuf *b); /* "" when empty */
 void xt_canon_stanza(const xsr_parser *p, const xsr_stanza *st, tbuf *out, tbuf *problems);
 
 /* Appends the "open" event line body for a stream header (without "open "). */
-void xt_canon_header(const xsr_parser *p, const xsr_stream_header *h, tbuf *out,
-                     tbuf *problems);
+void xt_canon_header(const xsr_parser *p, const xsr_stream_header *h, tbuf *out, tbuf *problems);
 
 /* Appends `len` bytes escaped canonically (& < > " TAB LF CR and other
  * controls as references; other bytes verbatim). */
