@@ -1057,6 +1057,16 @@ static xsr_err run(xsr_parser *p, const char *base, size_t avail, size_t *advanc
       goto out;                                                                                    \
   } while (0)
 #define ENTER(st) p->state = (st)
+/* At a byte below 0x20 in character data or CDATA: TAB and LF pass, CR
+ * marks the node for line-end normalisation, anything else is not XML. */
+#define TEXT_CONTROL()                                                                             \
+  do {                                                                                             \
+    if (c == '\r')                                                                                 \
+      p->text_flags |= XSR_F_ESCAPED;                                                              \
+    else if (c != '\n' && c != '\t')                                                               \
+      FAIL(XSR_ECHAR, s);                                                                          \
+    s++;                                                                                           \
+  } while (0)
 /* At a byte >= 0x80: validates the run of non-ASCII characters there. */
 #define UTF8_RUN()                                                                                 \
   do {                                                                                             \
@@ -1582,16 +1592,8 @@ st_content:
       continue;
     }
     if (c < 0x20) {
-      if (c == '\n' || c == '\t') {
-        s++;
-        continue;
-      }
-      if (c == '\r') {
-        p->text_flags |= XSR_F_ESCAPED;
-        s++;
-        continue;
-      }
-      FAIL(XSR_ECHAR, s);
+      TEXT_CONTROL();
+      continue;
     }
     UTF8_RUN();
   }
@@ -1618,16 +1620,8 @@ st_cdata:
       continue;
     }
     if (c < 0x20) {
-      if (c == '\n' || c == '\t') {
-        s++;
-        continue;
-      }
-      if (c == '\r') {
-        p->text_flags |= XSR_F_ESCAPED;
-        s++;
-        continue;
-      }
-      FAIL(XSR_ECHAR, s);
+      TEXT_CONTROL();
+      continue;
     }
     UTF8_RUN();
   }
@@ -1826,6 +1820,7 @@ fail:
 #undef NEED
 #undef ENTER
 #undef UTF8_RUN
+#undef TEXT_CONTROL
 #undef STREAM_OFF
 }
 
