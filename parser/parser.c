@@ -742,8 +742,6 @@ static xsr_err finish_start_tag(xsr_parser *p, const char *b, const char **errp)
 
 /* Finds the routing attributes of the stanza element (node 0). */
 static void find_route(xsr_parser *p, const char *b) {
-  static const char *const names[4] = {"to", "from", "id", "type"};
-  static const uint8_t lens[4] = {2, 4, 2, 4};
   for (int k = 0; k < 5; k++)
     p->route[k] = NONE32;
   const xsr_node *el = &p->nodes[0];
@@ -751,9 +749,15 @@ static void find_route(xsr_parser *p, const char *b) {
     const xsr_attr *a = &p->attrs[i];
     const char *an = b + a->name_off;
     if (a->prefix_len == 0) {
-      for (int k = 0; k < 4; k++)
-        if (a->name_len == lens[k] && memcmp(an, names[k], lens[k]) == 0)
-          p->route[k] = i;
+      /* Every stanza has a few of these: dispatch on length and first byte. */
+      if (a->name_len == 2 && an[1] == 'o' && an[0] == 't')
+        p->route[0] = i;
+      else if (a->name_len == 2 && an[0] == 'i' && an[1] == 'd')
+        p->route[2] = i;
+      else if (a->name_len == 4 && an[0] == 'f' && memcmp(an, "from", 4) == 0)
+        p->route[1] = i;
+      else if (a->name_len == 4 && an[0] == 't' && memcmp(an, "type", 4) == 0)
+        p->route[3] = i;
     } else if (a->ns == XSR_NS_XML && a->name_len == 8 && memcmp(an + 4, "lang", 4) == 0) {
       p->route[4] = i;
     }
@@ -1439,7 +1443,8 @@ st_attr_name:
     const xsr_node *n = &p->nodes[p->cur_node];
     for (uint32_t i = n->attr_first; i + 1 < p->nattrs; i++) {
       const xsr_attr *o = &p->attrs[i];
-      if (o->name_len == len && memcmp(AT(o->name_off), an, len) == 0)
+      const char *on = AT(o->name_off);
+      if (o->name_len == len && on[0] == an[0] && memcmp(on, an, len) == 0)
         FAIL(XSR_EDUPATTR, an);
     }
   }
