@@ -514,6 +514,99 @@ static xsr_err prep_part(const char *p, size_t n, size_t base, int resource, par
   return prep_unicode(p, n, base, resource, po, err);
 }
 
+/* ---- the common case in one pass ----------------------------------------
+ *
+ * Nearly every JID a server sees is plain ASCII, already valid and often
+ * already lower case.  For those, each part is checked and copied in one
+ * table-driven pass: the table gives, per byte, the parts it may not appear
+ * in; the pass ORs the entries together (lower-casing the local- and
+ * domainpart as it copies) and tests the result once at the end.  A part the
+ * pass does not accept outright (a refused or non-ASCII byte, a length
+ * limit, a doubtful domain label, an IP literal) is simply handed to the
+ * careful code above, which finds the exact error and offset or takes the
+ * Unicode path.  So the pass only ever accepts what that code accepts, and
+ * writes the same bytes. */
+
+/* Per byte: the byte as the local- and domainpart store it (ASCII lower
+ * case) in the low 8 bits, and above them the parts that refuse it. */
+enum {
+  JB_LOCAL = 0x100,    /* refused in a localpart, or non-ASCII */
+  JB_DOMAIN = 0x200,   /* not letter, digit, '-' or '.' (or non-ASCII) */
+  JB_RESOURCE = 0x400, /* refused in a resourcepart, or non-ASCII */
+};
+#define JB_LOWER_(c) ((c) >= 'A' && (c) <= 'Z' ? (c) + 32 : (c))
+#define JB_LOCAL_BAD_(c)                                                                           \
+  ((c) <= 0x20 || (c) >= 0x7F || (c) == '"' || (c) == '&' || (c) == '\'' || (c) == '/' ||          \
+   (c) == ':' || (c) == '<' || (c) == '>' || (c) == '@')
+#define JB_LDH_(c)                                                                                 \
+  (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9') ||       \
+   (c) == '-' || (c) == '.')
+#define JB_(c)                                                                                     \
+  (JB_LOWER_(c) | (JB_LOCAL_BAD_(c) ? JB_LOCAL : 0) | (JB_LDH_(c) ? 0 : JB_DOMAIN) |               \
+   ((c) < 0x20 || (c) >= 0x7F ? JB_RESOURCE : 0))
+#define JB4_(c)  JB_(c), JB_((c) + 1), JB_((c) + 2), JB_((c) + 3)
+#define JB16_(c) JB4_(c), JB4_((c) + 4), JB4_((c) + 8), JB4_((c) + 12)
+#define JB64_(c) JB16_(c), JB16_((c) + 16), JB16_((c) + 32), JB16_((c) + 48)
+static const uint16_t jid_byte[256] = {JB64_(0), JB64_(64), JB64_(128), JB64_(192)};
+
+/* Copies an ASCII local- or resourcepart that needs no further thought;
+ * returns 0 when it did, 1 when the careful path must decide. */
+static inline int quick_part(const char *p, size_t n, int resource, part_out *po) {
+  if (n > XSR_JID_PART_MAX || po->cap - po->len < n)
+    return 1;
+  const unsigned char *u = (const unsigned char *)p;
+  char *o = po->out + po->len;
+  unsigned acc = 0;
+  if (resource) {
+    for (size_t i = 0; i < n; i++) {
+      acc |= jid_byte[u[i]];
+      o[i] = (char)u[i];
+    }
+    if (acc & JB_RESOURCE)
+      return 1;
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      unsigned e = jid_byte[u[i]];
+      acc |= e;
+      o[i] = (char)e;
+    }
+    if (acc & JB_LOCAL)
+      return 1;
+  }
+  po->len += n;
+  return 0;
+}
+
+/* A domain label check_ascii_domain() accepts without libidn2's help:
+ * 1..63 bytes, no hyphen first or last, not "??--" (an A-label). */
+static inline int quick_label(const char *l, size_t n) {
+  return n - 1 < 63 && l[0] != '-' && l[n - 1] != '-' && !(n >= 4 && l[2] == '-' && l[3] == '-');
+}
+
+/* The domainpart counterpart of quick_part(). */
+static inline int quick_domain(const char *p, size_t n, part_out *po) {
+  if (n > XSR_JID_PART_MAX || po->cap - po->len < n)
+    return 1;
+  const unsigned char *u = (const unsigned char *)p;
+  char *o = po->out + po->len;
+  unsigned acc = 0;
+  size_t lstart = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned e = jid_byte[u[i]];
+    acc |= e;
+    o[i] = (char)e;
+    if (u[i] == '.') {
+      if (!quick_label(p + lstart, i - lstart))
+        return 1;
+      lstart = i + 1;
+    }
+  }
+  if ((acc & JB_DOMAIN) || !quick_label(p + lstart, n - lstart))
+    return 1;
+  po->len += n;
+  return 0;
+}
+
 xsr_err xsr_jid_parse(const char *s, size_t len, char *out, size_t cap, xsr_jid *jid,
                       xsr_jid_error *err) {
   if (jid)
@@ -545,9 +638,11 @@ xsr_err xsr_jid_parse(const char *s, size_t len, char *out, size_t cap, xsr_jid 
   xsr_err rc;
   size_t local_len = 0, dom_start, res_start = 0;
   if (at) {
-    rc = prep_part(s, (size_t)(at - s), 0, 0, &po, err);
-    if (rc != XSR_OK)
-      goto fail_out;
+    if (quick_part(s, (size_t)(at - s), 0, &po)) {
+      rc = prep_part(s, (size_t)(at - s), 0, 0, &po, err);
+      if (rc != XSR_OK)
+        goto fail_out;
+    }
     local_len = po.len;
     if (po.len + 1 > po.cap) {
       rc = fail(err, XSR_ENOSPC, XSR_JID_PART_LOCAL, 0);
@@ -556,9 +651,11 @@ xsr_err xsr_jid_parse(const char *s, size_t len, char *out, size_t cap, xsr_jid 
     out[po.len++] = '@';
   }
   dom_start = po.len;
-  rc = prep_domain(s + dom_off, dom_len, dom_off, &po, err);
-  if (rc != XSR_OK)
-    goto fail_out;
+  if (quick_domain(s + dom_off, dom_len, &po)) {
+    rc = prep_domain(s + dom_off, dom_len, dom_off, &po, err);
+    if (rc != XSR_OK)
+      goto fail_out;
+  }
   size_t dom_out = po.len - dom_start;
   if (slash) {
     if (po.len + 1 > po.cap) {
@@ -567,9 +664,11 @@ xsr_err xsr_jid_parse(const char *s, size_t len, char *out, size_t cap, xsr_jid 
     }
     out[po.len++] = '/';
     res_start = po.len;
-    rc = prep_part(s + head + 1, len - head - 1, head + 1, 1, &po, err);
-    if (rc != XSR_OK)
-      goto fail_out;
+    if (quick_part(s + head + 1, len - head - 1, 1, &po)) {
+      rc = prep_part(s + head + 1, len - head - 1, head + 1, 1, &po, err);
+      if (rc != XSR_OK)
+        goto fail_out;
+    }
     if (po.len == res_start) {
       rc = fail(err, XSR_EJIDSYNTAX, XSR_JID_PART_RESOURCE, head + 1);
       goto fail_out;
@@ -622,8 +721,26 @@ uint64_t xsr_jid_hash(xsr_span s, uint64_t seed) {
     n -= 8;
   }
   if (n) {
+    /* The last n bytes as a little-endian word, i.e. the value of
+     * memcpy(&w, p, n) into w = 0, read without a library call: one
+     * overlapping load when the string has 8 bytes before its end, else
+     * two smaller ones. */
     uint64_t w = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (s.len >= 8) {
+      memcpy(&w, p + n - 8, 8);
+      w >>= 8 * (8 - n);
+    } else if (n >= 4) {
+      uint32_t lo, hi;
+      memcpy(&lo, p, 4);
+      memcpy(&hi, p + n - 4, 4);
+      w = lo | (uint64_t)hi << 8 * (n - 4);
+    } else {
+      w = (uint64_t)p[0] | (uint64_t)p[n / 2] << 8 * (n / 2) | (uint64_t)p[n - 1] << 8 * (n - 1);
+    }
+#else
     memcpy(&w, p, n);
+#endif
     h = (h ^ w) * m;
   }
   h ^= h >> 33;

@@ -112,6 +112,11 @@ static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r
 static int stamp_plan(const xsr_stanza *st, size_t *ins, size_t *cut_a, size_t *cut_b) {
   const char *p = st->raw.ptr;
   size_t n = st->raw.len, i = 1;
+  /* When the name span is the one in `raw`, the scan may start after it:
+   * stanza_kind() has checked it is "message", "presence" or "iq", which
+   * hold no byte that stops the scan, so the result is the same. */
+  if (st->name.ptr == p + 1 && st->name.len + 1 < n)
+    i = st->name.len + 1;
   while (i < n && !is_ws(p[i]) && p[i] != '/' && p[i] != '>')
     i++;
   if (i >= n)
@@ -172,8 +177,10 @@ static xsr_err deliver_stamped(xsr_router *r, xsr_session *from, const xsr_stanz
   o += ins;
   memcpy(o, attr, from->from_attr_len);
   o += from->from_attr_len;
-  memcpy(o, p + ins, a - ins);
-  o += a - ins;
+  if (a > ins) { /* attributes before the client's own 'from' */
+    memcpy(o, p + ins, a - ins);
+    o += a - ins;
+  }
   memcpy(o, p + b, st->raw.len - b);
   xsr__deliver(buf, to, n);
   res->action = XSR_ROUTE_DELIVER;

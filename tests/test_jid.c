@@ -304,6 +304,74 @@ Test(jid, compare_and_hash) {
   free(hs);
 }
 
+/* The one-pass ASCII path hands anything doubtful to the careful code:
+ * the edges of what it accepts by itself, every byte value in each part,
+ * and room in the output. */
+Test(jid, ascii_one_pass_edges) {
+  ok("USER@EXAMPLE.COM/RES", "user@example.com/RES");
+  ok("a-b@x-y.z-0/r", "a-b@x-y.z-0/r");
+  ok("a@ab-c.d", "a@ab-c.d");
+  ok("a@abc--d.e", "a@abc--d.e"); /* hyphens in positions 4 and 5 */
+  ok("a@EXAMPLE.COM.", "a@example.com");
+  ok("a@127.0.0.1/r", "a@127.0.0.1/r");
+  ok("a@[::1]/r", "a@[::1]/r");
+  BAD("a@-b.c", XSR_EJIDCHAR, XSR_JID_PART_DOMAIN, 2);
+  BAD("a@b.c-", XSR_EJIDCHAR, XSR_JID_PART_DOMAIN, 5);
+  BAD("a@b-.c", XSR_EJIDCHAR, XSR_JID_PART_DOMAIN, 3);
+  BAD("a@b.-c", XSR_EJIDCHAR, XSR_JID_PART_DOMAIN, 4);
+  BAD("a@b..c/r", XSR_EJIDSYNTAX, XSR_JID_PART_DOMAIN, 4);
+  /* Every byte value in each part: accepted exactly as the profile says. */
+  for (int c = 1; c < 256; c++) {
+    char in[16];
+    xsr_jid j;
+    snprintf(in, sizeof in, "a%cb@d/r", c);
+    int want = c > 0x20 && c < 0x7F && !strchr("\"&'/:<>@", c);
+    if (c != '/') /* would start the resource */
+      cr_assert_eq(xsr_jid_parse(in, 7, buf, sizeof buf, &j, NULL) == XSR_OK, want, "local %#x", c);
+    snprintf(in, sizeof in, "a@d%cd/r", c);
+    want = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.';
+    if (c != '/' && c != '@' && c < 0x80)
+      cr_assert_eq(xsr_jid_parse(in, 7, buf, sizeof buf, &j, NULL) == XSR_OK, want, "domain %#x",
+                   c);
+    snprintf(in, sizeof in, "a@d/r%cr", c);
+    want = c >= 0x20 && c != 0x7F;
+    if (c < 0x80)
+      cr_assert_eq(xsr_jid_parse(in, 7, buf, sizeof buf, &j, NULL) == XSR_OK, want, "resource %#x",
+                   c);
+  }
+  /* Output room: each part, and each separator, exactly. */
+  xsr_jid j;
+  for (size_t cap = 0; cap < 9; cap++)
+    cr_assert_eq(xsr_jid_parse("ab@cd/ef", 8, buf, cap, &j, NULL), cap < 8 ? XSR_ENOSPC : XSR_OK,
+                 "cap %zu", cap);
+}
+
+/* The hash reads a string's last partial word with overlapping loads: the
+ * bytes around the span must never leak into it, and every byte inside
+ * must count. */
+Test(jid, hash_reads_only_the_span) {
+  const char *text = "user12345@example.com/resource-abcdefgh";
+  for (size_t n = 0; n <= 32; n++) {
+    uint64_t want = 0;
+    for (size_t off = 0; off < 16; off++) {
+      char area[64];
+      memset(area, (int)(0x5A + off), sizeof area);
+      memcpy(area + off, text, n);
+      xsr_span sp = {area + off, n};
+      uint64_t h = xsr_jid_hash(sp, 3);
+      if (off == 0)
+        want = h;
+      cr_assert_eq(h, want, "len %zu at %zu: bytes outside the span changed the hash", n, off);
+      for (size_t i = 0; i < n; i++) {
+        area[off + i] ^= 0x20;
+        cr_assert_neq(xsr_jid_hash(sp, 3), want, "len %zu: byte %zu ignored", n, i);
+        area[off + i] ^= 0x20;
+      }
+    }
+  }
+}
+
 Test(jid, part_names_and_errors) {
   cr_assert_str_eq(xsr_jid_part_name(XSR_JID_PART_LOCAL), "localpart");
   cr_assert_str_eq(xsr_jid_part_name(XSR_JID_PART_DOMAIN), "domainpart");
