@@ -277,7 +277,9 @@ xsr_err xsr_router_bounce_rcu(xsr_router *r, xsr_session *to, const xsr_stanza *
   xsr_span t;
   xsr_err rc =
       value_of(st->type, (st->escaped & XSR_ROUTE_TYPE) != 0, tstack, sizeof tstack, &theap, &t);
-  int is_error = rc == XSR_OK && classify(kind, t) == T_ERROR;
+  /* Never answer an error, nor an iq result (RFC 6120 section 8.2.3). */
+  int cls = rc == XSR_OK ? classify(kind, t) : T_ERROR;
+  int is_error = rc == XSR_OK && (cls == T_ERROR || (kind == K_IQ && cls == T_RESULT));
   free(theap);
   if (rc != XSR_OK)
     return rc;
@@ -346,7 +348,7 @@ xsr_err xsr_router_route_rcu(xsr_router *r, xsr_session *from, const xsr_stanza 
 #define SERVER() FINISH((res->action = XSR_ROUTE_SERVER, XSR_OK))
 #define BOUNCE(cond, et)                                                                           \
   do {                                                                                             \
-    if (t == T_ERROR)                                                                              \
+    if (t == T_ERROR || (kind == K_IQ && t == T_RESULT))                                           \
       DROP();                                                                                      \
     FINISH(bounce(r, from, st, to, cond, et, res));                                                \
   } while (0)

@@ -21,22 +21,43 @@
 
 #include "internal.h"
 
+/*
+ * Budgets and the on_room handshake.  A refused sender is promised an
+ * on_room call once the recipient has drained to half its budget.  The
+ * refusal and the releases race, so the two sides meet Dekker-style with
+ * sequentially consistent operations: the refusing producer sets `blocked`
+ * and then looks at `queued` again; a release lowers `queued` and then looks
+ * at `blocked`.  In the single total order one of them sees the other: the
+ * producer finds the room and retries, or the release finds the flag (and
+ * the last release, at zero, always passes the half-budget test).  A
+ * refused attempt never writes `queued`, so it cannot hide room from a
+ * concurrent release or refuse another producer on an empty queue.  The
+ * flag is never cleared by a producer (another sender may be waiting on
+ * it); a spurious on_room is harmless, a lost one would stall a sender.
+ */
 int xsr__reserve(xsr_session *s, size_t len) {
   size_t budget = s->router->cfg.session_budget;
-  size_t before = atomic_fetch_add_explicit(&s->queued, len, memory_order_relaxed);
-  /* An empty queue takes any one stanza: a budget below the largest stanza
-   * must not wedge a session for good. */
-  if (before == 0 || before + len <= budget)
-    return 1;
-  atomic_fetch_sub_explicit(&s->queued, len, memory_order_relaxed);
-  atomic_store_explicit(&s->blocked, 1, memory_order_relaxed);
-  return 0;
+  size_t cur = atomic_load_explicit(&s->queued, memory_order_relaxed);
+  for (;;) {
+    /* An empty queue takes any one stanza: a budget below the largest stanza
+     * must not wedge a session for good. */
+    if (cur != 0 && (len > budget || cur > budget - len)) {
+      atomic_store_explicit(&s->blocked, 1, memory_order_seq_cst);
+      cur = atomic_load_explicit(&s->queued, memory_order_seq_cst);
+      if (cur != 0 && (len > budget || cur > budget - len))
+        return 0;
+      continue; /* room appeared meanwhile: try again */
+    }
+    if (atomic_compare_exchange_weak_explicit(&s->queued, &cur, cur + len, memory_order_relaxed,
+                                              memory_order_relaxed))
+      return 1;
+  }
 }
 
 void xsr__unreserve(xsr_session *s, size_t len) {
-  size_t before = atomic_fetch_sub_explicit(&s->queued, len, memory_order_release);
-  if (atomic_load_explicit(&s->blocked, memory_order_relaxed) &&
-      before - len <= s->router->cfg.session_budget / 2 &&
+  size_t before = atomic_fetch_sub_explicit(&s->queued, len, memory_order_seq_cst);
+  if (before - len <= s->router->cfg.session_budget / 2 &&
+      atomic_load_explicit(&s->blocked, memory_order_seq_cst) &&
       atomic_exchange_explicit(&s->blocked, 0, memory_order_acq_rel)) {
     xsr_router *r = s->router;
     if (r->cfg.on_room)

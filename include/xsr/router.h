@@ -98,7 +98,8 @@
  *   message of an unknown type           -> as type normal (RFC 6121 5.2.2)
  *   presence or iq of an unknown type, or
  *   iq without a type                    -> BOUNCE bad-request
- * Error stanzas are never answered with errors.  A bounce is built with
+ * Error stanzas, and iq results, are never answered with errors (RFC 6120
+ * section 8.2.3): where a rule would bounce them they are dropped.  A bounce is built with
  * xsr_writer per RFC 6120 section 8.3: the same element name and id, type
  * 'error', 'to' the sender's full JID, 'from' the original 'to' (or the
  * sender's domain when absent), and
@@ -120,11 +121,11 @@
  * recipient.  The caller must then stop reading from the sender (the parser
  * keeps the stanza when on_stanza returns XSR_PAUSE) and route the same
  * stanza again when cfg.on_room reports that the blocked session has drained
- * to half its budget.  Memory is therefore bounded by budget x sessions,
- * never by how fast senders send.  A session with nothing queued always
- * accepts one stanza, however large, so a budget smaller than the largest
- * stanza cannot block a session forever.  Bounces to a sender whose own
- * budget is exhausted are dropped (res->recipients is 0).
+ * to half its budget (that call is never lost: a refusal racing with the
+ * releases that drain the queue is seen by one of them).  Memory is therefore bounded by budget x
+ * sessions, never by how fast senders send.  A session with nothing queued always accepts one
+ * stanza, however large, so a budget smaller than the largest stanza cannot block a session
+ * forever.  Bounces to a sender whose own budget is exhausted are dropped (res->recipients is 0).
  *
  * ORDERING.  Stanzas routed by one thread reach each recipient in the order
  * they were routed (each worker queue is FIFO per producer); nothing is
@@ -274,7 +275,8 @@ xsr_err xsr_router_route_rcu(xsr_router *r, xsr_session *from, const xsr_stanza 
  * stanza error `condition` (e.g. "service-unavailable") of error type
  * `type` ("cancel", "modify", "auth", "wait"), as the router's own bounces
  * are built; for the server's answers to SERVER-routed stanzas.  Returns
- * XSR_OK, XSR_EINVAL (st is itself an error), XSR_EQUEUEFULL, XSR_ENOMEM. */
+ * XSR_OK, XSR_EINVAL (st is itself an error or an iq result), XSR_EQUEUEFULL,
+ * XSR_ENOMEM. */
 xsr_err xsr_router_bounce_rcu(xsr_router *r, xsr_session *to, const xsr_stanza *st,
                               const char *condition, const char *type);
 
