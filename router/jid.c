@@ -428,6 +428,13 @@ static xsr_err prep_domain(const char *p, size_t n, size_t base, part_out *po, x
   }
   if (n > 4 * (size_t)XSR_JID_PART_MAX)
     return fail(err, XSR_EJIDLONG, D, base);
+  /* An empty label is a syntax error whatever the labels hold, as on the
+   * ASCII path (libidn2 would call it a bad character); one final dot is
+   * the root label, which RFC 7622 section 3.2 strips. */
+  for (size_t i = 0; i < n; i++) {
+    if (p[i] == '.' && (i == 0 || p[i - 1] == '.'))
+      return fail(err, XSR_EJIDSYNTAX, D, base + i);
+  }
   /* Slow path: libidn2 wants a NUL-terminated string. */
   char *src = malloc(n + 1);
   if (!src)

@@ -104,7 +104,10 @@ typedef struct xsr_jid_error {
  *   XSR_EJIDSYNTAX  empty input or empty part ("@d", "d/", "a@/r", "@"),
  *                   malformed IP literal, empty domain label
  *   XSR_EJIDLONG    a part longer than XSR_JID_PART_MAX bytes once
- *                   normalised, or a domain label over 63 bytes
+ *                   normalised, or a domain label over 63 bytes; a domain
+ *                   holding non-ASCII labels is also held to the DNS limit
+ *                   of 253 bytes in its A-label form (IDNA2008, libidn2),
+ *                   while an all-ASCII one may use RFC 7622's 1023
  *   XSR_EJIDCHAR    a character the part's profile does not allow (this
  *                   includes invalid UTF-8 and the Bidi Rule)
  *   XSR_ENOSPC      `cap` too small
