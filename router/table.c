@@ -5,11 +5,13 @@
  * Design.  Readers (routing threads) do one cds_lfht lookup by the bare JID
  * and load the entry's `set` pointer (an acquire load, a plain mov on x86):
  * no lock, no write to shared memory, no allocation.  Writers (bind, unbind,
- * presence) take the entry's spinlock, build a new sorted set, publish it
- * with a release store and hand the old one to call_rcu().  The entry itself
- * is created with cds_lfht_add_unique() and removed with cds_lfht_del() when
- * its last session leaves; a writer that finds an entry marked dead after
- * taking the lock lost that race and retries from the lookup.
+ * presence) allocate first, then take the entry's spinlock, fill a new
+ * sorted set, publish it with a release store and hand the old one to
+ * call_rcu(); unbind never allocates (see "Removal reserve" below).  The
+ * entry itself is created with cds_lfht_add_unique() and removed with
+ * cds_lfht_del() when its last session leaves; a writer that finds an entry
+ * marked dead after taking the lock lost that race and retries from the
+ * lookup.
  *
  * Reclamation.  Old sets, dead entries and closed sessions are freed by
  * call_rcu() callbacks after a QSBR grace period, i.e. once every registered
@@ -42,6 +44,8 @@ void xsr__free(xsr_router *r, void *p) {
   else
     free(p);
 }
+
+static xsr__resset *reserve_next(const xsr__resset *s);
 
 /* ---- RCU thread state --------------------------------------------------- */
 
@@ -139,7 +143,12 @@ void xsr_router_free(xsr_router *r) {
   cds_lfht_for_each(r->table, &it, node) {
     xsr__bare *b = caa_container_of(node, xsr__bare, node);
     cds_lfht_del(r->table, node);
-    xsr__free(r, atomic_load(&b->set));
+    xsr__resset *set = atomic_load(&b->set);
+    while (set) {
+      xsr__resset *next = reserve_next(set);
+      xsr__free(r, set);
+      set = next;
+    }
     xsr__free(r, b);
   }
   cds_lfht_destroy(r->table, NULL);
@@ -219,6 +228,45 @@ static void free_bare_cb(struct rcu_head *h) {
   xsr__free(b->router, b);
 }
 
+/* ---- delivery sets and their removal reserve ---------------------------- */
+
+/* Removal reserve.  Unbinding has no error return, so it must never need an
+ * allocation: every entry keeps, for its n resources, n - 1 unpublished sets
+ * of capacities n - 1, n - 2, ..., 1, and an unbind from n to n - 1
+ * resources fills the largest of them.  One reserve set is not enough: a
+ * thread may unbind every resource of an entry before a grace period ends,
+ * and each intermediate set may still be read, so all n - 1 of them must be
+ * distinct memory.  Binds (and presence changes) allocate before taking the
+ * lock and report XSR_ENOMEM; a bind from n to n + 1 adds one set of
+ * capacity n to the reserve.  An entry with one resource has no reserve.
+ *
+ * The reserve is a list linked through the sets' rcu heads, which are unused
+ * until a set is retired and never read by readers: the published set's
+ * rcu.next links to the reserve set of capacity n - 1, which links to the
+ * one of capacity n - 2, and so on.  Filling the head of the list therefore
+ * leaves the new published set linked to the rest.  All of it is writer
+ * state, guarded by the entry's lock. */
+
+static xsr__resset *reserve_next(const xsr__resset *s) {
+  struct cds_wfcq_node *n = s->rcu.next.next;
+  return n ? caa_container_of(n, xsr__resset, rcu.next) : NULL;
+}
+
+static void reserve_link(xsr__resset *s, xsr__resset *next) {
+  s->rcu.next.next = next ? &next->rcu.next : NULL;
+}
+
+/* An unpublished set with room for `cap` sessions (cap >= 1), or NULL. */
+static xsr__resset *set_alloc(xsr_router *r, uint32_t cap) {
+  xsr__resset *s = xsr__alloc(r, sizeof *s + (size_t)cap * sizeof(xsr_session *));
+  if (!s)
+    return NULL;
+  s->router = r;
+  s->n = 0;
+  reserve_link(s, NULL);
+  return s;
+}
+
 /* Sorted insertion order: available before unavailable, then priority
  * descending; ties keep their previous order (stable), so the resource that
  * came first stays first among equals. */
@@ -228,29 +276,19 @@ static int ranks_before(const xsr_session *a, const xsr_session *b) {
   return a->available && a->priority > b->priority;
 }
 
-/* Builds the set `old` minus `drop` (may be NULL) plus `add` (may be NULL),
- * re-sorting `resort` (whose rank changed; may be NULL).  Returns NULL on
- * out-of-memory; *empty = 1 (and NULL) when the result has no sessions. */
-static xsr__resset *build_set(xsr_router *r, const xsr__resset *old, xsr_session *drop,
-                              xsr_session *add, int *empty) {
+/* Fills the unpublished set `s` with `old` (may be NULL) minus `drop` (may
+ * be NULL) plus `add` (may be NULL; re-sorted when already in old, its rank
+ * having changed).  The caller has checked that the result fits s.  Does not
+ * touch s's reserve link. */
+static void fill_set(xsr__resset *s, const xsr__resset *old, const xsr_session *drop,
+                     xsr_session *add) {
   uint32_t n_old = old ? old->n : 0;
-  uint32_t cap = n_old + (add ? 1u : 0u);
-  *empty = 0;
-  xsr__resset *s = xsr__alloc(r, sizeof *s + (size_t)(cap ? cap : 1) * sizeof(xsr_session *));
-  if (!s)
-    return NULL;
-  s->router = r;
   uint32_t n = 0;
   for (uint32_t i = 0; i < n_old; i++)
     if (old->s[i] != drop && old->s[i] != add)
       s->s[n++] = old->s[i];
   if (add)
     s->s[n++] = add;
-  if (n == 0) {
-    xsr__free(r, s);
-    *empty = 1;
-    return NULL;
-  }
   /* Insertion sort: sets are a handful of resources. */
   for (uint32_t i = 1; i < n; i++) {
     xsr_session *x = s->s[i];
@@ -272,15 +310,26 @@ static xsr__resset *build_set(xsr_router *r, const xsr__resset *old, xsr_session
     while (s->n_top < s->n_nonneg && s->s[s->n_top]->priority == top)
       s->n_top++;
   }
-  return s;
 }
 
+/* Publishes s (whose reserve link the caller has set) and retires the
+ * previous set, whose reserve has been handed over to s or used. */
 static void publish_set(xsr__bare *b, xsr__resset *s) {
   xsr__resset *old = atomic_load_explicit(&b->set, memory_order_relaxed);
   XSR__TSAN_RELEASE(s);
   atomic_store_explicit(&b->set, s, memory_order_release);
   if (old)
     rcu_later(&old->rcu, free_set_cb);
+}
+
+/* The published set of an entry as a routing thread sees it: to size the
+ * allocations made before taking the lock.  RCU read side. */
+static uint32_t peek_n(xsr__bare *b) {
+  xsr__resset *cur = atomic_load_explicit(&b->set, memory_order_acquire);
+  if (!cur)
+    return 0;
+  XSR__TSAN_ACQUIRE(cur);
+  return cur->n;
 }
 
 static xsr_span session_bare(const xsr_session *s) {
@@ -296,79 +345,109 @@ static int same_resource(const xsr_session *a, const xsr_session *b) {
                 a->resource_len) == 0;
 }
 
+/* Binds s into a new entry for its bare JID: 1 done, 0 out of memory, -1
+ * another thread created the entry first (look it up again). */
+static int bind_new_entry(xsr_session *s, xsr_span key, uint64_t h) {
+  xsr_router *r = s->router;
+  xsr__bare *nb = xsr__alloc(r, sizeof *nb + key.len);
+  if (!nb)
+    return 0;
+  xsr__resset *set = set_alloc(r, 1);
+  if (!set) {
+    xsr__free(r, nb);
+    return 0;
+  }
+  memset(nb, 0, sizeof *nb);
+  nb->router = r;
+  nb->key_len = (uint16_t)key.len;
+  memcpy(nb->key, key.ptr, key.len);
+  s->available = 0;
+  fill_set(set, NULL, NULL, s);
+  XSR__TSAN_RELEASE(set);
+  atomic_store_explicit(&nb->set, set, memory_order_relaxed);
+  atomic_store_explicit(&s->bare, nb, memory_order_relaxed);
+  cds_lfht_node_init(&nb->node);
+  XSR__TSAN_RELEASE(nb);
+  key_ref k = {key.ptr, key.len};
+  struct cds_lfht_node *got =
+      cds_lfht_add_unique(r->table, (unsigned long)h, bare_match, &k, &nb->node);
+  if (got == &nb->node) {
+    atomic_fetch_add_explicit(&r->n_bare, 1, memory_order_relaxed);
+    return 1;
+  }
+  /* Another thread created the entry first: never published, free now. */
+  atomic_store_explicit(&s->bare, NULL, memory_order_relaxed);
+  xsr__free(r, set);
+  xsr__free(r, nb);
+  return -1;
+}
+
 xsr_err xsr_session_bind_rcu(xsr_session *s) {
   xsr_router *r = s->router;
   if (atomic_load_explicit(&s->bare, memory_order_relaxed))
     return XSR_EINVAL;
   xsr_span key = session_bare(s);
   uint64_t h = xsr_jid_hash(key, r->seed);
+  xsr_err rc = XSR_ENOMEM;
   rcu_read_lock();
   for (;;) {
     xsr__bare *b = xsr__table_lookup(r, key.ptr, key.len, h);
     if (!b) {
-      int empty;
-      xsr__bare *nb = xsr__alloc(r, sizeof *nb + key.len);
-      if (!nb)
-        break;
-      memset(nb, 0, sizeof *nb);
-      nb->router = r;
-      nb->key_len = (uint16_t)key.len;
-      memcpy(nb->key, key.ptr, key.len);
-      s->available = 0;
-      xsr__resset *set = build_set(r, NULL, NULL, s, &empty);
-      if (!set) {
-        xsr__free(r, nb);
-        break;
-      }
-      XSR__TSAN_RELEASE(set);
-      atomic_store_explicit(&nb->set, set, memory_order_relaxed);
-      atomic_store_explicit(&s->bare, nb, memory_order_relaxed);
-      cds_lfht_node_init(&nb->node);
-      XSR__TSAN_RELEASE(nb);
-      key_ref k = {key.ptr, key.len};
-      struct cds_lfht_node *got =
-          cds_lfht_add_unique(r->table, (unsigned long)h, bare_match, &k, &nb->node);
-      if (got == &nb->node) {
-        atomic_fetch_add_explicit(&r->n_bare, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&r->n_sessions, 1, memory_order_relaxed);
-        rcu_read_unlock();
-        return XSR_OK;
-      }
-      /* Another thread created the entry first: never published, free now. */
-      atomic_store_explicit(&s->bare, NULL, memory_order_relaxed);
-      xsr__free(r, set);
-      xsr__free(r, nb);
+      int got = bind_new_entry(s, key, h);
+      if (got < 0)
+        continue;
+      rc = got ? XSR_OK : XSR_ENOMEM;
+      break;
+    }
+    /* Allocate before locking: the new set (n + 1) and the reserve set
+     * that a later unbind back to n resources will fill. */
+    uint32_t n = peek_n(b);
+    if (n == 0) {
+      /* A dead entry (its last resource left): it is already out of the
+       * table, so the next lookup no longer finds it. */
       continue;
+    }
+    if (n == UINT32_MAX)
+      break;
+    xsr__resset *set = set_alloc(r, n + 1);
+    xsr__resset *spare = set ? set_alloc(r, n) : NULL;
+    if (!spare) {
+      xsr__free(r, set);
+      rc = XSR_ENOMEM;
+      break;
     }
     lock_bare(b);
-    if (b->dead) {
+    xsr__resset *old = atomic_load_explicit(&b->set, memory_order_relaxed);
+    if (b->dead || old->n != n) {
+      /* Lost a race with another writer: size again. */
       unlock_bare(b);
+      xsr__free(r, spare);
+      xsr__free(r, set);
       continue;
     }
-    xsr__resset *old = atomic_load_explicit(&b->set, memory_order_relaxed);
-    for (uint32_t i = 0; old && i < old->n; i++) {
+    for (uint32_t i = 0; i < old->n; i++) {
       if (same_resource(old->s[i], s)) {
         unlock_bare(b);
+        xsr__free(r, spare);
+        xsr__free(r, set);
         rcu_read_unlock();
         return XSR_EEXIST;
       }
     }
-    int empty;
     s->available = 0;
-    xsr__resset *set = build_set(r, old, NULL, s, &empty);
-    if (!set) {
-      unlock_bare(b);
-      break;
-    }
+    fill_set(set, old, NULL, s);
+    reserve_link(spare, reserve_next(old));
+    reserve_link(set, spare);
     atomic_store_explicit(&s->bare, b, memory_order_relaxed);
     publish_set(b, set);
     unlock_bare(b);
-    atomic_fetch_add_explicit(&r->n_sessions, 1, memory_order_relaxed);
-    rcu_read_unlock();
-    return XSR_OK;
+    rc = XSR_OK;
+    break;
   }
   rcu_read_unlock();
-  return XSR_ENOMEM;
+  if (rc == XSR_OK)
+    atomic_fetch_add_explicit(&r->n_sessions, 1, memory_order_relaxed);
+  return rc;
 }
 
 xsr_err xsr_session_set_presence_rcu(xsr_session *s, int available, int priority) {
@@ -379,27 +458,33 @@ xsr_err xsr_session_set_presence_rcu(xsr_session *s, int available, int priority
     priority = XSR_PRIORITY_MIN;
   if (priority > XSR_PRIORITY_MAX)
     priority = XSR_PRIORITY_MAX;
+  xsr_router *r = s->router;
   rcu_read_lock();
-  lock_bare(b);
-  /* b cannot be dead: only unbinding s itself (same owner) could empty it
-   * while s is in it. */
-  int old_av = s->available, old_pr = s->priority;
-  s->available = available ? 1 : 0;
-  s->priority = (int16_t)priority;
-  int empty;
-  xsr__resset *set =
-      build_set(s->router, atomic_load_explicit(&b->set, memory_order_relaxed), NULL, s, &empty);
-  if (!set) {
-    s->available = (uint8_t)old_av;
-    s->priority = (int16_t)old_pr;
+  for (;;) {
+    /* b cannot die meanwhile: only unbinding s itself (same owner) could
+     * empty it while s is in it, so its set is never NULL here. */
+    uint32_t n = peek_n(b);
+    xsr__resset *set = set_alloc(r, n);
+    if (!set) {
+      rcu_read_unlock();
+      return XSR_ENOMEM;
+    }
+    lock_bare(b);
+    xsr__resset *old = atomic_load_explicit(&b->set, memory_order_relaxed);
+    if (old->n != n) {
+      unlock_bare(b);
+      xsr__free(r, set);
+      continue;
+    }
+    s->available = available ? 1 : 0;
+    s->priority = (int16_t)priority;
+    fill_set(set, old, NULL, s);
+    reserve_link(set, reserve_next(old));
+    publish_set(b, set);
     unlock_bare(b);
     rcu_read_unlock();
-    return XSR_ENOMEM;
+    return XSR_OK;
   }
-  publish_set(b, set);
-  unlock_bare(b);
-  rcu_read_unlock();
-  return XSR_OK;
 }
 
 void xsr_session_unbind_rcu(xsr_session *s) {
@@ -409,30 +494,21 @@ void xsr_session_unbind_rcu(xsr_session *s) {
   xsr_router *r = s->router;
   rcu_read_lock();
   lock_bare(b);
+  /* No allocation from here on (see "Removal reserve"). */
   xsr__resset *old = atomic_load_explicit(&b->set, memory_order_relaxed);
-  int empty;
-  xsr__resset *set = build_set(r, old, s, NULL, &empty);
-  if (empty) {
+  if (old->n <= 1) {
+    /* s is the last resource: the entry goes, with no new set. */
     b->dead = 1;
     cds_lfht_del(r->table, &b->node);
     atomic_store_explicit(&b->set, NULL, memory_order_release);
     rcu_later(&old->rcu, free_set_cb);
     rcu_later(&b->rcu, free_bare_cb);
     atomic_fetch_sub_explicit(&r->n_bare, 1, memory_order_relaxed);
-  } else if (set) {
-    publish_set(b, set);
   } else {
-    /* Out of memory for the smaller set: shrink the old one in place is not
-     * possible (readers see it), so mark the session unavailable-and-gone by
-     * rebuilding without allocation: swap it to the end and shorten. */
-    for (;;) {
-      set = build_set(r, old, s, NULL, &empty);
-      if (set || empty)
-        break;
-      caa_cpu_relax();
-    }
-    if (set)
-      publish_set(b, set);
+    /* The reserve's head has room for old->n - 1 and links to the rest. */
+    xsr__resset *set = reserve_next(old);
+    fill_set(set, old, s, NULL);
+    publish_set(b, set);
   }
   atomic_store_explicit(&s->bare, NULL, memory_order_relaxed);
   s->available = 0;

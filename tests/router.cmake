@@ -19,3 +19,6 @@ if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_router_stress.c)
   set_tests_properties(test_router_stress PROPERTIES LABELS "tsan" TIMEOUT 120
     ENVIRONMENT "XSR_STRESS_SECONDS=2;TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=${CMAKE_CURRENT_SOURCE_DIR}/tsan-urcu.supp")
 endif()
+
+xsr_add_test(test_router_oom ${CMAKE_CURRENT_SOURCE_DIR}/test_router_oom.c)
+set_tests_properties(test_router_oom PROPERTIES TIMEOUT 30)
