@@ -580,7 +580,7 @@ int xsr_bench_corpus_make(const char *kind, size_t target, uint64_t seed, xsr_be
 
   memset(out, 0, sizeof *out);
   out->kind = kind;
-  gen g = {.rng = seed, .w = NULL, .single_size = kind[7] == 'k' ? 1024 : 1024 * 1024};
+  gen g = {.rng = seed, .w = NULL, .single_size = single && kind[7] == 'k' ? 1024 : 1024 * 1024};
   for (const char *k = kind; *k; k++)
     g.rng = (g.rng ^ (unsigned char)*k) * 0x100000001b3u; /* FNV-1a mix of the kind */
   buf stream = {0}, scratch = {0};

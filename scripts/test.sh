@@ -41,8 +41,7 @@ for stage in $STAGES; do
     ;;
   asan)
     echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
-    configure_build build-asan -DCMAKE_BUILD_TYPE=Debug -DXSR_SANITIZE=address,undefined \
-      -DXSR_BUILD_BENCH=OFF
+    configure_build build-asan -DCMAKE_BUILD_TYPE=Debug -DXSR_SANITIZE=address,undefined
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
       ctest --test-dir build-asan -j "$JOBS"
     ;;
