@@ -18,6 +18,17 @@ export CTEST_OUTPUT_ON_FAILURE=1
 
 scripts/install-deps.sh
 
+# Totals over every ctest run, for the closing summary line.
+passed=0
+summary=$(mktemp)
+trap 'rm -f "$summary"' EXIT
+run_ctest() { # ctest args...
+  ctest "$@" | tee "$summary"
+  local n
+  n=$(sed -n 's/.*tests passed, 0 tests failed out of \([0-9]*\).*/\1/p' "$summary" | tail -n 1)
+  passed=$((passed + ${n:-0}))
+}
+
 configure_build() { # dir, cmake args...
   local dir=$1
   shift
@@ -37,20 +48,20 @@ for stage in $STAGES; do
   normal)
     echo "== normal build: all tests"
     configure_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
-    ctest --test-dir build -j "$JOBS"
+    run_ctest --test-dir build -j "$JOBS"
     ;;
   asan)
     echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
     configure_build build-asan -DCMAKE_BUILD_TYPE=Debug -DXSR_SANITIZE=address,undefined
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-      ctest --test-dir build-asan -j "$JOBS"
+      run_ctest --test-dir build-asan -j "$JOBS"
     ;;
   tsan)
     echo "== ThreadSanitizer (threaded tests)"
     configure_build build-tsan -DCMAKE_BUILD_TYPE=Debug -DXSR_SANITIZE=thread \
       -DXSR_BUILD_BENCH=OFF
     if ctest --test-dir build-tsan -N -L tsan | grep -q 'Total Tests: [1-9]'; then
-      TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -j "$JOBS" -L tsan
+      TSAN_OPTIONS=halt_on_error=1 run_ctest --test-dir build-tsan -j "$JOBS" -L tsan
     else
       echo "no threaded tests registered"
     fi
@@ -68,3 +79,4 @@ for stage in $STAGES; do
   esac
 done
 echo "== all test stages passed: $STAGES"
+echo "tests: $passed passed, 0 failed"
