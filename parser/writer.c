@@ -16,6 +16,8 @@
  */
 #include "xsr/writer.h"
 
+#include "internal.h"
+
 #include <stdint.h>
 #include <string.h>
 
@@ -83,51 +85,13 @@ static void put_char(xsr_writer *w, char c) {
   w->len++;
 }
 
-/*
- * Decodes one UTF-8 sequence at s[0..n) (n >= 1, s[0] >= 0x80).  Returns its
- * length and stores the code point, or returns 0 for an ill-formed sequence
- * (Unicode table 3-7: no overlongs, no surrogates, nothing past U+10FFFF,
- * no truncation).
- */
+/* Decodes one UTF-8 sequence at s[0..n) (n >= 1, s[0] >= 0x80) with the
+ * parser's decoder (Unicode table 3-7: no overlongs, no surrogates, nothing
+ * past U+10FFFF).  Returns its length and stores the code point, or 0 when
+ * the sequence is ill-formed or truncated. */
 static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
-  unsigned c = s[0];
-  size_t need;
-  unsigned lo = 0x80, hi = 0xBF;
-  uint32_t v;
-  if (c < 0xC2)
-    return 0; /* continuation byte or overlong two-byte lead */
-  if (c < 0xE0) {
-    need = 2;
-    v = c & 0x1F;
-  } else if (c < 0xF0) {
-    need = 3;
-    v = c & 0x0F;
-    if (c == 0xE0)
-      lo = 0xA0;
-    else if (c == 0xED)
-      hi = 0x9F;
-  } else if (c < 0xF5) {
-    need = 4;
-    v = c & 0x07;
-    if (c == 0xF0)
-      lo = 0x90;
-    else if (c == 0xF4)
-      hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (n < need)
-    return 0;
-  if (s[1] < lo || s[1] > hi)
-    return 0;
-  v = (v << 6) | (s[1] & 0x3F);
-  for (size_t i = 2; i < need; i++) {
-    if ((s[i] & 0xC0) != 0x80)
-      return 0;
-    v = (v << 6) | (s[i] & 0x3F);
-  }
-  *cp = v;
-  return need;
+  int k = xsr__utf8_decode(s, s + n, cp);
+  return k > 0 ? (size_t)k : 0;
 }
 
 /* XML 1.0 Char, for code points >= 0x80 that are valid Unicode scalars. */
@@ -195,25 +159,14 @@ static void put_escaped(xsr_writer *w, const char *text, size_t len, int attr) {
   put(w, text + run, len - run);
 }
 
-/* XML 1.0 (fifth edition) NameStartChar and NameChar, colon excluded: the
- * colon is handled by the qualified-name check in check_name(). */
+/* XML 1.0 (fifth edition) NameStartChar and NameChar, colon excluded (the
+ * qualified-name check in check_name() handles it): the parser's tables. */
 static int name_start_char(uint32_t c) {
-  if (c < 0x80)
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-  return (c >= 0xC0 && c <= 0xD6) || (c >= 0xD8 && c <= 0xF6) || (c >= 0xF8 && c <= 0x2FF) ||
-         (c >= 0x370 && c <= 0x37D) || (c >= 0x37F && c <= 0x1FFF) ||
-         (c >= 0x200C && c <= 0x200D) || (c >= 0x2070 && c <= 0x218F) ||
-         (c >= 0x2C00 && c <= 0x2FEF) || (c >= 0x3001 && c <= 0xD7FF) ||
-         (c >= 0xF900 && c <= 0xFDCF) || (c >= 0xFDF0 && c <= 0xFFFD) ||
-         (c >= 0x10000 && c <= 0xEFFFF);
+  return c < 0x80 ? c != ':' && (xsr__name_class[c] & XSR__NAME_START) : xsr__name_start_cp(c);
 }
 
 static int name_char(uint32_t c) {
-  if (name_start_char(c))
-    return 1;
-  if (c < 0x80)
-    return (c >= '0' && c <= '9') || c == '-' || c == '.';
-  return c == 0xB7 || (c >= 0x300 && c <= 0x36F) || (c >= 0x203F && c <= 0x2040);
+  return c < 0x80 ? c != ':' && (xsr__name_class[c] & XSR__NAME_CHAR) : xsr__name_cp(c);
 }
 
 /*
