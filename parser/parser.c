@@ -35,6 +35,7 @@
 
 #include "internal.h"
 #include "states.h"
+#include "tagmask.h"
 
 #define NONE32     0xFFFFFFFFu
 #define ATTR_XMLNS 0x80u /* private attr flag: a namespace declaration */
@@ -1025,6 +1026,26 @@ static inline int xml_utf8(const char *s, const char *lim) {
   return (cp >= 0xFFFE && cp <= 0xFFFF) ? -2 : n;
 }
 
+/* Whether the 5 bytes at s are "xmlns". */
+static inline int is_xmlns(const char *s) {
+  return s[0] == 'x' && s[1] == 'm' && s[2] == 'l' && s[3] == 'n' && s[4] == 's';
+}
+
+/* Whether the len bytes (len >= 1) at x, below lim, equal those at y < x. */
+static inline int same_name(const char *x, const char *y, size_t len, const char *lim) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  if (len <= 8 && lim - x >= 8) { /* names are short: no call */
+    uint64_t u, v;
+    memcpy(&u, x, 8);
+    memcpy(&v, y, 8);
+    return ((u ^ v) << (64 - 8 * len)) == 0;
+  }
+#else
+  (void)lim;
+#endif
+  return memcmp(x, y, len) == 0;
+}
+
 static inline const char *limit_for(const xsr_parser *p, const char *b, const char *e) {
   size_t max = p->cfg.max_stanza;
   return (size_t)(e - b) > max ? b + max : e;
@@ -1046,6 +1067,7 @@ static xsr_err run(xsr_parser *p, const char *base, size_t avail, size_t *advanc
   unsigned char c;
   int cbrc = 0;
   int empty = 0;
+  xsr__tagmask_fn const classify = xsr__tagmask_simd;
 
 #define REL(x) ((uint32_t)((x)-b))
 #define AT(o)  (b + (o))
@@ -1273,6 +1295,18 @@ st_lt:
     if (p->phase != PH_STREAM)
       FAIL(XSR_ESYNTAX, s + 1);
     p->etag_lt = REL(s);
+    if (p->depth > 0) {
+      /* The end tag of the open element, written the usual way:
+       * "</" name ">" with the same bytes.  The byte-wise states would
+       * accept it with the same result; anything else goes to them. */
+      const xsr_node *open = &p->nodes[p->stack[p->depth].node];
+      size_t len = open->name_len;
+      if ((size_t)(lim - s) >= len + 3 && s[2 + len] == '>' &&
+          same_name(s + 2, AT(open->off + 1), len, lim)) {
+        s += len + 3;
+        goto element_end;
+      }
+    }
     s += 2;
     p->tok = REL(s);
     goto st_etag_name;
@@ -1356,6 +1390,173 @@ st_lt:
     p->el_prefixed = 0;
     s += 1;
     p->tok = REL(s);
+  }
+  if (classify && lim - s >= 64) {
+    /*
+     * The start tag, token by token from 64-byte bitmaps (tagmask.h).  This
+     * path takes only the common shapes: ASCII names, name="value" with
+     * optional whitespace around '=', values without references, control or
+     * non-ASCII bytes.  At anything else it hands over to the byte-wise
+     * state for the token it is in, positioned at that token's first byte,
+     * with nothing of the token recorded yet (tag_name, tag_ws, tag_attr) or,
+     * inside a value, at the byte that needs a closer look; from there the
+     * byte-wise states finish the tag exactly as they would have alone.
+     * Windows lie wholly below lim, so limits and chunking look the same.
+     */
+    xsr__tagmask m;
+    const char *w = s, *t;
+    xsr_node *n = &p->nodes[p->cur_node];
+    unsigned sawws;
+    classify(w, &m);
+#define TM_FIND(dst, mask, from, bail)                                                             \
+  do {                                                                                             \
+    const char *f_ = (from);                                                                       \
+    for (;;) {                                                                                     \
+      if (f_ - w >= 64) {                                                                          \
+        if (lim - f_ < 64)                                                                         \
+          goto bail;                                                                               \
+        w = f_;                                                                                    \
+        classify(w, &m);                                                                           \
+      }                                                                                            \
+      uint64_t x_ = (mask) >> (f_ - w);                                                            \
+      if (x_) {                                                                                    \
+        (dst) = f_ + __builtin_ctzll(x_);                                                          \
+        break;                                                                                     \
+      }                                                                                            \
+      f_ = w + 64;                                                                                 \
+    }                                                                                              \
+  } while (0)
+/* A QName from `from`, an ASCII NameStartChar other than ':' (checked by
+ * the caller): dst ends up past it and pl holds its prefix length (0 when
+ * unprefixed).  Goes to bail for anything the byte-wise scan must decide:
+ * non-ASCII, too long, a colon out of place. */
+#define TM_QNAME(dst, pl, from, bail)                                                              \
+  do {                                                                                             \
+    TM_FIND(dst, m.nn, (from) + 1, bail);                                                          \
+    (pl) = 0;                                                                                      \
+    if (*(dst) == ':') {                                                                           \
+      const char *l_ = (dst) + 1;                                                                  \
+      (pl) = (int)((dst) - (from));                                                                \
+      if (l_ >= lim || !(xsr__name_class[(unsigned char)*l_] & XSR__NAME_START) || *l_ == ':')     \
+        goto bail;                                                                                 \
+      TM_FIND(dst, m.nn, l_ + 1, bail);                                                            \
+      if (*(dst) == ':')                                                                           \
+        goto bail;                                                                                 \
+    }                                                                                              \
+    if ((unsigned char)*(dst) >= 0x80 || (size_t)((dst) - (from)) > p->cfg.max_name)               \
+      goto bail;                                                                                   \
+  } while (0)
+    if ((unsigned char)*s >= 0x80 || *s == ':')
+      goto tag_name;
+    {
+      int pl;
+      TM_QNAME(t, pl, s, tag_name);
+      n->name_len = (uint16_t)(t - s);
+      n->prefix_len = (uint16_t)pl;
+    }
+    s = t;
+    for (;;) {
+      sawws = 0;
+      if (s >= lim)
+        goto tag_ws;
+      c = (unsigned char)*s;
+      if (is_ws(c)) {
+        TM_FIND(t, ~m.ws, s + 1, tag_ws);
+        s = t;
+        c = (unsigned char)*s;
+        sawws = 1;
+      }
+      if (c == '>') {
+        s++;
+        empty = 0;
+        goto start_tag_done;
+      }
+      if (c == '/') {
+        if (s + 1 < lim && s[1] == '>') {
+          s += 2;
+          empty = 1;
+          goto start_tag_done;
+        }
+        s++;
+        goto st_empty_gt;
+      }
+      if (!sawws || !(xsr__name_class[c] & XSR__NAME_START))
+        goto tag_ws;
+      /* An attribute: name, '=', quoted value; recorded only once its
+       * value's end (or first special byte) is found. */
+      const char *an = s, *v;
+      int apl;
+      if (c == ':')
+        goto tag_ws;
+      TM_QNAME(t, apl, an, tag_ws);
+      size_t alen = (size_t)(t - an);
+      int xmlns = (apl == 0 ? alen == 5 : apl == 5) && is_xmlns(an);
+      if ((xmlns && p->el_nsdecls >= p->cfg.max_ns_decls) ||
+          p->nattrs - n->attr_first >= p->cfg.max_attrs)
+        goto tag_ws;
+      for (uint32_t i = n->attr_first; i < p->nattrs; i++) {
+        const xsr_attr *o = &p->attrs[i];
+        if (o->name_len == alen && AT(o->name_off)[0] == an[0] &&
+            memcmp(AT(o->name_off), an, alen) == 0)
+          goto tag_ws;
+      }
+      s = t;
+      c = (unsigned char)*s;
+      if (c != '=') {
+        if (!is_ws(c))
+          goto tag_attr;
+        TM_FIND(t, ~m.ws, s + 1, tag_attr);
+        s = t;
+        if (*s != '=')
+          goto tag_attr;
+      }
+      s++;
+      if (s >= lim)
+        goto tag_attr;
+      c = (unsigned char)*s;
+      if (is_ws(c)) {
+        TM_FIND(t, ~m.ws, s + 1, tag_attr);
+        s = t;
+        c = (unsigned char)*s;
+      }
+      if (c != '\'' && c != '"')
+        goto tag_attr;
+      v = s + 1;
+      TM_FIND(t, m.vstop | (c == '\'' ? m.apos : m.quot), v, tag_attr);
+      if (XSR_UNLIKELY(p->nattrs == p->capattrs) &&
+          !grow(p, (void **)&p->attrs, &p->capattrs, p->nattrs + 1, sizeof *p->attrs))
+        goto tag_attr; /* the byte-wise state reports the ENOMEM */
+      xsr_attr *a = &p->attrs[p->nattrs++];
+      memset(a, 0, sizeof *a);
+      a->name_off = REL(an);
+      a->name_len = (uint16_t)alen;
+      a->prefix_len = (uint16_t)apl;
+      a->value_off = REL(v);
+      if (xmlns) {
+        p->el_nsdecls++;
+        a->flags = ATTR_XMLNS;
+      } else if (apl) {
+        p->el_prefixed = 1;
+      }
+      if ((unsigned char)*t != c) { /* a reference, control or non-ASCII byte */
+        p->quote = c;
+        s = t;
+        goto st_attr_value;
+      }
+      a->value_len = REL(t) - a->value_off;
+      s = t + 1;
+      continue;
+    tag_attr:
+      s = an;
+      goto tag_ws;
+    }
+#undef TM_QNAME
+#undef TM_FIND
+  tag_ws:
+    p->ws = (uint8_t)sawws;
+    goto st_stag_ws;
+  tag_name:
+    s = AT(p->tok);
   }
   /* fall through */
 st_stag_name:

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "tagmask.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define XSR_HAVE_X86 1
@@ -103,6 +104,7 @@ void xsr__scan_init(void) {
   (void)scalar;
 #endif
   __atomic_store_n(&xsr__scan3, fn, __ATOMIC_RELEASE);
+  xsr__tagmask_init(scalar);
   __atomic_store_n(&scan_impl_name, name, __ATOMIC_RELEASE);
   done = 1;
 }
