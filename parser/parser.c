@@ -92,6 +92,13 @@ struct xsr_parser {
   unsigned name_colon;  /* a ':' was seen in the part of the name scanned before */
   uint32_t route[5];    /* attr index of to/from/id/type/lang in the stanza, NONE32 */
 
+  /* Small chunks (see xsr_parser_feed): when every held byte is scanned
+   * and the parser sits in a run, `cont` marks the bytes that merely
+   * continue it and `cont_left` how many may, before a limit needs a look.
+   * NULL whenever anything else holds (set only by run()'s normal exit). */
+  const unsigned char *cont;
+  size_t cont_left;
+
   xsr_err err;
   uint64_t err_off;
 
@@ -119,6 +126,8 @@ struct xsr_parser {
   char *tmp; /* scratch for decoding xmlns values that hold references */
   size_t tmp_cap;
 };
+
+static void cont_init(void);
 
 /* ---- allocation ---------------------------------------------------------- */
 
@@ -330,6 +339,7 @@ static void stream_state_init(xsr_parser *p) {
   p->pending_close = 0;
   p->name_colon = 0;
   p->lenient_decl = 0;
+  p->cont = NULL;
 }
 
 xsr_parser *xsr_parser_new(const xsr_parser_config *cfg, const xsr_parser_callbacks *cb, void *user,
@@ -347,6 +357,7 @@ xsr_parser *xsr_parser_new(const xsr_parser_config *cfg, const xsr_parser_callba
   if (alloc)
     a = *alloc;
   xsr__scan_init();
+  cont_init();
   xsr_parser *p = a.malloc(a.user, sizeof *p);
   if (!p)
     return NULL;
@@ -1052,6 +1063,71 @@ static inline const char *limit_for(const xsr_parser *p, const char *b, const ch
 }
 
 /*
+ * Small chunks.  When every held byte has been scanned and the parser sits
+ * in a run (character data, an attribute value, a name), a chunk made only
+ * of bytes that merely continue that run changes nothing but the position.
+ * feed() and commit() recognise that with one table lookup per byte instead
+ * of a call into run(); the resulting state is exactly the one run() would
+ * leave, so chunking stays invisible.  A table entry is 1 for a byte that
+ * continues the run: never a markup byte, a control byte the state must
+ * look at (CR, TAB and LF in values), a byte >= 0x80 (UTF-8 is validated in
+ * run()) or a colon in names (run() tracks it for the QName check).
+ */
+enum { CONT_CONTENT, CONT_APOS, CONT_QUOT, CONT_NAME, CONT_KINDS };
+static unsigned char cont_tbl[CONT_KINDS][256];
+
+static void cont_init(void) {
+  static volatile int done;
+  if (done)
+    return;
+  /* Every thread writes the same values. */
+  for (unsigned c = 0; c < 256; c++) {
+    int text = c >= 0x20 && c < 0x80 && c != '<' && c != '&';
+    __atomic_store_n(&cont_tbl[CONT_CONTENT][c],
+                     (unsigned char)((text && c != '>') || c == '\n' || c == '\t'),
+                     __ATOMIC_RELAXED);
+    __atomic_store_n(&cont_tbl[CONT_APOS][c], (unsigned char)(text && c != '\''), __ATOMIC_RELAXED);
+    __atomic_store_n(&cont_tbl[CONT_QUOT][c], (unsigned char)(text && c != '"'), __ATOMIC_RELAXED);
+    __atomic_store_n(&cont_tbl[CONT_NAME][c],
+                     (unsigned char)((xsr__name_class[c] & XSR__NAME_CHAR) && c != ':'),
+                     __ATOMIC_RELAXED);
+  }
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+  done = 1;
+}
+
+/* Called when run() stops at the end of its input inside a top-level
+ * construct of `held` bytes. */
+static inline void set_cont(xsr_parser *p, size_t held) {
+  size_t left = p->cfg.max_stanza - held; /* held <= max_stanza here */
+  switch (p->state) {
+  case ST_CONTENT:
+    p->cont = cont_tbl[CONT_CONTENT];
+    break;
+  case ST_ATTR_VALUE:
+    p->cont = cont_tbl[p->quote == '"' ? CONT_QUOT : CONT_APOS];
+    break;
+  case ST_ETAG_NAME:
+    if (p->pos == p->tok)
+      return; /* the first character has its own checks */
+    /* fall through */
+  case ST_STAG_NAME:
+  case ST_ATTR_NAME: {
+    size_t name_left = p->cfg.max_name - (p->pos - p->tok);
+    if (p->pos - p->tok > p->cfg.max_name)
+      return;
+    if (name_left < left)
+      left = name_left;
+    p->cont = cont_tbl[CONT_NAME];
+    break;
+  }
+  default:
+    return;
+  }
+  p->cont_left = left;
+}
+
+/*
  * Parses [base + p->pos, base + avail).  base is the first held byte.  On
  * return *advanced says how many bytes at base were released (complete
  * constructs, whitespace between them); the rest must stay available for
@@ -1068,6 +1144,8 @@ static xsr_err run(xsr_parser *p, const char *base, size_t avail, size_t *advanc
   int cbrc = 0;
   int empty = 0;
   xsr__tagmask_fn const classify = xsr__tagmask_simd;
+
+  p->cont = NULL;
 
 #define REL(x) ((uint32_t)((x)-b))
 #define AT(o)  (b + (o))
@@ -2010,6 +2088,8 @@ out:
     FAIL(XSR_ELIMITSTANZA, lim);
   p->pos = REL(s);
   *advanced = (size_t)(b - base);
+  if (s == e && p->intop)
+    set_cont(p, (size_t)(e - b));
   return XSR_OK;
 
 fail:
@@ -2032,55 +2112,8 @@ fail:
 
 /* ---- entry points -------------------------------------------------------- */
 
-/*
- * Small chunks.  When every held byte has been scanned and the parser sits
- * in a run (character data, an attribute value, a name), a chunk made only
- * of bytes that merely continue that run changes nothing but the position.
- * Recognising that here costs a few instructions per byte instead of a
- * call into run(); the resulting state is exactly the one run() would
- * leave, so chunking stays invisible.  Returns 1 when the bytes were
- * taken that way (the caller appends them or already has).
- */
-static inline int continue_run(xsr_parser *p, const char *d, size_t n) {
-  size_t held = p->end - p->start;
-  if (p->pos != held || !p->intop || held + n > p->cfg.max_stanza)
-    return 0;
-  const unsigned char *u = (const unsigned char *)d;
-  switch (p->state) {
-  case ST_CONTENT:
-    for (size_t i = 0; i < n; i++) {
-      unsigned char c = u[i];
-      if ((c < 0x20 && c != '\n' && c != '\t') || c >= 0x80 || c == '<' || c == '&' || c == '>')
-        return 0;
-    }
-    return 1;
-  case ST_ATTR_VALUE:
-    for (size_t i = 0; i < n; i++) {
-      unsigned char c = u[i];
-      if (c < 0x20 || c >= 0x80 || c == p->quote || c == '<' || c == '&')
-        return 0;
-    }
-    return 1;
-  case ST_STAG_NAME:
-  case ST_ATTR_NAME: {
-    if (held + n - p->tok > p->cfg.max_name)
-      return 0;
-    unsigned acc = 0;
-    for (size_t i = 0; i < n; i++) {
-      unsigned k = xsr__name_class[u[i]];
-      if (!(k & XSR__NAME_CHAR))
-        return 0;
-      acc |= k;
-    }
-    p->name_colon |= acc & XSR__NAME_COLON;
-    return 1;
-  }
-  default:
-    return 0;
-  }
-}
-
 static xsr_err fail_nomem(xsr_parser *p) {
+  p->cont = NULL;
   p->err = XSR_ENOMEM;
   p->err_off = p->base_off + p->pos;
   p->state = ST_FAILED;
@@ -2102,21 +2135,44 @@ static xsr_err run_held(xsr_parser *p) {
 static xsr_err feed_slow(xsr_parser *p, const char *d, size_t len);
 
 xsr_err xsr_parser_feed(xsr_parser *p, const void *data, size_t len) {
+  /* Small chunk continuing a run, with room in the buffer: take it here,
+   * checking and copying in one pass (bytes copied before a byte that
+   * stops the run land in free buffer space and are simply not counted).
+   * cont is NULL inside callbacks, after errors and while paused. */
+  const unsigned char *t = p->cont;
+  if (t && len - 1 < 64 && len <= p->cont_left && len <= p->cap - p->end) {
+    const unsigned char *src = data;
+    char *dst = p->buf + p->end;
+    size_t i = 0;
+    do {
+      unsigned char c = src[i];
+      if (!t[c])
+        goto slow;
+      dst[i] = (char)c;
+    } while (++i < len);
+    p->end += len;
+    p->fed += len;
+    p->pos += (uint32_t)len;
+    p->cont_left -= len;
+    return XSR_OK;
+  }
+slow:
   if (p->in_cb)
     return XSR_EBUSY;
   if (p->err)
     return p->err;
-  /* Small chunk continuing a run, with room in the buffer: take it here. */
-  if (len <= 64 && p->end > p->start && !p->paused && p->cap - p->end >= len &&
-      continue_run(p, data, len)) {
-    char *dst = p->buf + p->end;
+  size_t held = p->end - p->start;
+  if (held > 0 && len - 1 < 64 && !p->paused && len <= p->cap - p->end &&
+      (!p->intop || held + len <= p->cfg.max_stanza + 1)) {
+    /* A small chunk joins what is held: append it and parse on; what
+     * stays held afterwards stays in the buffer. */
     const char *src = data;
+    char *dst = p->buf + p->end;
     for (size_t i = 0; i < len; i++) /* at most 64 bytes: no call */
       dst[i] = src[i];
     p->end += len;
     p->fed += len;
-    p->pos += (uint32_t)len;
-    return XSR_OK;
+    return run_held(p);
   }
   return feed_slow(p, data, len);
 }
@@ -2197,10 +2253,18 @@ xsr_err xsr_parser_commit(xsr_parser *p, size_t n) {
   if (n > p->cap - p->end)
     return XSR_EINVAL;
   p->fed += n;
-  if (!p->paused && n <= 64 && p->end > p->start && continue_run(p, p->buf + p->end, n)) {
-    p->end += n;
-    p->pos += (uint32_t)n;
-    return XSR_OK;
+  const unsigned char *t = p->cont;
+  if (t && n <= 64 && n <= p->cont_left) {
+    const unsigned char *u = (const unsigned char *)p->buf + p->end;
+    size_t i = 0;
+    while (i < n && t[u[i]])
+      i++;
+    if (i == n) {
+      p->end += n;
+      p->pos += (uint32_t)n;
+      p->cont_left -= n;
+      return XSR_OK;
+    }
   }
   p->end += n;
   if (p->paused)
