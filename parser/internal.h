@@ -66,6 +66,36 @@ static inline int xsr__is_xml_char(uint32_t c) {
 /* Encodes a code point as UTF-8 into out (4 bytes room); returns length. */
 size_t xsr__utf8_encode(uint32_t cp, char *out);
 
+/* ---- scan_text.c: character data, UTF-8 validated in the vector loop ---- */
+
+/* Scans character data (element content or CDATA) from s.  Returns p such that
+ * every byte in [s, p) is either an ASCII byte >= 0x20 other than c1, c2, c3, or TAB
+ * (0x09) or LF (0x0A), or part of a complete, valid UTF-8 sequence encoding an XML Char
+ * (i.e. not U+FFFE/U+FFFF; surrogates and overlongs are invalid UTF-8) that lies wholly in
+ * [s, p); and p == e, or *p is c1/c2/c3, a control byte other than TAB/LF (CR included),
+ * or a byte >= 0x80.  Stopping at a byte >= 0x80 is allowed even when its sequence is valid
+ * (the caller validates it with the scalar decoder and calls again), but the fast version
+ * should do so only near an invalid/incomplete sequence or a U+FFFE/U+FFFF, so long
+ * non-ASCII text is passed over at SIMD speed.  Never reads outside [s, e).
+ *
+ * xsr__scan_init() picks the implementation, on the same rule as xsr__scan3
+ * (xsr__scan_impl() names both).  Only the AVX2 variant passes over valid
+ * non-ASCII text; the SSE2 and scalar ones stop at every byte >= 0x80 and
+ * return the same pointer as each other. */
+typedef const char *(*xsr__scan_text_fn)(const char *s, const char *e, unsigned char c1,
+                                         unsigned char c2, unsigned char c3);
+extern xsr__scan_text_fn xsr__scan_text;
+const char *xsr__scan_text_scalar(const char *s, const char *e, unsigned char c1, unsigned char c2,
+                                  unsigned char c3);
+#if defined(__x86_64__) || defined(_M_X64)
+/* The variants, for the dispatcher and the tests; call the AVX2 one only
+ * when the CPU has AVX2. */
+const char *xsr__scan_text_sse2(const char *s, const char *e, unsigned char c1, unsigned char c2,
+                                unsigned char c3);
+const char *xsr__scan_text_avx2(const char *s, const char *e, unsigned char c1, unsigned char c2,
+                                unsigned char c3);
+#endif
+
 /* ---- stanza.c ----------------------------------------------------------- */
 
 /* Decodes a reference starting at s ('&') within [s, e) that the parser

@@ -88,15 +88,18 @@ void xsr__scan_init(void) {
   const char *force = getenv("XSR_FORCE_SCALAR");
   int scalar = force && *force && strcmp(force, "0") != 0;
   xsr__scan_fn fn = xsr__scan3_scalar;
+  xsr__scan_text_fn text_fn = xsr__scan_text_scalar;
   const char *name = "scalar";
 #ifdef XSR_HAVE_X86
   if (!scalar) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2")) {
       fn = scan3_avx2;
+      text_fn = xsr__scan_text_avx2;
       name = "avx2";
     } else {
       fn = scan3_sse2;
+      text_fn = xsr__scan_text_sse2;
       name = "sse2";
     }
   }
@@ -104,6 +107,7 @@ void xsr__scan_init(void) {
   (void)scalar;
 #endif
   __atomic_store_n(&xsr__scan3, fn, __ATOMIC_RELEASE);
+  __atomic_store_n(&xsr__scan_text, text_fn, __ATOMIC_RELEASE);
   xsr__tagmask_init(scalar);
   __atomic_store_n(&scan_impl_name, name, __ATOMIC_RELEASE);
   done = 1;

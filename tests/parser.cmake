@@ -18,3 +18,25 @@ endforeach()
 if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_diff_expat.c)
   xsr_add_test(test_diff_expat test_diff_expat.c LIBS xsr_test_support PkgConfig::EXPAT)
 endif()
+# The character-data scanner against its reference; the second run checks
+# the scalar dispatch that XSR_FORCE_SCALAR=1 selects.
+if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_scan.c)
+  xsr_add_test(test_scan test_scan.c)
+  target_include_directories(test_scan PRIVATE ${PROJECT_SOURCE_DIR}/parser)
+  add_test(NAME test_scan_forced_scalar COMMAND test_scan --jobs=2)
+  set_tests_properties(test_scan_forced_scalar PROPERTIES ENVIRONMENT "XSR_FORCE_SCALAR=1")
+endif()
+# The start-tag classifier: SIMD against its scalar definition.
+if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_tagmask.c)
+  xsr_add_test(test_tagmask test_tagmask.c)
+  target_include_directories(test_tagmask PRIVATE ${PROJECT_SOURCE_DIR}/parser)
+endif()
+# The conformance cases and the expat differential once more with the
+# scalar paths (XSR_FORCE_SCALAR=1): no SIMD scanner, no start-tag bitmaps.
+foreach(t test_parser test_diff_expat)
+  if(TARGET ${t})
+    add_test(NAME ${t}_scalar COMMAND ${t} --jobs=2)
+    set_tests_properties(${t}_scalar PROPERTIES ENVIRONMENT
+      "XSR_FORCE_SCALAR=1;XSR_TEST_CASES=${PROJECT_SOURCE_DIR}/tests/cases;XSR_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+  endif()
+endforeach()

@@ -1,9 +1,9 @@
 // Micro benchmarks of the parser's hot pieces, each reporting bytes/s:
-// the markup scan (dispatched SIMD and scalar), UTF-8 decoding, name and
-// attribute parsing (whole parser on attribute- and name-heavy stanzas),
-// entity decoding, and the whole parser on each corpus at several chunk
-// sizes.  Inputs come from the xsr-bench corpus generator, so they are
-// deterministic.
+// the markup scan (dispatched SIMD and scalar), the character-data scan
+// against it, UTF-8 decoding, name and attribute parsing (whole parser on
+// attribute- and name-heavy stanzas), entity decoding, and the whole parser
+// on each corpus at several chunk sizes.  Inputs come from the xsr-bench
+// corpus generator, so they are deterministic.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -100,6 +100,60 @@ BENCHMARK_CAPTURE(BM_scan3, chat, "chat");
 BENCHMARK_CAPTURE(BM_scan3_scalar, chat, "chat");
 BENCHMARK_CAPTURE(BM_scan3, large, "large");
 BENCHMARK_CAPTURE(BM_scan3_scalar, large, "large");
+
+// Character data the way the parser walks it: scan, and at a stop on a byte
+// >= 0x80 decode the run of non-ASCII characters there, then scan again.
+// xsr__scan3 stops at every such run; xsr__scan_text (AVX2) validates UTF-8
+// in the vector loop and goes straight through valid text.  64 KiB of plain
+// ASCII words, and of chat-like mixed Latin, Japanese and emoji.
+std::string text_input(bool utf8) {
+  const char *unit = utf8 ? "caf\xC3\xA9 Gr\xC3\xBC\xC3\x9F"
+                            "e \xE3\x81\x93\xE3\x82\x93\xE3\x81\xAB\xE3\x81\xA1\xE3\x81\xAF "
+                            "\xF0\x9F\x91\x8D "
+                          : "the quick brown fox jumps over the lazy dog, ";
+  std::string s;
+  while (s.size() + std::strlen(unit) <= (64u << 10))
+    s += unit;
+  return s;
+}
+
+void scan_text_walk(benchmark::State &state, bool utf8, bool text_fn) {
+  xsr__scan_init();
+  std::string data = text_input(utf8);
+  const char *s = data.data(), *e = s + data.size();
+  for (auto _ : state) {
+    size_t stops = 0;
+    for (const char *p = s; p < e;) {
+      p = text_fn ? xsr__scan_text(p, e, '<', '&', '>') : xsr__scan3(p, e, '<', '&', '>');
+      if (p >= e)
+        break;
+      stops++;
+      if (static_cast<unsigned char>(*p) < 0x80) {
+        p++;
+        continue;
+      }
+      while (p < e && static_cast<unsigned char>(*p) >= 0x80) {
+        uint32_t cp;
+        int n = xsr__utf8_decode(reinterpret_cast<const unsigned char *>(p),
+                                 reinterpret_cast<const unsigned char *>(e), &cp);
+        if (n <= 0) {
+          state.SkipWithError("invalid UTF-8 in the benchmark input");
+          return;
+        }
+        p += n;
+      }
+    }
+    benchmark::DoNotOptimize(stops);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * data.size()));
+  state.SetLabel(xsr__scan_impl());
+}
+void BM_text_scan3(benchmark::State &state, bool utf8) { scan_text_walk(state, utf8, false); }
+void BM_text_scan_text(benchmark::State &state, bool utf8) { scan_text_walk(state, utf8, true); }
+BENCHMARK_CAPTURE(BM_text_scan3, ascii, false);
+BENCHMARK_CAPTURE(BM_text_scan_text, ascii, false);
+BENCHMARK_CAPTURE(BM_text_scan3, utf8, true);
+BENCHMARK_CAPTURE(BM_text_scan_text, utf8, true);
 
 // ---- UTF-8 ------------------------------------------------------------------
 

@@ -1,0 +1,405 @@
+/*
+ * parser/scan_text.c: xsr__scan_text(), the scanner for character data.
+ *
+ * Design.  xsr__scan3() stops at every byte >= 0x80, so text in any script
+ * but Latin costs a trip through the scalar UTF-8 decoder for every run of
+ * non-ASCII characters.  This scanner checks UTF-8 inside the vector loop
+ * and passes over valid non-ASCII text, stopping only where the caller has
+ * work to do: a markup byte, a control character other than TAB/LF, or a
+ * byte >= 0x80 at (or one character before) an invalid or truncated
+ * sequence or a U+FFFE/U+FFFF.
+ *
+ * The AVX2 validator is the lookup algorithm of Keiser and Lemire
+ * ("Validating UTF-8 in less than one instruction per byte", 2021, as in
+ * simdjson and simdutf): three 16-entry tables, indexed by the high and low
+ * nibble of the previous byte and the high nibble of the current one, are
+ * ANDed so that a nonzero byte names an error visible in that pair; and a
+ * continuation that follows a continuation must be exactly where the byte
+ * two or three back is a 3- or 4-byte lead.  EF BF BE/BF (U+FFFE/U+FFFF,
+ * valid UTF-8 but not XML Chars) are one more compare.
+ *
+ * Every error is flagged at the position of the *last* byte involved, and a
+ * sequence cut short by an ASCII byte is flagged at that byte.  So when the
+ * first stop of a block is at k (always ASCII: bytes >= 0x80 never count as
+ * stops here), "no error at positions 0..k" is exactly "the bytes before k
+ * are complete, valid characters", and errors after k are none of our
+ * business.  When there is an error at j <= k, the bytes before j are valid
+ * except that the last character may be cut, so backing up from j to the
+ * lead byte of the character before it gives a legal stop that is at most
+ * one character early.
+ *
+ * Speed.  The loop takes 64 bytes a round.  A round of plain ASCII (no
+ * stop, control or non-ASCII byte: xsr__scan3's test, with its three stop
+ * compares folded into one vpshufb lookup when the stop bytes allow) costs
+ * one branch; any other round goes out of line, where both blocks are
+ * validated unless neither has a byte >= 0x80 and the block before did not
+ * end near one.  The tail (< 32 bytes) is the last 32 bytes of the buffer
+ * read again when 64 lie behind e (bytes already passed give the same
+ * verdict twice; a sequence cut by e shows in the last three bytes), else
+ * a zero-padded copy: the padding is ASCII, so a sequence cut by e is
+ * flagged at the first padding byte like any other.
+ *
+ * SSE2 and scalar stop at every byte >= 0x80, like xsr__scan3 but with TAB
+ * and LF passing; the caller's decoder does the rest there.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define XSR_HAVE_X86 1
+#include <immintrin.h>
+#endif
+
+xsr__scan_text_fn xsr__scan_text = xsr__scan_text_scalar;
+
+/* ---- portable ----------------------------------------------------------- */
+
+const char *xsr__scan_text_scalar(const char *s, const char *e, unsigned char c1, unsigned char c2,
+                                  unsigned char c3) {
+  for (; s < e; s++) {
+    unsigned char b = (unsigned char)*s;
+    if (b < 0x20 ? b != 0x09 && b != 0x0A : b >= 0x80 || b == c1 || b == c2 || b == c3)
+      break;
+  }
+  return s;
+}
+
+#ifdef XSR_HAVE_X86
+
+/* TAB and LF, the control bytes that text may hold as they are: b - 9 is 0
+ * or 1 as an unsigned byte, i.e. (b - 9) ^ 0x80 < -126 as a signed one. */
+#define TABLF_BIAS  0x77 /* -9 + 0x80 */
+#define TABLF_LIMIT (-126)
+
+const char *xsr__scan_text_sse2(const char *s, const char *e, unsigned char c1, unsigned char c2,
+                                unsigned char c3) {
+  const __m128i v1 = _mm_set1_epi8((char)c1), v2 = _mm_set1_epi8((char)c2),
+                v3 = _mm_set1_epi8((char)c3), lo = _mm_set1_epi8(0x20),
+                bias = _mm_set1_epi8(TABLF_BIAS), limit = _mm_set1_epi8(TABLF_LIMIT);
+  while (e - s >= 16) {
+    __m128i b = _mm_loadu_si128((const __m128i *)(const void *)s);
+    /* Signed b < 0x20: controls and every byte >= 0x80, less TAB/LF. */
+    __m128i ctl =
+        _mm_andnot_si128(_mm_cmplt_epi8(_mm_add_epi8(b, bias), limit), _mm_cmplt_epi8(b, lo));
+    __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, v1), _mm_cmpeq_epi8(b, v2)),
+                             _mm_or_si128(_mm_cmpeq_epi8(b, v3), ctl));
+    unsigned mask = (unsigned)_mm_movemask_epi8(m);
+    if (mask)
+      return s + __builtin_ctz(mask);
+    s += 16;
+  }
+  return xsr__scan_text_scalar(s, e, c1, c2, c3);
+}
+
+/* Error bits of the lookup tables, each for one bad (previous, current)
+ * pair of bytes. */
+#define TOO_SHORT      0x01 /* lead byte, then ASCII or another lead */
+#define TOO_LONG       0x02 /* ASCII, then a continuation */
+#define OVERLONG_3     0x04 /* E0 80..9F */
+#define TOO_LARGE      0x08 /* F4..FF 90..BF */
+#define SURROGATE      0x10 /* ED A0..BF */
+#define OVERLONG_2     0x20 /* C0..C1 80..BF */
+#define TOO_LARGE_1000 0x40 /* F5..FF 80..8F */
+#define OVERLONG_4     0x40 /* F0 80..8F (one bit: lead F0 is neither F4 nor F5..FF) */
+#define TWO_CONTS      0x80 /* continuation, then continuation: checked against must-be-cont */
+#define CARRY          (TOO_SHORT | TOO_LONG | TWO_CONTS) /* errors that ignore the low nibble */
+
+/* The tables hold 16 entries, twice: vpshufb looks up within each lane. */
+#define TABLE16(...) _mm256_setr_epi8(__VA_ARGS__, __VA_ARGS__)
+
+/* Bytes prev1..prev3 before each byte of cur, where prev is the block before
+ * (zero, i.e. ASCII, before s). */
+#define PREV_N(cur, prev_cross, n) _mm256_alignr_epi8((cur), (prev_cross), 16 - (n))
+
+/* A nonzero byte at each position where the UTF-8 of cur (with the block
+ * prev before it) has an error ending at that byte, or ends U+FFFE/U+FFFF. */
+__attribute__((target("avx2"))) static inline __m256i utf8_errors(__m256i cur, __m256i prev) {
+  const __m256i byte_1_high = TABLE16(
+      /* 0___: ASCII */
+      TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG,
+      /* 10__: continuation */
+      TWO_CONTS, TWO_CONTS, TWO_CONTS, TWO_CONTS,
+      /* 1100, 1101: 2-byte leads */
+      TOO_SHORT | OVERLONG_2, TOO_SHORT,
+      /* 1110: 3-byte leads */
+      TOO_SHORT | OVERLONG_3 | SURROGATE,
+      /* 1111: 4-byte leads and F5..FF */
+      TOO_SHORT | TOO_LARGE | TOO_LARGE_1000 | OVERLONG_4);
+  const __m256i byte_1_low = TABLE16(
+      /* ____0000 */ CARRY | OVERLONG_3 | OVERLONG_2 | OVERLONG_4,
+      /* ____0001 */ CARRY | OVERLONG_2,
+      /* ____001_ */ CARRY, CARRY,
+      /* ____0100 */ CARRY | TOO_LARGE,
+      /* ____0101..____1100 */ CARRY | TOO_LARGE | TOO_LARGE_1000,
+      CARRY | TOO_LARGE | TOO_LARGE_1000, CARRY | TOO_LARGE | TOO_LARGE_1000,
+      CARRY | TOO_LARGE | TOO_LARGE_1000, CARRY | TOO_LARGE | TOO_LARGE_1000,
+      CARRY | TOO_LARGE | TOO_LARGE_1000, CARRY | TOO_LARGE | TOO_LARGE_1000,
+      CARRY | TOO_LARGE | TOO_LARGE_1000,
+      /* ____1101 */ CARRY | TOO_LARGE | TOO_LARGE_1000 | SURROGATE,
+      /* ____111_ */ CARRY | TOO_LARGE | TOO_LARGE_1000, CARRY | TOO_LARGE | TOO_LARGE_1000);
+  const __m256i byte_2_high = TABLE16(
+      /* 0___: ASCII */
+      TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT,
+      /* 1000 */
+      TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE_1000 | OVERLONG_4,
+      /* 1001 */
+      TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE,
+      /* 101_ */
+      TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE,
+      TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE,
+      /* 11__: leads */
+      TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT);
+  const __m256i nib = _mm256_set1_epi8(0x0F);
+
+  __m256i cross = _mm256_permute2x128_si256(prev, cur, 0x21);
+  __m256i prev1 = PREV_N(cur, cross, 1), prev2 = PREV_N(cur, cross, 2),
+          prev3 = PREV_N(cur, cross, 3);
+
+  __m256i sc = _mm256_and_si256(
+      _mm256_and_si256(
+          _mm256_shuffle_epi8(byte_1_high, _mm256_and_si256(_mm256_srli_epi16(prev1, 4), nib)),
+          _mm256_shuffle_epi8(byte_1_low, _mm256_and_si256(prev1, nib))),
+      _mm256_shuffle_epi8(byte_2_high, _mm256_and_si256(_mm256_srli_epi16(cur, 4), nib)));
+
+  /* Saturating subtraction leaves bit 7 set only for prev2 >= E0 (third
+   * byte of a 3- or 4-byte sequence) or prev3 >= F0 (fourth byte): there a
+   * continuation after a continuation is required, elsewhere it is an error,
+   * so the XOR turns TWO_CONTS into the error exactly when they disagree. */
+  __m256i must23 = _mm256_or_si256(_mm256_subs_epu8(prev2, _mm256_set1_epi8(0xE0 - 0x80)),
+                                   _mm256_subs_epu8(prev3, _mm256_set1_epi8(0xF0 - 0x80)));
+  __m256i err = _mm256_xor_si256(_mm256_and_si256(must23, _mm256_set1_epi8((char)0x80)), sc);
+
+  /* EF BF BE and EF BF BF: BE | 1 == BF. */
+  __m256i nonchar = _mm256_and_si256(
+      _mm256_and_si256(_mm256_cmpeq_epi8(prev2, _mm256_set1_epi8((char)0xEF)),
+                       _mm256_cmpeq_epi8(prev1, _mm256_set1_epi8((char)0xBF))),
+      _mm256_cmpeq_epi8(_mm256_or_si256(cur, _mm256_set1_epi8(1)), _mm256_set1_epi8((char)0xBF)));
+  return _mm256_or_si256(err, nonchar);
+}
+
+/* How the stop bytes c1, c2, c3 are found.  When those that differ also
+ * differ in their low nibble (as '<', '&', '>' do, and ']' alone), one
+ * vpshufb of a 16-entry table keyed by the low nibble gives, for each byte,
+ * the one stop byte it could be, so a single compare does for three; the
+ * other entries are 0x80, which no byte looked up by its nibble equals
+ * (vpshufb gives 0 for bytes >= 0x80).  Otherwise three compares. */
+struct text_stops {
+  __m256i table, v1, v2, v3;
+  int lookup;
+};
+
+/* Nonzero bytes where b is c1, c2, c3, below 0x20 or at/above 0x80 (the
+ * signed compare of xsr__scan3): all zero means plain ASCII text, the
+ * common case. */
+__attribute__((target("avx2"))) static inline __m256i suspects(__m256i b,
+                                                               const struct text_stops *k) {
+  __m256i eq = k->lookup ? _mm256_cmpeq_epi8(_mm256_shuffle_epi8(k->table, b), b)
+                         : _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(b, k->v1),
+                                                           _mm256_cmpeq_epi8(b, k->v2)),
+                                           _mm256_cmpeq_epi8(b, k->v3));
+  return _mm256_or_si256(eq, _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), b));
+}
+
+/* Bit i set where the suspect byte i of b is a stop: c1, c2, c3 or a control
+ * other than TAB/LF.  Bytes >= 0x80 are left to the validator. */
+__attribute__((target("avx2"))) static inline uint32_t stop_bits(__m256i b, __m256i any,
+                                                                 uint32_t high) {
+  __m256i tablf = _mm256_cmpgt_epi8(_mm256_set1_epi8(TABLF_LIMIT),
+                                    _mm256_add_epi8(b, _mm256_set1_epi8(TABLF_BIAS)));
+  return (uint32_t)_mm256_movemask_epi8(_mm256_andnot_si256(tablf, any)) & ~high;
+}
+
+/* The stop for an error flagged at r: the lead byte of the character before
+ * r (which may be the cut or bad one), never before s.  The bytes before r
+ * are valid up to a cut last character, so that lead is at most 3 back. */
+static const char *before_error(const char *s, const char *r) {
+  while (r > s && ((unsigned char)r[-1] & 0xC0) == 0x80)
+    r--;
+  if (r > s && (unsigned char)r[-1] >= 0xC0)
+    r--;
+  return r;
+}
+
+/* Whether the 32 bytes at p, valid so far, end inside a sequence. */
+static inline int ends_cut(const char *p) {
+  return ((unsigned char)p[31] >= 0xC0) | ((unsigned char)p[30] >= 0xE0) |
+         ((unsigned char)p[29] >= 0xF0);
+}
+
+/* The state carried from block to block: the previous block (the validator
+ * looks three bytes back) and whether the next block must be validated even
+ * when it is ASCII, because the last one had non-ASCII bytes near its end
+ * (a superset of "ended inside a sequence", and cheaper to know). */
+struct text_state {
+  __m256i prev;
+  uint32_t cut;
+};
+
+/* One block b at s (any = suspects(b)): NULL when the scan goes on past it,
+ * else the pointer to return. */
+__attribute__((target("avx2"))) static inline const char *
+text_block(const char *start, const char *s, __m256i b, __m256i any, struct text_state *st) {
+  uint32_t high = (uint32_t)_mm256_movemask_epi8(b);
+  uint32_t stop = stop_bits(b, any, high);
+  if (high | st->cut) {
+    __m256i err = utf8_errors(b, st->prev);
+    if (!_mm256_testz_si256(err, err)) {
+      /* Errors at positions up to and including the first stop count. */
+      uint32_t upto = stop ? stop ^ (stop - 1) : ~0u;
+      uint32_t at =
+          ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(err, _mm256_setzero_si256())) & upto;
+      if (at)
+        return before_error(start, s + __builtin_ctz(at));
+    }
+    st->cut = high >> 29;
+  }
+  st->prev = b;
+  return stop ? s + __builtin_ctz(stop) : NULL;
+}
+
+/* Two blocks b0, b1 at s, as text_block but with one test for errors in
+ * both.  Out of line: it needs most of the vector registers, which the
+ * ASCII loop then need not spill. */
+__attribute__((target("avx2"), noinline)) static const char *
+text_round(const char *start, const char *s, __m256i b0, __m256i b1, __m256i a0, __m256i a1,
+           struct text_state *st) {
+  uint32_t high0 = (uint32_t)_mm256_movemask_epi8(b0), high1 = (uint32_t)_mm256_movemask_epi8(b1);
+  uint32_t stop0 = stop_bits(b0, a0, high0);
+  if (stop0) { /* the first block decides: the second is beyond the stop */
+    if (high0 | st->cut) {
+      __m256i err = utf8_errors(b0, st->prev);
+      uint32_t at =
+          ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(err, _mm256_setzero_si256())) &
+          (stop0 ^ (stop0 - 1));
+      if (at)
+        return before_error(start, s + __builtin_ctz(at));
+    }
+    return s + __builtin_ctz(stop0);
+  }
+  uint64_t stop = (uint64_t)stop_bits(b1, a1, high1) << 32;
+  if (high0 | high1 | st->cut) {
+    __m256i err0 = utf8_errors(b0, st->prev), err1 = utf8_errors(b1, b0);
+    __m256i err = _mm256_or_si256(err0, err1);
+    if (!_mm256_testz_si256(err, err)) {
+      const __m256i zero = _mm256_setzero_si256();
+      uint64_t upto = stop ? stop ^ (stop - 1) : ~(uint64_t)0;
+      uint64_t at =
+          ~((uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(err0, zero)) |
+            (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(err1, zero)) << 32) &
+          upto;
+      if (at)
+        return before_error(start, s + __builtin_ctzll(at));
+    }
+    st->cut = high1 >> 29;
+  }
+  st->prev = b1;
+  return stop ? s + __builtin_ctzll(stop) : NULL;
+}
+
+/* The scan, inlined twice: k->lookup is a constant in each copy. */
+__attribute__((target("avx2"), always_inline)) static inline const char *
+scan_text_avx2(const char *s, const char *e, const struct text_stops *k) {
+  const char *const start = s;
+  struct text_state st = {_mm256_setzero_si256(), 0};
+  const char *r;
+
+  /* 64 bytes a round while the text is plain ASCII: one test for both. */
+  for (; e - s >= 64; s += 64) {
+    __m256i b0 = _mm256_loadu_si256((const __m256i *)(const void *)s);
+    __m256i b1 = _mm256_loadu_si256((const __m256i *)(const void *)(s + 32));
+    __m256i a0 = suspects(b0, k), a1 = suspects(b1, k);
+    __m256i a = _mm256_or_si256(a0, a1);
+    if (!st.cut && _mm256_testz_si256(a, a)) {
+      st.prev = b1;
+      continue;
+    }
+    if ((r = text_round(start, s, b0, b1, a0, a1, &st)))
+      return r;
+  }
+  if (e - s >= 32) {
+    __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)s);
+    if ((r = text_block(start, s, b, suspects(b, k), &st)))
+      return r;
+    s += 32;
+  }
+
+  /* The tail, n < 32 bytes.  With 64 bytes or more behind e, the last 32
+   * bytes of the buffer are one more block (its first 32 - n bytes pass
+   * again, with the same verdict), and the 32 before it are its context. */
+  size_t n = (size_t)(e - s);
+  if (n == 0)
+    return st.cut && ends_cut(e - 32) ? before_error(start, e) : e;
+  if (e - start >= 64) {
+    __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(e - 32));
+    st.prev = _mm256_loadu_si256((const __m256i *)(const void *)(e - 64));
+    st.cut = 1;
+    if ((r = text_block(start, e - 32, b, suspects(b, k), &st)))
+      return r;
+    return ends_cut(e - 32) ? before_error(start, e) : e;
+  }
+  /* Else a copy, zero-padded: the padding is ASCII, so a sequence cut by e
+   * shows as an error at the first padding byte, which counts when there
+   * is no stop before it. */
+  unsigned char buf[32] = {0};
+  memcpy(buf, s, n);
+  __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)buf);
+  uint32_t valid = (uint32_t)((1ull << n) - 1);
+  uint32_t high = (uint32_t)_mm256_movemask_epi8(b);
+  uint32_t stop = stop_bits(b, suspects(b, k), high) & valid;
+  if (high | st.cut) {
+    uint32_t upto = stop ? stop ^ (stop - 1) : (valid << 1) | 1;
+    uint32_t at = ~(uint32_t)_mm256_movemask_epi8(
+                      _mm256_cmpeq_epi8(utf8_errors(b, st.prev), _mm256_setzero_si256())) &
+                  upto;
+    if (at)
+      return before_error(start, s + __builtin_ctz(at));
+  }
+  return stop ? s + __builtin_ctz(stop) : e;
+}
+
+__attribute__((target("avx2"))) const char *xsr__scan_text_avx2(const char *s, const char *e,
+                                                                unsigned char c1, unsigned char c2,
+                                                                unsigned char c3) {
+  /* The parser's two stop sets, content and CDATA, get constant tables:
+   * text runs are often short, and building a table costs about as much as
+   * scanning 64 bytes. */
+  struct text_stops k;
+  if (c1 == '<' && c2 == '&' && c3 == '>') {
+    const char x = (char)0x80;
+    k.table = _mm256_setr_epi8(x, x, x, x, x, x, '&', x, x, x, x, x, '<', x, '>', x, x, x, x, x, x,
+                               x, '&', x, x, x, x, x, '<', x, '>', x);
+    k.lookup = 1;
+    return scan_text_avx2(s, e, &k);
+  }
+  if (c1 == ']' && c2 == ']' && c3 == ']') {
+    const char x = (char)0x80;
+    k.table = _mm256_setr_epi8(x, x, x, x, x, x, x, x, x, x, x, x, x, ']', x, x, x, x, x, x, x, x,
+                               x, x, x, x, x, x, x, ']', x, x);
+    k.lookup = 1;
+    return scan_text_avx2(s, e, &k);
+  }
+  k.v1 = _mm256_set1_epi8((char)c1);
+  k.v2 = _mm256_set1_epi8((char)c2);
+  k.v3 = _mm256_set1_epi8((char)c3);
+  if ((c1 == c2 || (c1 ^ c2) & 0x0F) && (c1 == c3 || (c1 ^ c3) & 0x0F) &&
+      (c2 == c3 || (c2 ^ c3) & 0x0F)) {
+    const __m256i nibble = _mm256_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0,
+                                            1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m256i table = _mm256_set1_epi8((char)0x80);
+    table = _mm256_blendv_epi8(table, k.v1,
+                               _mm256_cmpeq_epi8(nibble, _mm256_set1_epi8((char)(c1 & 0x0F))));
+    table = _mm256_blendv_epi8(table, k.v2,
+                               _mm256_cmpeq_epi8(nibble, _mm256_set1_epi8((char)(c2 & 0x0F))));
+    table = _mm256_blendv_epi8(table, k.v3,
+                               _mm256_cmpeq_epi8(nibble, _mm256_set1_epi8((char)(c3 & 0x0F))));
+    k.table = table;
+    k.lookup = 1;
+    return scan_text_avx2(s, e, &k);
+  }
+  k.table = _mm256_setzero_si256();
+  k.lookup = 0;
+  return scan_text_avx2(s, e, &k);
+}
+
+#endif /* XSR_HAVE_X86 */
