@@ -1141,6 +1141,213 @@ static inline void set_cont(xsr_parser *p, size_t held) {
 }
 
 /*
+ * The start-tag fast path.
+ *
+ * A start tag, token by token from 64-byte bitmaps (tagmask.h), in a
+ * function of its own compiled for AVX2 (the classifier is inlined, its
+ * masks live in registers).  It takes only the common shapes: ASCII
+ * names, name="value" with optional whitespace around '=', values without
+ * references, control or non-ASCII bytes.  At anything else it hands over
+ * to the byte-wise state for the token it is in, positioned at that
+ * token's first byte with nothing of the token recorded yet (STAG_NAME,
+ * STAG_WS0/1) or, inside a value, at the byte that needs a closer look
+ * (STAG_VALUE); from there the byte-wise states finish the tag exactly as
+ * they would have alone.  Windows lie wholly below lim, so limits and
+ * chunking look the same.  *ps is the first byte of the element name on
+ * entry (its '<' is behind it, the node is pushed, p->tok is set), and the
+ * caller guarantees lim - *ps >= 64.
+ */
+enum { STAG_NAME, STAG_WS0, STAG_WS1, STAG_VALUE, STAG_END, STAG_EMPTY, STAG_SLASH };
+
+/* A window of masks, kept by run() across the tags of one call (the bytes
+ * do not change while run() looks at them): w NULL means none yet. */
+struct tagwin {
+  const char *w;
+  xsr__tagmask m;
+};
+
+#ifdef XSR__TAGMASK_AVX2
+__attribute__((target("avx2"))) static int stag_avx2(xsr_parser *p, const char *b, const char *lim,
+                                                     const char **ps, struct tagwin *win) {
+  const char *s = *ps, *t, *w = win->w;
+  xsr__tagmask m = win->m;
+  xsr_node *n = &p->nodes[p->cur_node];
+  uint64_t seen = 0;
+  int rc;
+  unsigned char c;
+  if (!w || (size_t)(s - w) >= 64) {
+    w = s;
+    xsr__tagmask_avx2(w, &m);
+  }
+#define TM_FIND(dst, mask, from, bail)                                                             \
+  do {                                                                                             \
+    const char *f_ = (from);                                                                       \
+    for (;;) {                                                                                     \
+      if ((size_t)(f_ - w) >= 64) {                                                                \
+        if (lim - f_ < 64)                                                                         \
+          goto bail;                                                                               \
+        w = f_;                                                                                    \
+        xsr__tagmask_avx2(w, &m);                                                                  \
+      }                                                                                            \
+      uint64_t x_ = (mask) >> (f_ - w);                                                            \
+      if (x_) {                                                                                    \
+        (dst) = f_ + __builtin_ctzll(x_);                                                          \
+        break;                                                                                     \
+      }                                                                                            \
+      f_ = w + 64;                                                                                 \
+    }                                                                                              \
+  } while (0)
+/* A QName from `from`, an ASCII NameStartChar other than ':' (checked by
+ * the caller): dst ends up past it and pl holds its prefix length (0 when
+ * unprefixed).  Goes to bail for anything the byte-wise scan must decide:
+ * non-ASCII, too long, a colon out of place. */
+#define TM_QNAME(dst, pl, from, bail)                                                              \
+  do {                                                                                             \
+    TM_FIND(dst, m.nn, (from) + 1, bail);                                                          \
+    (pl) = 0;                                                                                      \
+    if (*(dst) == ':') {                                                                           \
+      const char *l_ = (dst) + 1;                                                                  \
+      (pl) = (int)((dst) - (from));                                                                \
+      if (l_ >= lim || !(xsr__name_class[(unsigned char)*l_] & XSR__NAME_START) || *l_ == ':')     \
+        goto bail;                                                                                 \
+      TM_FIND(dst, m.nn, l_ + 1, bail);                                                            \
+      if (*(dst) == ':')                                                                           \
+        goto bail;                                                                                 \
+    }                                                                                              \
+    if ((unsigned char)*(dst) >= 0x80 || (size_t)((dst) - (from)) > p->cfg.max_name)               \
+      goto bail;                                                                                   \
+  } while (0)
+  if ((unsigned char)*s >= 0x80 || *s == ':')
+    goto tag_name;
+  {
+    int pl;
+    TM_QNAME(t, pl, s, tag_name);
+    n->name_len = (uint16_t)(t - s);
+    n->prefix_len = (uint16_t)pl;
+  }
+  s = t;
+  for (;;) {
+    rc = STAG_WS0;
+    if (s >= lim)
+      goto done;
+    c = (unsigned char)*s;
+    if (is_ws(c)) {
+      TM_FIND(t, ~m.ws, s + 1, done);
+      s = t;
+      c = (unsigned char)*s;
+      rc = STAG_WS1;
+    }
+    if (c == '>') {
+      s++;
+      rc = STAG_END;
+      goto done;
+    }
+    if (c == '/') {
+      s++;
+      rc = STAG_SLASH;
+      if (s < lim && *s == '>') {
+        s++;
+        rc = STAG_EMPTY;
+      }
+      goto done;
+    }
+    if (rc != STAG_WS1 || !(xsr__name_class[c] & XSR__NAME_START) || c == ':')
+      goto done;
+    /* An attribute: name, '=', quoted value; recorded only once its value's
+     * end (or first special byte) is found. */
+    const char *an = s, *v;
+    int apl;
+    TM_QNAME(t, apl, an, done);
+    size_t alen = (size_t)(t - an);
+    int xmlns = (apl == 0 ? alen == 5 : apl == 5) && is_xmlns(an);
+    if ((xmlns && p->el_nsdecls >= p->cfg.max_ns_decls) ||
+        p->nattrs - n->attr_first >= p->cfg.max_attrs)
+      goto done;
+    /* Duplicates: a 64-bit signature of the names seen in this tag (length
+     * and first and last bytes) rules most pairs out without a compare.
+     * Every attribute of the element so far went through here: the
+     * function starts at the element name, and a hand-over ends it. */
+    uint64_t bit = 1ull << ((alen * 7 + (unsigned char)an[0] + (unsigned char)t[-1] * 3) & 63);
+    if (seen & bit) {
+      for (uint32_t i = n->attr_first; i < p->nattrs; i++) {
+        const xsr_attr *o = &p->attrs[i];
+        if (o->name_len == alen && memcmp(b + o->name_off, an, alen) == 0)
+          goto done;
+      }
+    }
+    seen |= bit;
+    s = t;
+    c = (unsigned char)*s;
+    if (c != '=') {
+      if (!is_ws(c))
+        goto attr_bail;
+      TM_FIND(t, ~m.ws, s + 1, attr_bail);
+      s = t;
+      if (*s != '=')
+        goto attr_bail;
+    }
+    s++;
+    if (s >= lim)
+      goto attr_bail;
+    c = (unsigned char)*s;
+    if (is_ws(c)) {
+      TM_FIND(t, ~m.ws, s + 1, attr_bail);
+      s = t;
+      c = (unsigned char)*s;
+    }
+    if (c != '\'' && c != '"')
+      goto attr_bail;
+    v = s + 1;
+    TM_FIND(t, m.vstop | (c == '\'' ? m.apos : m.quot), v, attr_bail);
+    if (XSR_UNLIKELY(p->nattrs == p->capattrs) &&
+        !grow(p, (void **)&p->attrs, &p->capattrs, p->nattrs + 1, sizeof *p->attrs))
+      goto attr_bail; /* the byte-wise state reports the ENOMEM */
+    xsr_attr *a = &p->attrs[p->nattrs++];
+    memset(a, 0, sizeof *a);
+    a->name_off = (uint32_t)(an - b);
+    a->name_len = (uint16_t)alen;
+    a->prefix_len = (uint16_t)apl;
+    a->value_off = (uint32_t)(v - b);
+    if (xmlns) {
+      p->el_nsdecls++;
+      a->flags = ATTR_XMLNS;
+    } else if (apl) {
+      p->el_prefixed = 1;
+    }
+    if ((unsigned char)*t != c) { /* a reference, control or non-ASCII byte */
+      p->quote = c;
+      s = t;
+      rc = STAG_VALUE;
+      goto done;
+    }
+    a->value_len = (uint32_t)(t - v);
+    s = t + 1;
+    continue;
+  attr_bail:
+    s = an;
+    rc = STAG_WS1;
+    goto done;
+  }
+#undef TM_QNAME
+#undef TM_FIND
+tag_name:
+  s = b + p->tok;
+  rc = STAG_NAME;
+done:
+  *ps = s;
+  win->w = w;
+  win->m = m;
+  return rc;
+}
+#else
+static int stag_avx2(xsr_parser *p, const char *b, const char *lim, const char **ps,
+                     struct tagwin *win) {
+  (void)p, (void)b, (void)lim, (void)ps, (void)win;
+  return STAG_NAME; /* never called: xsr__tagmask_simd is NULL */
+}
+#endif
+
+/*
  * Parses [base + p->pos, base + avail).  base is the first held byte.  On
  * return *advanced says how many bytes at base were released (complete
  * constructs, whitespace between them); the rest must stay available for
@@ -1156,10 +1363,9 @@ static xsr_err run(xsr_parser *p, const char *base, size_t avail, size_t *advanc
   unsigned char c;
   int cbrc = 0;
   int empty = 0;
-  xsr__tagmask_fn const classify = xsr__tagmask_simd;
-  unsigned wide = 0;    /* the current text has held non-ASCII characters */
-  xsr__tagmask m;       /* start-tag bitmaps of the window at w ... */
-  const char *w = NULL; /* ... when w is not NULL; windows lie below lim */
+  const int fast_tags = xsr__tagmask_simd != NULL; /* the CPU has AVX2 */
+  unsigned wide = 0;                           /* the current text has held non-ASCII characters */
+  struct tagwin win = {NULL, {0, 0, 0, 0, 0}}; /* see stag_avx2 */
 
   p->cont = NULL;
 
@@ -1485,176 +1691,27 @@ st_lt:
     s += 1;
     p->tok = REL(s);
   }
-  if (classify && lim - s >= 64) {
-    /*
-     * The start tag, token by token from 64-byte bitmaps (tagmask.h).  This
-     * path takes only the common shapes: ASCII names, name="value" with
-     * optional whitespace around '=', values without references, control or
-     * non-ASCII bytes.  At anything else it hands over to the byte-wise
-     * state for the token it is in, positioned at that token's first byte,
-     * with nothing of the token recorded yet (tag_name, tag_ws, tag_attr) or,
-     * inside a value, at the byte that needs a closer look; from there the
-     * byte-wise states finish the tag exactly as they would have alone.
-     * Windows lie wholly below lim, so limits and chunking look the same.
-     */
-    const char *t;
-    xsr_node *n = &p->nodes[p->cur_node];
-    unsigned sawws;
-    /* The window of an earlier tag in this call may still cover this one
-     * (the bytes do not change while run() looks at them). */
-    if (!w || (size_t)(s - w) >= 64) {
-      w = s;
-      classify(w, &m);
+  if (fast_tags && lim - s >= 64) {
+    switch (stag_avx2(p, b, lim, &s, &win)) {
+    case STAG_END:
+      empty = 0;
+      goto start_tag_done;
+    case STAG_EMPTY:
+      empty = 1;
+      goto start_tag_done;
+    case STAG_SLASH:
+      goto st_empty_gt;
+    case STAG_VALUE:
+      goto st_attr_value;
+    case STAG_WS0:
+      p->ws = 0;
+      goto st_stag_ws;
+    case STAG_WS1:
+      p->ws = 1;
+      goto st_stag_ws;
+    default: /* STAG_NAME: s is at the name */
+      break;
     }
-#define TM_FIND(dst, mask, from, bail)                                                             \
-  do {                                                                                             \
-    const char *f_ = (from);                                                                       \
-    for (;;) {                                                                                     \
-      if ((size_t)(f_ - w) >= 64) {                                                                \
-        if (lim - f_ < 64)                                                                         \
-          goto bail;                                                                               \
-        w = f_;                                                                                    \
-        classify(w, &m);                                                                           \
-      }                                                                                            \
-      uint64_t x_ = (mask) >> (f_ - w);                                                            \
-      if (x_) {                                                                                    \
-        (dst) = f_ + __builtin_ctzll(x_);                                                          \
-        break;                                                                                     \
-      }                                                                                            \
-      f_ = w + 64;                                                                                 \
-    }                                                                                              \
-  } while (0)
-/* A QName from `from`, an ASCII NameStartChar other than ':' (checked by
- * the caller): dst ends up past it and pl holds its prefix length (0 when
- * unprefixed).  Goes to bail for anything the byte-wise scan must decide:
- * non-ASCII, too long, a colon out of place. */
-#define TM_QNAME(dst, pl, from, bail)                                                              \
-  do {                                                                                             \
-    TM_FIND(dst, m.nn, (from) + 1, bail);                                                          \
-    (pl) = 0;                                                                                      \
-    if (*(dst) == ':') {                                                                           \
-      const char *l_ = (dst) + 1;                                                                  \
-      (pl) = (int)((dst) - (from));                                                                \
-      if (l_ >= lim || !(xsr__name_class[(unsigned char)*l_] & XSR__NAME_START) || *l_ == ':')     \
-        goto bail;                                                                                 \
-      TM_FIND(dst, m.nn, l_ + 1, bail);                                                            \
-      if (*(dst) == ':')                                                                           \
-        goto bail;                                                                                 \
-    }                                                                                              \
-    if ((unsigned char)*(dst) >= 0x80 || (size_t)((dst) - (from)) > p->cfg.max_name)               \
-      goto bail;                                                                                   \
-  } while (0)
-    if ((unsigned char)*s >= 0x80 || *s == ':')
-      goto tag_name;
-    {
-      int pl;
-      TM_QNAME(t, pl, s, tag_name);
-      n->name_len = (uint16_t)(t - s);
-      n->prefix_len = (uint16_t)pl;
-    }
-    s = t;
-    for (;;) {
-      sawws = 0;
-      if (s >= lim)
-        goto tag_ws;
-      c = (unsigned char)*s;
-      if (is_ws(c)) {
-        TM_FIND(t, ~m.ws, s + 1, tag_ws);
-        s = t;
-        c = (unsigned char)*s;
-        sawws = 1;
-      }
-      if (c == '>') {
-        s++;
-        empty = 0;
-        goto start_tag_done;
-      }
-      if (c == '/') {
-        if (s + 1 < lim && s[1] == '>') {
-          s += 2;
-          empty = 1;
-          goto start_tag_done;
-        }
-        s++;
-        goto st_empty_gt;
-      }
-      if (!sawws || !(xsr__name_class[c] & XSR__NAME_START))
-        goto tag_ws;
-      /* An attribute: name, '=', quoted value; recorded only once its
-       * value's end (or first special byte) is found. */
-      const char *an = s, *v;
-      int apl;
-      if (c == ':')
-        goto tag_ws;
-      TM_QNAME(t, apl, an, tag_ws);
-      size_t alen = (size_t)(t - an);
-      int xmlns = (apl == 0 ? alen == 5 : apl == 5) && is_xmlns(an);
-      if ((xmlns && p->el_nsdecls >= p->cfg.max_ns_decls) ||
-          p->nattrs - n->attr_first >= p->cfg.max_attrs)
-        goto tag_ws;
-      for (uint32_t i = n->attr_first; i < p->nattrs; i++) {
-        const xsr_attr *o = &p->attrs[i];
-        if (o->name_len == alen && AT(o->name_off)[0] == an[0] &&
-            memcmp(AT(o->name_off), an, alen) == 0)
-          goto tag_ws;
-      }
-      s = t;
-      c = (unsigned char)*s;
-      if (c != '=') {
-        if (!is_ws(c))
-          goto tag_attr;
-        TM_FIND(t, ~m.ws, s + 1, tag_attr);
-        s = t;
-        if (*s != '=')
-          goto tag_attr;
-      }
-      s++;
-      if (s >= lim)
-        goto tag_attr;
-      c = (unsigned char)*s;
-      if (is_ws(c)) {
-        TM_FIND(t, ~m.ws, s + 1, tag_attr);
-        s = t;
-        c = (unsigned char)*s;
-      }
-      if (c != '\'' && c != '"')
-        goto tag_attr;
-      v = s + 1;
-      TM_FIND(t, m.vstop | (c == '\'' ? m.apos : m.quot), v, tag_attr);
-      if (XSR_UNLIKELY(p->nattrs == p->capattrs) &&
-          !grow(p, (void **)&p->attrs, &p->capattrs, p->nattrs + 1, sizeof *p->attrs))
-        goto tag_attr; /* the byte-wise state reports the ENOMEM */
-      xsr_attr *a = &p->attrs[p->nattrs++];
-      memset(a, 0, sizeof *a);
-      a->name_off = REL(an);
-      a->name_len = (uint16_t)alen;
-      a->prefix_len = (uint16_t)apl;
-      a->value_off = REL(v);
-      if (xmlns) {
-        p->el_nsdecls++;
-        a->flags = ATTR_XMLNS;
-      } else if (apl) {
-        p->el_prefixed = 1;
-      }
-      if ((unsigned char)*t != c) { /* a reference, control or non-ASCII byte */
-        p->quote = c;
-        s = t;
-        goto st_attr_value;
-      }
-      a->value_len = REL(t) - a->value_off;
-      s = t + 1;
-      continue;
-    tag_attr:
-      s = an;
-      goto tag_ws;
-    }
-#undef TM_QNAME
-#undef TM_FIND
-  tag_ws:
-    p->ws = (uint8_t)sawws;
-    goto st_stag_ws;
-  tag_name:
-    s = AT(p->tok);
   }
   /* fall through */
 st_stag_name:
@@ -1940,6 +1997,22 @@ st_cdata:
   /* -- references -------------------------------------------------------- */
 st_ref:
   ENTER(ST_REF);
+  /* The five predefined entities, whole and in reach: compared at once
+   * (each memcmp of a constant length compiles to a load and a compare). */
+  if (lim - s >= 6) {
+    if (memcmp(s, "&lt;", 4) == 0 || memcmp(s, "&gt;", 4) == 0) {
+      s += 4;
+      goto ref_done;
+    }
+    if (memcmp(s, "&amp;", 5) == 0) {
+      s += 5;
+      goto ref_done;
+    }
+    if (memcmp(s, "&quot;", 6) == 0 || memcmp(s, "&apos;", 6) == 0) {
+      s += 6;
+      goto ref_done;
+    }
+  }
   NEED(2);
   c = (unsigned char)s[1];
   if (c == '#') {

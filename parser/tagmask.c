@@ -28,9 +28,8 @@
 #include "internal.h"
 #include "tagmask.h"
 
-#if defined(__x86_64__) || defined(_M_X64)
+#ifdef XSR__TAGMASK_AVX2
 #define XSR_HAVE_X86 1
-#include <immintrin.h>
 #endif
 
 void xsr__tagmask_scalar(const char *w, xsr__tagmask *m) {
@@ -57,66 +56,28 @@ void xsr__tagmask_scalar(const char *w, xsr__tagmask *m) {
 }
 
 #ifdef XSR_HAVE_X86
-/* The masks of 32 bytes. */
-typedef struct half {
-  uint32_t nn, ws, apos, quot, vstop;
-} half;
-
 #define REP32(x)                                                                                   \
   x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x
-enum { K_LUT_LO, K_LUT_HI, K_NIB, K_NAME, K_WS, K_APOS, K_QUOT, K_LT, K_AMP, K_SP, K_COUNT };
-static const unsigned char tm_k[K_COUNT][32] __attribute__((aligned(32))) = {
-    {0x52, 0x43, 0x43, 0x43, 0x43, 0x43, 0x43, 0x43, 0x43, 0x63, 0x23,
-     0x01, 0x01, 0x29, 0x09, 0x05, 0x52, 0x43, 0x43, 0x43, 0x43, 0x43,
-     0x43, 0x43, 0x43, 0x63, 0x23, 0x01, 0x01, 0x29, 0x09, 0x05},
-    {0x20, 0x00, 0x18, 0x40, 0x01, 0x06, 0x01, 0x02, 0, 0, 0, 0, 0, 0, 0, 0,
-     0x20, 0x00, 0x18, 0x40, 0x01, 0x06, 0x01, 0x02, 0, 0, 0, 0, 0, 0, 0, 0},
-    {REP32(0x0F)},
-    {REP32(0x4F)},
-    {REP32(0x30)},
-    {REP32('\'')},
-    {REP32('"')},
-    {REP32('<')},
-    {REP32('&')},
-    {REP32(0x20)},
+const unsigned char xsr__tagmask_k[XSR__TM_COUNT][32] __attribute__((aligned(32))) = {
+    [XSR__TM_LUT_LO] = {0x52, 0x43, 0x43, 0x43, 0x43, 0x43, 0x43, 0x43, 0x43, 0x63, 0x23,
+                        0x01, 0x01, 0x29, 0x09, 0x05, 0x52, 0x43, 0x43, 0x43, 0x43, 0x43,
+                        0x43, 0x43, 0x43, 0x63, 0x23, 0x01, 0x01, 0x29, 0x09, 0x05},
+    [XSR__TM_LUT_HI] = {0x20, 0x00, 0x18, 0x40, 0x01, 0x06, 0x01, 0x02, 0, 0, 0, 0, 0, 0, 0, 0,
+                        0x20, 0x00, 0x18, 0x40, 0x01, 0x06, 0x01, 0x02, 0, 0, 0, 0, 0, 0, 0, 0},
+    [XSR__TM_NIB] = {REP32(0x0F)},
+    [XSR__TM_NAME] = {REP32(0x4F)},
+    [XSR__TM_WS] = {REP32(0x30)},
+    [XSR__TM_APOS] = {REP32('\'')},
+    [XSR__TM_QUOT] = {REP32('"')},
+    [XSR__TM_LT] = {REP32('<')},
+    [XSR__TM_AMP] = {REP32('&')},
+    [XSR__TM_SP] = {REP32(0x20)},
 };
 #undef REP32
-#define K(i) _mm256_load_si256((const __m256i *)(const void *)k[i])
-
-__attribute__((target("avx2"))) static inline half classify32(__m256i b,
-                                                              const unsigned char (*k)[32]) {
-  const __m256i lut_lo = K(K_LUT_LO), lut_hi = K(K_LUT_HI), nib = K(K_NIB);
-  const __m256i zero = _mm256_setzero_si256();
-  __m256i lo = _mm256_and_si256(b, nib);
-  __m256i hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), nib);
-  __m256i cls = _mm256_and_si256(_mm256_shuffle_epi8(lut_lo, lo), _mm256_shuffle_epi8(lut_hi, hi));
-  half h;
-  h.nn = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_and_si256(cls, K(K_NAME)), zero));
-  h.ws = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_and_si256(cls, K(K_WS)), zero));
-  h.apos = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, K(K_APOS)));
-  h.quot = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, K(K_QUOT)));
-  /* Signed b < 0x20: control bytes and every byte >= 0x80. */
-  __m256i vs = _mm256_or_si256(_mm256_cmpeq_epi8(b, K(K_LT)), _mm256_cmpeq_epi8(b, K(K_AMP)));
-  vs = _mm256_or_si256(vs, _mm256_cmpgt_epi8(K(K_SP), b));
-  h.vstop = (uint32_t)_mm256_movemask_epi8(vs);
-  return h;
-}
 
 __attribute__((target("avx2"))) static void tagmask_avx2(const char *w, xsr__tagmask *m) {
-  /* Hidden from the optimiser, which would otherwise rebuild each
-   * constant in registers (a move and a broadcast) instead of using it
-   * as a memory operand. */
-  const unsigned char(*k)[32] = tm_k;
-  __asm__("" : "+r"(k));
-  half a = classify32(_mm256_loadu_si256((const __m256i *)(const void *)w), k);
-  half b = classify32(_mm256_loadu_si256((const __m256i *)(const void *)(w + 32)), k);
-  m->nn = a.nn | (uint64_t)b.nn << 32;
-  m->ws = a.ws | (uint64_t)b.ws << 32;
-  m->apos = a.apos | (uint64_t)b.apos << 32;
-  m->quot = a.quot | (uint64_t)b.quot << 32;
-  m->vstop = a.vstop | (uint64_t)b.vstop << 32;
+  xsr__tagmask_avx2(w, m);
 }
-#undef K
 #endif
 
 xsr__tagmask_fn xsr__tagmask_simd;

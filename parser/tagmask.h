@@ -38,4 +38,63 @@ void xsr__tagmask_scalar(const char *w, xsr__tagmask *m);
 /* Picks xsr__tagmask_simd; called by xsr__scan_init(). */
 void xsr__tagmask_init(int force_scalar);
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define XSR__TAGMASK_AVX2 1
+
+/* The classifier's constants (tagmask.c): in another file, so that the
+ * compiler uses them as memory operands instead of rebuilding each in a
+ * register on every call. */
+enum {
+  XSR__TM_LUT_LO,
+  XSR__TM_LUT_HI,
+  XSR__TM_NIB,
+  XSR__TM_NAME,
+  XSR__TM_WS,
+  XSR__TM_APOS,
+  XSR__TM_QUOT,
+  XSR__TM_LT,
+  XSR__TM_AMP,
+  XSR__TM_SP,
+  XSR__TM_COUNT
+};
+extern const unsigned char xsr__tagmask_k[XSR__TM_COUNT][32];
+
+/* The masks of 32 bytes, in the low 32 bits of each field. */
+__attribute__((target("avx2"))) static inline void xsr__tagmask_avx2_32(__m256i b,
+                                                                        xsr__tagmask *m) {
+#define K(i) _mm256_load_si256((const __m256i *)(const void *)xsr__tagmask_k[i])
+  const __m256i nib = K(XSR__TM_NIB), zero = _mm256_setzero_si256();
+  __m256i lo = _mm256_and_si256(b, nib);
+  __m256i hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), nib);
+  __m256i cls = _mm256_and_si256(_mm256_shuffle_epi8(K(XSR__TM_LUT_LO), lo),
+                                 _mm256_shuffle_epi8(K(XSR__TM_LUT_HI), hi));
+  m->nn = (uint32_t)_mm256_movemask_epi8(
+      _mm256_cmpeq_epi8(_mm256_and_si256(cls, K(XSR__TM_NAME)), zero));
+  m->ws = (uint32_t)~_mm256_movemask_epi8(
+      _mm256_cmpeq_epi8(_mm256_and_si256(cls, K(XSR__TM_WS)), zero));
+  m->apos = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, K(XSR__TM_APOS)));
+  m->quot = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, K(XSR__TM_QUOT)));
+  /* Signed b < 0x20: control bytes and every byte >= 0x80. */
+  __m256i vs =
+      _mm256_or_si256(_mm256_cmpeq_epi8(b, K(XSR__TM_LT)), _mm256_cmpeq_epi8(b, K(XSR__TM_AMP)));
+  vs = _mm256_or_si256(vs, _mm256_cmpgt_epi8(K(XSR__TM_SP), b));
+  m->vstop = (uint32_t)_mm256_movemask_epi8(vs);
+#undef K
+}
+
+/* The masks of the 64 bytes at w, for code compiled for AVX2. */
+__attribute__((target("avx2"))) static inline void xsr__tagmask_avx2(const char *w,
+                                                                     xsr__tagmask *m) {
+  xsr__tagmask a, b;
+  xsr__tagmask_avx2_32(_mm256_loadu_si256((const __m256i *)(const void *)w), &a);
+  xsr__tagmask_avx2_32(_mm256_loadu_si256((const __m256i *)(const void *)(w + 32)), &b);
+  m->nn = a.nn | b.nn << 32;
+  m->ws = a.ws | b.ws << 32;
+  m->apos = a.apos | b.apos << 32;
+  m->quot = a.quot | b.quot << 32;
+  m->vstop = a.vstop | b.vstop << 32;
+}
+#endif
+
 #endif /* XSR_PARSER_TAGMASK_H */
