@@ -209,6 +209,7 @@ static inline int buf_append(xsr_parser *p, const char *d, size_t n) {
 
 /* Namespace URIs are hashed on every declaration: eight bytes at a time. */
 static uint32_t hash_bytes(const char *s, size_t n) {
+  const size_t len = n;
   uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
   while (n >= 8) {
     uint64_t w;
@@ -219,7 +220,13 @@ static uint32_t hash_bytes(const char *s, size_t n) {
     n -= 8;
   }
   uint64_t w = 0;
-  memcpy(&w, s, n);
+  if (XSR_LIKELY(len >= 8)) { /* the tail as the last 8 bytes: no memcpy call */
+    memcpy(&w, s + n - 8, 8);
+    w >>= 8 * (8 - n) & 63;
+  } else {
+    for (size_t i = 0; i < n; i++)
+      w |= (uint64_t)(unsigned char)s[i] << 8 * i;
+  }
   h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
   h ^= h >> 29;
   return (uint32_t)h;
@@ -1930,6 +1937,8 @@ start_tag_done : {
 st_content:
   ENTER(ST_CONTENT);
   for (;;) {
+    if (s < lim && *s == '<') /* no text at all: the usual case between tags */
+      goto content_lt;
     /* Short ASCII texts (<show>, <priority>, base64) are cheapest with
      * scan3.  Once a text has shown a non-ASCII character, the scanner that
      * validates UTF-8 in its vector loop takes over until the text ends:
@@ -1940,6 +1949,7 @@ st_content:
       goto out;
     c = (unsigned char)*s;
     if (c == '<') {
+    content_lt:
       wide = 0;
       if (REL(s) > p->text_start &&
           !add_text_node(p, XSR_NODE_TEXT, p->text_start, REL(s) - p->text_start, p->text_flags))
