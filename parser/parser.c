@@ -1177,7 +1177,8 @@ struct tagwin {
 __attribute__((target("avx2"))) static int stag_avx2(xsr_parser *p, const char *b, const char *lim,
                                                      const char **ps, struct tagwin *win) {
   const char *s = *ps, *t, *w = win->w;
-  xsr__tagmask m = win->m;
+  xsr__tagmask *const mp = &win->m;
+#define m (*mp)
   xsr_node *n = &p->nodes[p->cur_node];
   uint64_t seen = 0;
   int rc;
@@ -1341,9 +1342,9 @@ tag_name:
   s = b + p->tok;
   rc = STAG_NAME;
 done:
+#undef m
   *ps = s;
   win->w = w;
-  win->m = m;
   return rc;
 }
 #else
