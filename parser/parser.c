@@ -125,6 +125,11 @@ struct xsr_parser {
 
   char *tmp; /* scratch for decoding xmlns values that hold references */
   size_t tmp_cap;
+
+  /* Duplicate-attribute set for elements with many attributes: attribute
+   * index + 1 per slot, open addressing, grown to the largest element. */
+  uint32_t *aset;
+  uint32_t aset_cap, aset_mask, aset_n;
 };
 
 static void cont_init(void);
@@ -397,6 +402,7 @@ void xsr_parser_free(xsr_parser *p) {
   xfree(p, p->binds);
   xfree(p, p->arena);
   xfree(p, p->tmp);
+  xfree(p, p->aset);
   p->a.free(p->a.user, p);
 }
 
@@ -640,6 +646,103 @@ static int decode_value(xsr_parser *p, const char *v, size_t len, const char **o
   return 1;
 }
 
+/*
+ * Duplicate attributes.  The usual element has a handful of attributes,
+ * compared pairwise; from ATTR_LINEAR on, a hash set of attribute indexes
+ * keeps the check linear however many attributes max_attrs lets through.
+ * The set holds the element's attributes checked so far; slots hold
+ * index + 1.
+ */
+#define ATTR_LINEAR 16
+
+static uint32_t fnv1a(const char *s, size_t n, uint32_t h) {
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (unsigned char)s[i]) * 16777619u;
+  return h;
+}
+
+/* Empties the set, with room for n entries at half load. */
+static int aset_clear(xsr_parser *p, uint32_t n) {
+  uint32_t cap = 64;
+  while (cap < 2 * n)
+    cap *= 2;
+  if (cap > p->aset_cap) {
+    uint32_t *t = p->a.realloc(p->a.user, p->aset, (size_t)cap * sizeof *t);
+    if (!t)
+      return 0;
+    p->aset = t;
+    p->aset_cap = cap;
+  }
+  memset(p->aset, 0, (size_t)cap * sizeof *p->aset);
+  p->aset_mask = cap - 1;
+  p->aset_n = 0;
+  return 1;
+}
+
+/* The slot for hash h: holding an index equal to `idx` under `same`, or
+ * empty. */
+#define ASET_PROBE(slot, h, same_as)                                                               \
+  do {                                                                                             \
+    for (uint32_t i_ = (h)&p->aset_mask;; i_ = (i_ + 1) & p->aset_mask) {                          \
+      uint32_t v_ = p->aset[i_];                                                                   \
+      if (!v_ || same_as(v_ - 1)) {                                                                \
+        (slot) = i_;                                                                               \
+        break;                                                                                     \
+      }                                                                                            \
+    }                                                                                              \
+  } while (0)
+
+/* Whether attribute `idx` repeats the qualified name of one of the
+ * element's attributes [first, idx): 1, 0, or -1 when out of memory.
+ * Called for every attribute in order. */
+static int qname_dup_set(xsr_parser *p, const char *b, uint32_t first, uint32_t idx);
+
+static inline int qname_dup(xsr_parser *p, const char *b, uint32_t first, uint32_t idx) {
+  if (XSR_UNLIKELY(idx - first >= ATTR_LINEAR))
+    return qname_dup_set(p, b, first, idx);
+  const xsr_attr *a = &p->attrs[idx];
+  const char *an = b + a->name_off;
+  size_t len = a->name_len;
+  for (uint32_t i = first; i < idx; i++) {
+    const xsr_attr *o = &p->attrs[i];
+    const char *on = b + o->name_off;
+    if (o->name_len == len && on[0] == an[0] && memcmp(on, an, len) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+__attribute__((noinline)) static int qname_dup_set(xsr_parser *p, const char *b, uint32_t first,
+                                                   uint32_t idx) {
+  const xsr_attr *a = &p->attrs[idx];
+  const char *an = b + a->name_off;
+  size_t len = a->name_len;
+#define SAME_QNAME(j)                                                                              \
+  (p->attrs[j].name_len == len && memcmp(b + p->attrs[j].name_off, an, len) == 0)
+  uint32_t slot;
+  if (idx - first == ATTR_LINEAR || 2 * (p->aset_n + 1) > p->aset_mask + 1) {
+    /* First use for this element, or full: rebuild from its attributes
+     * so far (distinct: each was checked when it came). */
+    if (!aset_clear(p, 2 * (idx - first + 1)))
+      return -1;
+    for (uint32_t i = first; i < idx; i++) {
+      const xsr_attr *o = &p->attrs[i];
+      uint32_t h = fnv1a(b + o->name_off, o->name_len, 2166136261u), v;
+      for (v = h & p->aset_mask; p->aset[v]; v = (v + 1) & p->aset_mask) {
+      }
+      p->aset[v] = i + 1;
+      p->aset_n++;
+    }
+  }
+  ASET_PROBE(slot, fnv1a(an, len, 2166136261u), SAME_QNAME);
+#undef SAME_QNAME
+  if (p->aset[slot])
+    return 1;
+  p->aset[slot] = idx + 1;
+  p->aset_n++;
+  return 0;
+}
+
 static const char XML_NS_URI[] = "http://www.w3.org/XML/1998/namespace";
 static const char XMLNS_NS_URI[] = "http://www.w3.org/2000/xmlns/";
 
@@ -723,8 +826,12 @@ static xsr_err finish_start_tag(xsr_parser *p, const char *b, const char **errp)
   }
   el->ns = ens;
 
-  /* Attributes: drop declarations, resolve prefixes, check expanded names. */
+  /* Attributes: drop declarations, resolve prefixes, check expanded names
+   * (pairwise, or through the set for elements with many attributes). */
   uint32_t out = first;
+  int use_set = n > ATTR_LINEAR;
+  if (use_set && !aset_clear(p, n))
+    return XSR_ENOMEM;
   for (uint32_t i = first; i < first + n; i++) {
     xsr_attr a = p->attrs[i];
     if (a.flags & ATTR_XMLNS)
@@ -740,15 +847,28 @@ static xsr_err finish_start_tag(xsr_parser *p, const char *b, const char **errp)
       /* Same namespace and local name as an earlier prefixed attribute? */
       size_t ll = (size_t)a.name_len - a.prefix_len - 1;
       const char *lp = an + a.prefix_len + 1;
-      for (uint32_t j = first; j < out; j++) {
-        const xsr_attr *o = &p->attrs[j];
-        if (!o->prefix_len || o->ns != a.ns || (size_t)o->name_len - o->prefix_len - 1 != ll)
-          continue;
-        if (memcmp(b + o->name_off + o->prefix_len + 1, lp, ll) == 0) {
+#define SAME_EXPANDED(j)                                                                           \
+  (p->attrs[j].prefix_len && p->attrs[j].ns == a.ns &&                                             \
+   (size_t)p->attrs[j].name_len - p->attrs[j].prefix_len - 1 == ll &&                              \
+   memcmp(b + p->attrs[j].name_off + p->attrs[j].prefix_len + 1, lp, ll) == 0)
+      if (use_set) {
+        uint32_t slot;
+        ASET_PROBE(slot, fnv1a(lp, ll, a.ns * 2654435761u), SAME_EXPANDED);
+        if (p->aset[slot]) {
           *errp = an;
           return XSR_EDUPATTR;
         }
+        p->aset[slot] = out + 1; /* p->attrs[out] is written below */
+        p->aset_n++;
+      } else {
+        for (uint32_t j = first; j < out; j++) {
+          if (SAME_EXPANDED(j)) {
+            *errp = an;
+            return XSR_EDUPATTR;
+          }
+        }
       }
+#undef SAME_EXPANDED
     } else {
       a.ns = XSR_NS_NONE;
     }
@@ -1269,7 +1389,8 @@ __attribute__((target("avx2"))) static int stag_avx2(xsr_parser *p, const char *
     size_t alen = (size_t)(t - an);
     int xmlns = (apl == 0 ? alen == 5 : apl == 5) && is_xmlns(an);
     if ((xmlns && p->el_nsdecls >= p->cfg.max_ns_decls) ||
-        p->nattrs - n->attr_first >= p->cfg.max_attrs)
+        p->nattrs - n->attr_first >= p->cfg.max_attrs ||
+        p->nattrs - n->attr_first >= ATTR_LINEAR) /* the set's turn: see qname_dup */
       goto done;
     /* Duplicates: a 64-bit signature of the names seen in this tag (length
      * and first and last bytes) rules most pairs out without a compare.
@@ -1804,13 +1925,9 @@ st_attr_name:
       p->el_prefixed = 1;
     }
     /* Same qualified name as an earlier attribute of this element? */
-    const xsr_node *n = &p->nodes[p->cur_node];
-    for (uint32_t i = n->attr_first; i + 1 < p->nattrs; i++) {
-      const xsr_attr *o = &p->attrs[i];
-      const char *on = AT(o->name_off);
-      if (o->name_len == len && on[0] == an[0] && memcmp(on, an, len) == 0)
-        FAIL(XSR_EDUPATTR, an);
-    }
+    int dup = qname_dup(p, b, p->nodes[p->cur_node].attr_first, p->nattrs - 1);
+    if (dup)
+      FAIL(dup < 0 ? XSR_ENOMEM : XSR_EDUPATTR, an);
   }
 st_attr_eq:
   ENTER(ST_ATTR_EQ);
