@@ -578,6 +578,8 @@ int xsr_bench_corpus_make(const char *kind, size_t target, uint64_t seed, xsr_be
   } else
     return -1;
 
+  if (single)
+    target = 1024 * 1024; /* stanza1m: one stanza; stanza1k: 1 MiB of them */
   memset(out, 0, sizeof *out);
   out->kind = kind;
   gen g = {.rng = seed, .w = NULL, .single_size = single && kind[7] == 'k' ? 1024 : 1024 * 1024};
@@ -606,8 +608,6 @@ int xsr_bench_corpus_make(const char *kind, size_t target, uint64_t seed, xsr_be
       capsizes = c;
     }
     sizes[nsizes++] = n;
-    if (single)
-      break;
     if (chance(&g, 5)) /* a whitespace keepalive between stanzas */
       stream.p[stream.len++] = ' ';
   }

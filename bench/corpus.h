@@ -17,8 +17,10 @@
  *   adversarial  nesting to the depth limit, elements with the maximum
  *                number of attributes, dense entity and character
  *                references, CDATA, names near the length limit
- *   stanza1k     one stanza of about 1 KiB }  used by the instruction-count
- *   stanza1m     one stanza of about 1 MiB }  script to show linearity
+ *   stanza1k     1 KiB stanzas, 1 MiB of them }  used by the instruction-count
+ *   stanza1m     one stanza of about 1 MiB     }  script to show linearity:
+ *                the same bytes per stanza kind, the same stream size, so
+ *                the set-up and the stream header weigh the same in both
  *
  * Every corpus is valid for xsr's default limits except stanza1m, whose one
  * stanza exceeds XSR_DEFAULT_MAX_STANZA: parse it with max_stanza raised.
