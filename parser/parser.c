@@ -50,6 +50,7 @@ typedef struct binding {
 typedef struct open_el {
   uint32_t node;
   uint32_t nbinds; /* bindings in force before this element */
+  uint32_t defns;  /* the default namespace before this element */
 } open_el;
 
 typedef struct ns_entry {
@@ -111,6 +112,7 @@ struct xsr_parser {
   uint32_t *last; /* last node at each depth under the current parent */
   binding *binds;
   uint32_t nbinds, capbinds;
+  uint32_t defns; /* the default namespace in force: the innermost binding of "" */
 
   /* Stream-level data that outlives the header's bytes. */
   char *arena;
@@ -344,6 +346,7 @@ static void stream_state_init(xsr_parser *p) {
   p->intop = 1;
   p->depth = 0;
   p->nbinds = 0;
+  p->defns = XSR_NS_NONE;
   p->nnodes = p->nattrs = 0;
   p->arena_len = 0;
   p->closed = 0;
@@ -584,12 +587,8 @@ static const char *binding_prefix(const xsr_parser *p, const binding *bd, const 
 
 /* The namespace bound to a prefix ("" = default), or NONE32 if unbound. */
 static uint32_t resolve(const xsr_parser *p, const char *b, const char *pre, size_t len) {
-  if (len == 0) { /* the default namespace: the common case */
-    for (uint32_t i = p->nbinds; i-- > 0;)
-      if (p->binds[i].prefix_len == 0)
-        return p->binds[i].ns;
-    return XSR_NS_NONE;
-  }
+  if (len == 0) /* the default namespace: the common case */
+    return p->defns;
   if (len == 3 && memcmp(pre, "xml", 3) == 0)
     return XSR_NS_XML;
   for (uint32_t i = p->nbinds; i-- > 0;) {
@@ -811,6 +810,8 @@ static xsr_err finish_start_tag(xsr_parser *p, const char *b, const char **errp)
     bd->prefix_len = (uint32_t)pre_len;
     bd->ns = ns;
     bd->persistent = 0;
+    if (pre_len == 0)
+      p->defns = ns;
   }
 
   /* The element's own namespace. */
@@ -1996,7 +1997,7 @@ st_empty_gt:
   goto start_tag_done;
 
 start_tag_done : {
-  uint32_t nbinds_before = p->nbinds;
+  uint32_t nbinds_before = p->nbinds, defns_before = p->defns;
   err = finish_start_tag(p, b, &errp);
   if (err)
     goto fail;
@@ -2042,6 +2043,7 @@ start_tag_done : {
   p->depth++;
   p->stack[p->depth].node = p->cur_node;
   p->stack[p->depth].nbinds = nbinds_before; /* popped at the end tag */
+  p->stack[p->depth].defns = defns_before;
   if (p->depth == 1)
     find_route(p, b);
   if (empty)
@@ -2256,6 +2258,7 @@ st_etag_ws:
       p->phase = PH_EPILOG;
       p->state = ST_EPILOG;
       p->nbinds = 0;
+      p->defns = XSR_NS_NONE;
       b = s;
       p->intop = 0;
       lim = e;
@@ -2275,6 +2278,7 @@ element_end : {
   xsr_node *n = &p->nodes[p->stack[p->depth].node];
   n->len = REL(s) - n->off;
   p->nbinds = p->stack[p->depth].nbinds; /* pop the element's declarations */
+  p->defns = p->stack[p->depth].defns;
   p->depth--;
   if (p->depth > 0) {
     p->text_start = REL(s);
