@@ -29,6 +29,21 @@
  *
  * The index (nodes, attributes) is built while scanning into arrays that
  * grow to the largest stanza seen and are then reused.
+ *
+ * Fast paths.  The byte-wise states below are the grammar; a few
+ * accelerators sit in front of them and hand over to them, in a state they
+ * would have reached themselves, whenever the input is not the common
+ * case, so every result (index, errors and their offsets) is theirs:
+ *   - attributes of start tags from 64-byte AVX2 bitmaps (stag_avx2), when
+ *     64 bytes lie ahead below the limit;
+ *   - the end tag of the open element matched by one compare;
+ *   - the five predefined entities matched whole;
+ *   - character data scanned by xsr__scan3, or by xsr__scan_text (UTF-8
+ *     validated in the vector loop) once a text has shown non-ASCII;
+ *   - small chunks that only continue a run (text, a value, a name) taken
+ *     by a table lookup per byte in feed()/commit() (set_cont).
+ * XSR_FORCE_SCALAR=1 turns the SIMD ones off; the tests run both ways and
+ * the fuzzers compare every chunking, which moves the hand-over points.
  */
 #include <stdlib.h>
 #include <string.h>
