@@ -108,11 +108,12 @@ struct xsr_parser {
   unsigned name_colon;  /* a ':' was seen in the part of the name scanned before */
   uint32_t route[5];    /* attr index of to/from/id/type/lang in the stanza, NONE32 */
 
-  /* Small chunks (see xsr_parser_feed): when every held byte is scanned
-   * and the parser sits in a run, `cont` marks the bytes that merely
-   * continue it and `cont_left` how many may, before a limit needs a look.
-   * NULL whenever anything else holds (set only by run()'s normal exit). */
-  const unsigned char *cont;
+  /* Small chunks (see set_cont): when every held byte is scanned and the
+   * parser sits in a run, `cont` is the cont_class bit of the bytes that
+   * merely continue it and `cont_left` how many may, before a limit needs
+   * a look.  0 whenever anything else holds (set only by run()'s normal
+   * exit). */
+  unsigned cont;
   size_t cont_left;
 
   xsr_err err;
@@ -148,8 +149,6 @@ struct xsr_parser {
   uint32_t *aset;
   uint32_t aset_cap, aset_mask, aset_n;
 };
-
-static void cont_init(void);
 
 /* ---- allocation ---------------------------------------------------------- */
 
@@ -369,7 +368,7 @@ static void stream_state_init(xsr_parser *p) {
   p->pending_close = 0;
   p->name_colon = 0;
   p->lenient_decl = 0;
-  p->cont = NULL;
+  p->cont = 0;
 }
 
 xsr_parser *xsr_parser_new(const xsr_parser_config *cfg, const xsr_parser_callbacks *cb, void *user,
@@ -387,7 +386,6 @@ xsr_parser *xsr_parser_new(const xsr_parser_config *cfg, const xsr_parser_callba
   if (alloc)
     a = *alloc;
   xsr__scan_init();
-  cont_init();
   xsr_parser *p = a.malloc(a.user, sizeof *p);
   if (!p)
     return NULL;
@@ -1224,33 +1222,34 @@ static inline const char *limit_for(const xsr_parser *p, const char *b, const ch
  * of bytes that merely continue that run changes nothing but the position.
  * feed() and commit() recognise that with one table lookup per byte instead
  * of a call into run(); the resulting state is exactly the one run() would
- * leave, so chunking stays invisible.  A table entry is 1 for a byte that
- * continues the run: never a markup byte, a control byte the state must
- * look at (CR, TAB and LF in values), a byte >= 0x80 (UTF-8 is validated in
- * run()) or a colon in names (run() tracks it for the QName check).
+ * leave, so chunking stays invisible.  cont_class has one bit per kind of
+ * run, set for the bytes that continue it: never a markup byte, a control
+ * byte the state must look at (CR, TAB and LF in values), a byte >= 0x80
+ * (UTF-8 is validated in run()) or a colon in names (run() tracks it for
+ * the QName check).
  */
-enum { CONT_CONTENT, CONT_APOS, CONT_QUOT, CONT_NAME, CONT_KINDS };
-static unsigned char cont_tbl[CONT_KINDS][256];
-
-static void cont_init(void) {
-  static volatile int done;
-  if (done)
-    return;
-  /* Every thread writes the same values. */
-  for (unsigned c = 0; c < 256; c++) {
-    int text = c >= 0x20 && c < 0x80 && c != '<' && c != '&';
-    __atomic_store_n(&cont_tbl[CONT_CONTENT][c],
-                     (unsigned char)((text && c != '>') || c == '\n' || c == '\t'),
-                     __ATOMIC_RELAXED);
-    __atomic_store_n(&cont_tbl[CONT_APOS][c], (unsigned char)(text && c != '\''), __ATOMIC_RELAXED);
-    __atomic_store_n(&cont_tbl[CONT_QUOT][c], (unsigned char)(text && c != '"'), __ATOMIC_RELAXED);
-    __atomic_store_n(&cont_tbl[CONT_NAME][c],
-                     (unsigned char)((xsr__name_class[c] & XSR__NAME_CHAR) && c != ':'),
-                     __ATOMIC_RELAXED);
-  }
-  __atomic_thread_fence(__ATOMIC_RELEASE);
-  done = 1;
-}
+enum { CONT_CONTENT = 1, CONT_APOS = 2, CONT_QUOT = 4, CONT_NAME = 8 };
+#define CONT_TEXT(c) ((c) >= 0x20 && (c) < 0x80 && (c) != '<' && (c) != '&')
+#define CONT_NCHAR(c)                                                                              \
+  (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9') ||       \
+   (c) == '-' || (c) == '.' || (c) == '_')
+#define CONT_BITS(c)                                                                               \
+  (((CONT_TEXT(c) && (c) != '>') || (c) == '\n' || (c) == '\t' ? CONT_CONTENT : 0) |               \
+   (CONT_TEXT(c) && (c) != '\'' ? CONT_APOS : 0) | (CONT_TEXT(c) && (c) != '"' ? CONT_QUOT : 0) |  \
+   (CONT_NCHAR(c) ? CONT_NAME : 0))
+#define CONT_ROW(r)                                                                                \
+  CONT_BITS(r + 0), CONT_BITS(r + 1), CONT_BITS(r + 2), CONT_BITS(r + 3), CONT_BITS(r + 4),        \
+      CONT_BITS(r + 5), CONT_BITS(r + 6), CONT_BITS(r + 7), CONT_BITS(r + 8), CONT_BITS(r + 9),    \
+      CONT_BITS(r + 10), CONT_BITS(r + 11), CONT_BITS(r + 12), CONT_BITS(r + 13),                  \
+      CONT_BITS(r + 14), CONT_BITS(r + 15)
+static const unsigned char cont_class[256] = {
+    CONT_ROW(0x00), CONT_ROW(0x10), CONT_ROW(0x20), CONT_ROW(0x30), CONT_ROW(0x40), CONT_ROW(0x50),
+    CONT_ROW(0x60), CONT_ROW(0x70), CONT_ROW(0x80), CONT_ROW(0x90), CONT_ROW(0xA0), CONT_ROW(0xB0),
+    CONT_ROW(0xC0), CONT_ROW(0xD0), CONT_ROW(0xE0), CONT_ROW(0xF0)};
+#undef CONT_ROW
+#undef CONT_BITS
+#undef CONT_NCHAR
+#undef CONT_TEXT
 
 /* Called when run() stops at the end of its input inside a top-level
  * construct of `held` bytes. */
@@ -1258,10 +1257,10 @@ static inline void set_cont(xsr_parser *p, size_t held) {
   size_t left = p->cfg.max_stanza - held; /* held <= max_stanza here */
   switch (p->state) {
   case ST_CONTENT:
-    p->cont = cont_tbl[CONT_CONTENT];
+    p->cont = CONT_CONTENT;
     break;
   case ST_ATTR_VALUE:
-    p->cont = cont_tbl[p->quote == '"' ? CONT_QUOT : CONT_APOS];
+    p->cont = p->quote == '"' ? CONT_QUOT : CONT_APOS;
     break;
   case ST_ETAG_NAME:
     if (p->pos == p->tok)
@@ -1274,7 +1273,7 @@ static inline void set_cont(xsr_parser *p, size_t held) {
       return;
     if (name_left < left)
       left = name_left;
-    p->cont = cont_tbl[CONT_NAME];
+    p->cont = CONT_NAME;
     break;
   }
   default:
@@ -1512,7 +1511,7 @@ static xsr_err run(xsr_parser *p, const char *base, size_t avail, size_t *advanc
   unsigned wide = 0;                           /* the current text has held non-ASCII characters */
   struct tagwin win = {NULL, {0, 0, 0, 0, 0}}; /* see stag_avx2 */
 
-  p->cont = NULL;
+  p->cont = 0;
 
 #define REL(x) ((uint32_t)((x)-b))
 #define AT(o)  (b + (o))
@@ -2360,7 +2359,7 @@ fail:
 /* ---- entry points -------------------------------------------------------- */
 
 static xsr_err fail_nomem(xsr_parser *p) {
-  p->cont = NULL;
+  p->cont = 0;
   p->err = XSR_ENOMEM;
   p->err_off = p->base_off + p->pos;
   p->state = ST_FAILED;
@@ -2385,15 +2384,15 @@ xsr_err xsr_parser_feed(xsr_parser *p, const void *data, size_t len) {
   /* Small chunk continuing a run, with room in the buffer: take it here,
    * checking and copying in one pass (bytes copied before a byte that
    * stops the run land in free buffer space and are simply not counted).
-   * cont is NULL inside callbacks, after errors and while paused. */
-  const unsigned char *t = p->cont;
+   * cont is 0 inside callbacks, after errors and while paused. */
+  const unsigned t = p->cont;
   if (t && len - 1 < 64 && len <= p->cont_left && len <= p->cap - p->end) {
     const unsigned char *src = data;
     char *dst = p->buf + p->end;
     size_t i = 0;
     do {
       unsigned char c = src[i];
-      if (!t[c])
+      if (!(cont_class[c] & t))
         goto slow;
       dst[i] = (char)c;
     } while (++i < len);
@@ -2500,11 +2499,11 @@ xsr_err xsr_parser_commit(xsr_parser *p, size_t n) {
   if (n > p->cap - p->end)
     return XSR_EINVAL;
   p->fed += n;
-  const unsigned char *t = p->cont;
+  const unsigned t = p->cont;
   if (t && n <= 64 && n <= p->cont_left) {
     const unsigned char *u = (const unsigned char *)p->buf + p->end;
     size_t i = 0;
-    while (i < n && t[u[i]])
+    while (i < n && (cont_class[u[i]] & t))
       i++;
     if (i == n) {
       p->end += n;
