@@ -1374,7 +1374,10 @@ __attribute__((target("avx2"))) static int stag_avx2(xsr_parser *p, const char *
     if (s >= lim)
       goto done;
     c = (unsigned char)*s;
-    if (is_ws(c)) {
+    if (c == ' ' && s + 1 < lim && !is_ws((unsigned char)s[1])) {
+      c = (unsigned char)*++s; /* the usual single space: no search */
+      rc = STAG_WS1;
+    } else if (is_ws(c)) {
       TM_FIND(t, ~m.ws, s + 1, done);
       s = t;
       c = (unsigned char)*s;
