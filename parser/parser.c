@@ -115,6 +115,9 @@ struct xsr_parser {
    * exit). */
   unsigned cont;
   size_t cont_left;
+  /* A non-ASCII character begun in such a run: its first u8pend of u8need
+   * bytes are held after pos, not yet scanned (0 when none). */
+  uint8_t u8pend, u8need;
 
   xsr_err err;
   uint64_t err_off;
@@ -1229,7 +1232,8 @@ static inline const char *limit_for(const xsr_parser *p, const char *b, const ch
  * the QName check).
  */
 enum { CONT_CONTENT = 1, CONT_APOS = 2, CONT_QUOT = 4, CONT_NAME = 8 };
-#define CONT_TEXT(c) ((c) >= 0x20 && (c) < 0x80 && (c) != '<' && (c) != '&')
+#define CONT_TEXTLIKE (CONT_CONTENT | CONT_APOS | CONT_QUOT) /* runs that may hold UTF-8 */
+#define CONT_TEXT(c)  ((c) >= 0x20 && (c) < 0x80 && (c) != '<' && (c) != '&')
 #define CONT_NCHAR(c)                                                                              \
   (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9') ||       \
    (c) == '-' || (c) == '.' || (c) == '_')
@@ -1280,6 +1284,7 @@ static inline void set_cont(xsr_parser *p, size_t held) {
     return;
   }
   p->cont_left = left;
+  p->u8pend = 0;
 }
 
 /*
@@ -2383,6 +2388,53 @@ static xsr_err run_held(xsr_parser *p) {
 
 static xsr_err feed_slow(xsr_parser *p, const char *d, size_t len);
 
+/*
+ * Takes n (1..64) bytes that continue the run p->cont describes, copying
+ * them from src to the buffer's free end (src may be that end itself).
+ * In text and values a non-ASCII character is held unscanned until its
+ * last byte comes, then checked with the scanner's own xml_utf8(), so a
+ * character split across chunks costs no call into run() either.
+ * Returns 0, with nothing taken, at the first byte that needs run().
+ * Out of line: feed() and commit() try plain ASCII inline first.
+ */
+__attribute__((noinline)) static int cont_take(xsr_parser *p, const unsigned char *src, size_t n) {
+  const unsigned t = p->cont;
+  unsigned char *dst = (unsigned char *)p->buf + p->end;
+  size_t pos = p->pos;
+  unsigned pend = p->u8pend, need = p->u8need;
+  size_t i = 0;
+  do {
+    unsigned c = src[i];
+    dst[i] = (unsigned char)c;
+    if (XSR_LIKELY(!pend)) {
+      if (cont_class[c] & t) {
+        pos++;
+        continue;
+      }
+      if (!(t & CONT_TEXTLIKE) || c < 0xC2 || c > 0xF4)
+        return 0; /* markup, a control, or a byte no character starts with */
+      need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+      pend = 1;
+      continue;
+    }
+    if ((c & 0xC0) != 0x80)
+      return 0;
+    if (++pend < need)
+      continue;
+    const char *ch = p->buf + p->start + pos;
+    if (xml_utf8(ch, ch + need) != (int)need)
+      return 0; /* run() finds the error and its offset */
+    pos += need;
+    pend = 0;
+  } while (++i < n);
+  p->end += n;
+  p->pos = (uint32_t)pos;
+  p->u8pend = (uint8_t)pend;
+  p->u8need = (uint8_t)need;
+  p->cont_left -= n;
+  return 1;
+}
+
 xsr_err xsr_parser_feed(xsr_parser *p, const void *data, size_t len) {
   /* Small chunk continuing a run, with room in the buffer: take it here,
    * checking and copying in one pass (bytes copied before a byte that
@@ -2390,22 +2442,28 @@ xsr_err xsr_parser_feed(xsr_parser *p, const void *data, size_t len) {
    * cont is 0 inside callbacks, after errors and while paused. */
   const unsigned t = p->cont;
   if (t && len - 1 < 64 && len <= p->cont_left && len <= p->cap - p->end) {
-    const unsigned char *src = data;
-    char *dst = p->buf + p->end;
-    size_t i = 0;
-    do {
-      unsigned char c = src[i];
-      if (!(cont_class[c] & t))
-        goto slow;
-      dst[i] = (char)c;
-    } while (++i < len);
-    p->end += len;
-    p->fed += len;
-    p->pos += (uint32_t)len;
-    p->cont_left -= len;
-    return XSR_OK;
+    if (XSR_LIKELY(!p->u8pend)) {
+      const unsigned char *src = data;
+      char *dst = p->buf + p->end;
+      size_t i = 0;
+      do {
+        unsigned char c = src[i];
+        if (!(cont_class[c] & t))
+          goto wide;
+        dst[i] = (char)c;
+      } while (++i < len);
+      p->end += len;
+      p->fed += len;
+      p->pos += (uint32_t)len;
+      p->cont_left -= len;
+      return XSR_OK;
+    }
+  wide:
+    if ((t & CONT_TEXTLIKE) && cont_take(p, data, len)) {
+      p->fed += len;
+      return XSR_OK;
+    }
   }
-slow:
   if (p->in_cb)
     return XSR_EBUSY;
   if (p->err)
@@ -2502,19 +2560,9 @@ xsr_err xsr_parser_commit(xsr_parser *p, size_t n) {
   if (n > p->cap - p->end)
     return XSR_EINVAL;
   p->fed += n;
-  const unsigned t = p->cont;
-  if (t && n <= 64 && n <= p->cont_left) {
-    const unsigned char *u = (const unsigned char *)p->buf + p->end;
-    size_t i = 0;
-    while (i < n && (cont_class[u[i]] & t))
-      i++;
-    if (i == n) {
-      p->end += n;
-      p->pos += (uint32_t)n;
-      p->cont_left -= n;
-      return XSR_OK;
-    }
-  }
+  if (p->cont && n - 1 < 64 && n <= p->cont_left &&
+      cont_take(p, (const unsigned char *)p->buf + p->end, n))
+    return XSR_OK;
   p->end += n;
   if (p->paused)
     return XSR_PAUSED;
