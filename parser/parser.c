@@ -246,7 +246,11 @@ static uint32_t hash_bytes(const char *s, size_t n) {
   uint64_t w = 0;
   if (XSR_LIKELY(len >= 8)) { /* the tail as the last 8 bytes: no memcpy call */
     memcpy(&w, s + n - 8, 8);
-    w >>= 8 * (8 - n) & 63;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w &= n ? ~0ull >> (64 - 8 * n) : 0; /* the last n bytes are the low ones */
+#else
+    w >>= 8 * (8 - n) & 63; /* the last n bytes are the high ones */
+#endif
   } else {
     for (size_t i = 0; i < n; i++)
       w |= (uint64_t)(unsigned char)s[i] << 8 * i;
@@ -769,6 +773,7 @@ static const char XMLNS_NS_URI[] = "http://www.w3.org/2000/xmlns/";
  */
 static xsr_err finish_start_tag(xsr_parser *p, const char *b, const char **errp) {
   xsr_node *el = &p->nodes[p->cur_node];
+  *errp = b + el->off; /* for XSR_ENOMEM: the element's '<', whatever the chunking */
   uint32_t first = el->attr_first, n = p->nattrs - first;
 
   if (p->el_nsdecls == 0 && !p->el_prefixed) {
@@ -1154,7 +1159,7 @@ static xsr_err check_xmldecl(const char *d, const char *e, const char **errp) {
 static inline const char *scan3(const char *s, const char *e, unsigned char c1, unsigned char c2,
                                 unsigned char c3) {
   if (e - s >= 32)
-    return xsr__scan3(s, e, c1, c2, c3);
+    return __atomic_load_n(&xsr__scan3, __ATOMIC_RELAXED)(s, e, c1, c2, c3);
   for (; s < e; s++) {
     unsigned char b = (unsigned char)*s;
     if (b < 0x20 || b >= 0x80 || b == c1 || b == c2 || b == c3)
@@ -1167,7 +1172,7 @@ static inline const char *scan3(const char *s, const char *e, unsigned char c1, 
 static inline const char *scan_text(const char *s, const char *e, unsigned char c1,
                                     unsigned char c2, unsigned char c3) {
   if (e - s >= 32)
-    return xsr__scan_text(s, e, c1, c2, c3);
+    return __atomic_load_n(&xsr__scan_text, __ATOMIC_RELAXED)(s, e, c1, c2, c3);
   for (; s < e; s++) {
     unsigned char b = (unsigned char)*s;
     if ((b < 0x20 && b != '\n' && b != '\t') || b >= 0x80 || b == c1 || b == c2 || b == c3)
@@ -1515,7 +1520,9 @@ static xsr_err run(xsr_parser *p, const char *base, size_t avail, size_t *advanc
   unsigned char c;
   int cbrc = 0;
   int empty = 0;
-  const int fast_tags = xsr__tagmask_simd != NULL; /* the CPU has AVX2 */
+  /* Whether the CPU has AVX2 (set once by xsr__scan_init, perhaps by
+   * another thread's first parser: hence the atomic load). */
+  const int fast_tags = __atomic_load_n(&xsr__tagmask_simd, __ATOMIC_RELAXED) != NULL;
   unsigned wide = 0;                           /* the current text has held non-ASCII characters */
   struct tagwin win = {NULL, {0, 0, 0, 0, 0}}; /* see stag_avx2 */
 
@@ -2151,7 +2158,7 @@ st_ref:
   ENTER(ST_REF);
   /* The five predefined entities, whole and in reach: compared at once
    * (each memcmp of a constant length compiles to a load and a compare). */
-  if (lim - s >= 6) {
+  if (lim - s >= 6 && p->cfg.max_name >= 4) { /* else st_ref_name's limit applies */
     if (memcmp(s, "&lt;", 4) == 0 || memcmp(s, "&gt;", 4) == 0) {
       s += 4;
       goto ref_done;
