@@ -2455,8 +2455,11 @@ xsr_err xsr_parser_feed(xsr_parser *p, const void *data, size_t len) {
       size_t i = 0;
       do {
         unsigned char c = src[i];
-        if (!(cont_class[c] & t))
-          goto wide;
+        if (!(cont_class[c] & t)) {
+          if (c >= 0xC2 && (t & CONT_TEXTLIKE))
+            goto wide; /* a character that may start here */
+          goto slow;
+        }
         dst[i] = (char)c;
       } while (++i < len);
       p->end += len;
@@ -2471,6 +2474,7 @@ xsr_err xsr_parser_feed(xsr_parser *p, const void *data, size_t len) {
       return XSR_OK;
     }
   }
+slow:
   if (p->in_cb)
     return XSR_EBUSY;
   if (p->err)
