@@ -2399,8 +2399,9 @@ static xsr_err feed_slow(xsr_parser *p, const char *d, size_t len);
  * Takes n (1..64) bytes that continue the run p->cont describes, copying
  * them from src to the buffer's free end (src may be that end itself).
  * In text and values a non-ASCII character is held unscanned until its
- * last byte comes, then checked with the scanner's own xml_utf8(), so a
- * character split across chunks costs no call into run() either.
+ * last byte comes, each byte checked on arrival with the scanner's own
+ * xml_utf8(), so a character split across chunks costs no call into run()
+ * either.
  * Returns 0, with nothing taken, at the first byte that needs run().
  * Out of line: feed() and commit() try plain ASCII inline first.
  */
@@ -2424,13 +2425,15 @@ __attribute__((noinline)) static int cont_take(xsr_parser *p, const unsigned cha
       pend = 1;
       continue;
     }
-    if ((c & 0xC0) != 0x80)
-      return 0;
-    if (++pend < need)
-      continue;
+    /* Each byte is checked as it comes, as run() would: a prefix that no
+     * character can complete is an error now, not when its last byte
+     * arrives (an input may end there). */
     const char *ch = p->buf + p->start + pos;
-    if (xml_utf8(ch, ch + need) != (int)need)
+    pend++;
+    if (xml_utf8(ch, ch + pend) != (pend < need ? 0 : (int)need))
       return 0; /* run() finds the error and its offset */
+    if (pend < need)
+      continue;
     pos += need;
     pend = 0;
   } while (++i < n);
