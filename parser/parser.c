@@ -1322,15 +1322,14 @@ struct tagwin {
 __attribute__((target("avx2"))) static int stag_avx2(xsr_parser *p, const char *b, const char *lim,
                                                      const char **ps, struct tagwin *win) {
   const char *s = *ps, *t, *w = win->w;
-  xsr__tagmask *const mp = &win->m;
-#define m (*mp)
+  xsr__tagmask *const m = &win->m; /* in place: copying it in and out costs more */
   xsr_node *n = &p->nodes[p->cur_node];
   uint64_t seen = 0;
   int rc;
   unsigned char c;
   if (!w || (size_t)(s - w) >= 64) {
     w = s;
-    xsr__tagmask_avx2(w, &m);
+    xsr__tagmask_avx2(w, m);
   }
 #define TM_FIND(dst, mask, from, bail)                                                             \
   do {                                                                                             \
@@ -1340,7 +1339,7 @@ __attribute__((target("avx2"))) static int stag_avx2(xsr_parser *p, const char *
         if (lim - f_ < 64)                                                                         \
           goto bail;                                                                               \
         w = f_;                                                                                    \
-        xsr__tagmask_avx2(w, &m);                                                                  \
+        xsr__tagmask_avx2(w, m);                                                                   \
       }                                                                                            \
       uint64_t x_ = (mask) >> (f_ - w);                                                            \
       if (x_) {                                                                                    \
@@ -1356,14 +1355,14 @@ __attribute__((target("avx2"))) static int stag_avx2(xsr_parser *p, const char *
  * non-ASCII, too long, a colon out of place. */
 #define TM_QNAME(dst, pl, from, bail)                                                              \
   do {                                                                                             \
-    TM_FIND(dst, m.nn, (from) + 1, bail);                                                          \
+    TM_FIND(dst, m->nn, (from) + 1, bail);                                                         \
     (pl) = 0;                                                                                      \
     if (*(dst) == ':') {                                                                           \
       const char *l_ = (dst) + 1;                                                                  \
       (pl) = (int)((dst) - (from));                                                                \
       if (l_ >= lim || !(xsr__name_class[(unsigned char)*l_] & XSR__NAME_START) || *l_ == ':')     \
         goto bail;                                                                                 \
-      TM_FIND(dst, m.nn, l_ + 1, bail);                                                            \
+      TM_FIND(dst, m->nn, l_ + 1, bail);                                                           \
       if (*(dst) == ':')                                                                           \
         goto bail;                                                                                 \
     }                                                                                              \
@@ -1388,7 +1387,7 @@ __attribute__((target("avx2"))) static int stag_avx2(xsr_parser *p, const char *
       c = (unsigned char)*++s; /* the usual single space: no search */
       rc = STAG_WS1;
     } else if (is_ws(c)) {
-      TM_FIND(t, ~m.ws, s + 1, done);
+      TM_FIND(t, ~m->ws, s + 1, done);
       s = t;
       c = (unsigned char)*s;
       rc = STAG_WS1;
@@ -1438,7 +1437,7 @@ __attribute__((target("avx2"))) static int stag_avx2(xsr_parser *p, const char *
     if (c != '=') {
       if (!is_ws(c))
         goto attr_bail;
-      TM_FIND(t, ~m.ws, s + 1, attr_bail);
+      TM_FIND(t, ~m->ws, s + 1, attr_bail);
       s = t;
       if (*s != '=')
         goto attr_bail;
@@ -1448,14 +1447,14 @@ __attribute__((target("avx2"))) static int stag_avx2(xsr_parser *p, const char *
       goto attr_bail;
     c = (unsigned char)*s;
     if (is_ws(c)) {
-      TM_FIND(t, ~m.ws, s + 1, attr_bail);
+      TM_FIND(t, ~m->ws, s + 1, attr_bail);
       s = t;
       c = (unsigned char)*s;
     }
     if (c != '\'' && c != '"')
       goto attr_bail;
     v = s + 1;
-    TM_FIND(t, m.vstop | (c == '\'' ? m.apos : m.quot), v, attr_bail);
+    TM_FIND(t, m->vstop | (c == '\'' ? m->apos : m->quot), v, attr_bail);
     if (XSR_UNLIKELY(p->nattrs == p->capattrs) &&
         !grow(p, (void **)&p->attrs, &p->capattrs, p->nattrs + 1, sizeof *p->attrs))
       goto attr_bail; /* the byte-wise state reports the ENOMEM */
@@ -1491,7 +1490,6 @@ tag_name:
   s = b + p->tok;
   rc = STAG_NAME;
 done:
-#undef m
   *ps = s;
   win->w = w;
   return rc;
