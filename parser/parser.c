@@ -1199,9 +1199,11 @@ static inline int xml_utf8(const char *s, const char *lim) {
   return (cp >= 0xFFFE && cp <= 0xFFFF) ? -2 : n;
 }
 
-/* Whether the 5 bytes at s are "xmlns". */
-static inline int is_xmlns(const char *s) {
-  return s[0] == 'x' && s[1] == 'm' && s[2] == 'l' && s[3] == 'n' && s[4] == 's';
+/* Whether the attribute name [an, an + len) with a prefix of pl bytes is a
+ * namespace declaration: "xmlns" or "xmlns:...". */
+static inline int is_xmlns_attr(const char *an, size_t len, size_t pl) {
+  return (pl == 0 ? len == 5 : pl == 5) && an[0] == 'x' && an[1] == 'm' && an[2] == 'l' &&
+         an[3] == 'n' && an[4] == 's';
 }
 
 /* Whether the len bytes (len >= 1) at x, below lim, equal those at y < x. */
@@ -1414,7 +1416,7 @@ __attribute__((target("avx2"))) static int stag_avx2(xsr_parser *p, const char *
     int apl;
     TM_QNAME(t, apl, an, done);
     size_t alen = (size_t)(t - an);
-    int xmlns = (apl == 0 ? alen == 5 : apl == 5) && is_xmlns(an);
+    int xmlns = is_xmlns_attr(an, alen, (size_t)apl);
     if ((xmlns && p->el_nsdecls >= p->cfg.max_ns_decls) ||
         p->nattrs - n->attr_first >= p->cfg.max_attrs ||
         p->nattrs - n->attr_first >= ATTR_LINEAR) /* the set's turn: see qname_dup */
@@ -1944,8 +1946,7 @@ st_attr_name:
       FAIL(XSR_EQNAME, errp);
     a->name_len = (uint16_t)len;
     a->prefix_len = (uint16_t)pl;
-    if ((pl == 0 && len == 5 && memcmp(an, "xmlns", 5) == 0) ||
-        (pl == 5 && memcmp(an, "xmlns", 5) == 0)) {
+    if (is_xmlns_attr(an, len, (size_t)pl)) {
       if (++p->el_nsdecls > p->cfg.max_ns_decls)
         FAIL(XSR_ELIMITNSDECL, an);
       a->flags |= ATTR_XMLNS;
