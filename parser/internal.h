@@ -35,6 +35,15 @@ void xsr__scan_init(void);
 /* The portable version, also used for tails and by tests. */
 const char *xsr__scan3_scalar(const char *s, const char *e, unsigned char c1, unsigned char c2,
                               unsigned char c3);
+#if defined(__x86_64__) || defined(_M_X64)
+/* The variants, for the dispatcher and the tests; call the AVX2 one only
+ * when the CPU has AVX2.  AVX2 has lookup loops for the parser's stop sets
+ * ('<' '&' '>', and a quote with '<' '&') and compares for any other. */
+const char *xsr__scan3_sse2(const char *s, const char *e, unsigned char c1, unsigned char c2,
+                            unsigned char c3);
+const char *xsr__scan3_avx2(const char *s, const char *e, unsigned char c1, unsigned char c2,
+                            unsigned char c3);
+#endif
 
 /* Name of the implementation in use: "avx2", "sse2" or "scalar". */
 const char *xsr__scan_impl(void);
@@ -94,6 +103,22 @@ const char *xsr__scan_text_sse2(const char *s, const char *e, unsigned char c1, 
                                 unsigned char c3);
 const char *xsr__scan_text_avx2(const char *s, const char *e, unsigned char c1, unsigned char c2,
                                 unsigned char c3);
+#endif
+
+/* Scans element content from s: as xsr__scan_text(s, e, '<', '&', '>') but
+ * passing over the five predefined entity references when whole before e
+ * (setting *escaped to 1; it is never cleared) and over a '>' that has two
+ * bytes of this scan before it which are not "]]" (a '>' nearer s is
+ * returned for the caller to check).  So [s, p) is valid character data,
+ * and p is e, '<', another '&', a '>' as said, a control byte other than
+ * TAB/LF, or a byte >= 0x80 (as for xsr__scan_text).  The caller must
+ * want entity names of four bytes (max_name >= 4).  Same dispatch. */
+typedef const char *(*xsr__scan_content_fn)(const char *s, const char *e, unsigned *escaped);
+extern xsr__scan_content_fn xsr__scan_content;
+const char *xsr__scan_content_scalar(const char *s, const char *e, unsigned *escaped);
+#if defined(__x86_64__) || defined(_M_X64)
+const char *xsr__scan_content_sse2(const char *s, const char *e, unsigned *escaped);
+const char *xsr__scan_content_avx2(const char *s, const char *e, unsigned *escaped);
 #endif
 
 /* ---- stanza.c ----------------------------------------------------------- */

@@ -1181,6 +1181,20 @@ static inline const char *scan_text(const char *s, const char *e, unsigned char 
   return s;
 }
 
+/* Element content, as scan_text(s, e, '<', '&', '>') but passing over
+ * predefined entities (xsr__scan_content), which mark the text escaped.
+ * With max_name < 4 the entity names "quot" and "apos" are too long, so
+ * the byte-wise states must see every reference. */
+static inline const char *scan_content(xsr_parser *p, const char *s, const char *e) {
+  if (e - s >= 32 && p->cfg.max_name >= 4) {
+    unsigned esc = 0;
+    s = __atomic_load_n(&xsr__scan_content, __ATOMIC_RELAXED)(s, e, &esc);
+    p->text_flags |= esc ? XSR_F_ESCAPED : 0;
+    return s;
+  }
+  return scan_text(s, e, '<', '&', '>');
+}
+
 /* Validates one non-ASCII character at s: returns its length, 0 when lim
  * cuts it, -1 for invalid UTF-8, -2 for U+FFFE/U+FFFF.  The two common
  * shapes (2 bytes; 3 bytes outside the E0/ED/EF special cases) are checked
@@ -2092,7 +2106,7 @@ st_content:
      * validates UTF-8 in its vector loop takes over until the text ends:
      * measured with callgrind on the chat and large corpora, this beats
      * either scanner alone. */
-    s = wide ? scan_text(s, lim, '<', '&', '>') : scan3(s, lim, '<', '&', '>');
+    s = wide ? scan_content(p, s, lim) : scan3(s, lim, '<', '&', '>');
     if (s >= lim)
       goto out;
     c = (unsigned char)*s;
@@ -2516,10 +2530,15 @@ __attribute__((noinline)) static xsr_err feed_slow(xsr_parser *p, const char *d,
         return fail_nomem(p);
       return rc;
     }
-    /* Join the held construct: append a piece at least as large as what is
-     * held, but never so much that more than max_stanza + 1 bytes of one
-     * construct are held. */
-    size_t piece = held < 512 ? 512 : held;
+    /* Join the held construct: append a piece as large as what is held,
+     * from 512 bytes up to 4 KiB, and parse on.  Bytes of the piece past
+     * the construct's end are parsed in the buffer, so each was copied for
+     * nothing: pieces no larger than 4 KiB bound that waste, and resuming
+     * rescans nothing, so more pieces cost only a call each (measured with
+     * callgrind on the large corpus at 64 KiB chunks: 2.01 instructions a
+     * byte with pieces as large as what is held, 1.58 with this cap).
+     * Never more than max_stanza + 1 bytes of one construct are held. */
+    size_t piece = held < 512 ? 512 : held > 4096 ? 4096 : held;
     if (piece > len)
       piece = len;
     if (p->intop && held + piece > p->cfg.max_stanza + 1)

@@ -42,8 +42,8 @@ const char *xsr__scan3_scalar(const char *s, const char *e, unsigned char c1, un
 }
 
 #ifdef XSR_HAVE_X86
-static const char *scan3_sse2(const char *s, const char *e, unsigned char c1, unsigned char c2,
-                              unsigned char c3) {
+const char *xsr__scan3_sse2(const char *s, const char *e, unsigned char c1, unsigned char c2,
+                            unsigned char c3) {
   const __m128i v1 = _mm_set1_epi8((char)c1), v2 = _mm_set1_epi8((char)c2),
                 v3 = _mm_set1_epi8((char)c3), lo = _mm_set1_epi8(0x20);
   while (e - s >= 16) {
@@ -58,22 +58,84 @@ static const char *scan3_sse2(const char *s, const char *e, unsigned char c1, un
   return xsr__scan3_scalar(s, e, c1, c2, c3);
 }
 
+/* The first stop in 32 bytes whose stop bytes differ in their low nibble:
+ * table[b & 15] == b says "one of the three" in one vpshufb (bytes >= 0x80
+ * look up 0, which no such byte equals; the other entries are 0x80, which
+ * no byte looked up by its nibble equals), and the signed compare catches
+ * controls and non-ASCII as in the compare version. */
+__attribute__((target("avx2"))) static inline __m256i stops_lookup(__m256i b, __m256i table) {
+  return _mm256_or_si256(_mm256_cmpeq_epi8(_mm256_shuffle_epi8(table, b), b),
+                         _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), b));
+}
+
+/* 64 bytes a round with one test for both halves: long runs (base64,
+ * long bodies) are where this loop spends its time. */
 __attribute__((target("avx2"))) static const char *
-scan3_avx2(const char *s, const char *e, unsigned char c1, unsigned char c2, unsigned char c3) {
-  const __m256i v1 = _mm256_set1_epi8((char)c1), v2 = _mm256_set1_epi8((char)c2),
-                v3 = _mm256_set1_epi8((char)c3), lo = _mm256_set1_epi8(0x20);
-  while (e - s >= 32) {
-    __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)s);
-    __m256i m =
-        _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(b, v1), _mm256_cmpeq_epi8(b, v2)),
-                        _mm256_or_si256(_mm256_cmpeq_epi8(b, v3), _mm256_cmpgt_epi8(lo, b)));
-    unsigned mask = (unsigned)_mm256_movemask_epi8(m);
+scan3_avx2_lookup(const char *s, const char *e, __m256i table, unsigned char c1, unsigned char c2,
+                  unsigned char c3) {
+  for (; e - s >= 64; s += 64) {
+    __m256i m0 = stops_lookup(_mm256_loadu_si256((const __m256i *)(const void *)s), table);
+    __m256i m1 = stops_lookup(_mm256_loadu_si256((const __m256i *)(const void *)(s + 32)), table);
+    __m256i m = _mm256_or_si256(m0, m1);
+    if (!_mm256_testz_si256(m, m)) {
+      uint64_t mask =
+          (uint32_t)_mm256_movemask_epi8(m0) | (uint64_t)(uint32_t)_mm256_movemask_epi8(m1) << 32;
+      return s + __builtin_ctzll(mask);
+    }
+  }
+  if (e - s >= 32) {
+    unsigned mask = (unsigned)_mm256_movemask_epi8(
+        stops_lookup(_mm256_loadu_si256((const __m256i *)(const void *)s), table));
     if (mask)
       return s + __builtin_ctz(mask);
     s += 32;
   }
-  return scan3_sse2(s, e, c1, c2, c3);
+  return xsr__scan3_sse2(s, e, c1, c2, c3);
 }
+
+/* Lookup tables for the parser's stop sets: content and the two kinds of
+ * attribute value. */
+#define X_ ((char)0x80)
+#define SCAN_TABLE(n2, c2, n6, c6, n7, c7, nC, cC, nE, cE)                                         \
+  _mm256_setr_epi8(X_, X_, n2 ? c2 : X_, X_, X_, X_, n6 ? c6 : X_, n7 ? c7 : X_, X_, X_, X_, X_,   \
+                   nC ? cC : X_, X_, nE ? cE : X_, X_, X_, X_, n2 ? c2 : X_, X_, X_, X_,           \
+                   n6 ? c6 : X_, n7 ? c7 : X_, X_, X_, X_, X_, nC ? cC : X_, X_, nE ? cE : X_, X_)
+
+/* The first 32 bytes with three compares (most runs stop there: no table
+ * to pick), then, for the parser's stop sets, the lookup loop. */
+__attribute__((target("avx2"))) const char *xsr__scan3_avx2(const char *s, const char *e,
+                                                            unsigned char c1, unsigned char c2,
+                                                            unsigned char c3) {
+  const __m256i v1 = _mm256_set1_epi8((char)c1), v2 = _mm256_set1_epi8((char)c2),
+                v3 = _mm256_set1_epi8((char)c3), lo = _mm256_set1_epi8(0x20);
+  if (e - s < 32)
+    return xsr__scan3_sse2(s, e, c1, c2, c3);
+  __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)s);
+  unsigned mask = (unsigned)_mm256_movemask_epi8(
+      _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(b, v1), _mm256_cmpeq_epi8(b, v2)),
+                      _mm256_or_si256(_mm256_cmpeq_epi8(b, v3), _mm256_cmpgt_epi8(lo, b))));
+  if (mask)
+    return s + __builtin_ctz(mask);
+  s += 32;
+  if (c2 == '<' && c3 == '&' && c1 == '\'') /* attribute values */
+    return scan3_avx2_lookup(s, e, SCAN_TABLE(0, 0, 1, '&', 1, '\'', 1, '<', 0, 0), c1, c2, c3);
+  if (c2 == '<' && c3 == '&' && c1 == '"')
+    return scan3_avx2_lookup(s, e, SCAN_TABLE(1, '"', 1, '&', 0, 0, 1, '<', 0, 0), c1, c2, c3);
+  if (c1 == '<' && c2 == '&' && c3 == '>') /* content */
+    return scan3_avx2_lookup(s, e, SCAN_TABLE(0, 0, 1, '&', 0, 0, 1, '<', 1, '>'), c1, c2, c3);
+  while (e - s >= 32) {
+    b = _mm256_loadu_si256((const __m256i *)(const void *)s);
+    mask = (unsigned)_mm256_movemask_epi8(
+        _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(b, v1), _mm256_cmpeq_epi8(b, v2)),
+                        _mm256_or_si256(_mm256_cmpeq_epi8(b, v3), _mm256_cmpgt_epi8(lo, b))));
+    if (mask)
+      return s + __builtin_ctz(mask);
+    s += 32;
+  }
+  return xsr__scan3_sse2(s, e, c1, c2, c3);
+}
+#undef SCAN_TABLE
+#undef X_
 #endif
 
 xsr__scan_fn xsr__scan3 = xsr__scan3_scalar;
@@ -89,17 +151,20 @@ void xsr__scan_init(void) {
   int scalar = force && *force && strcmp(force, "0") != 0;
   xsr__scan_fn fn = xsr__scan3_scalar;
   xsr__scan_text_fn text_fn = xsr__scan_text_scalar;
+  xsr__scan_content_fn content_fn = xsr__scan_content_scalar;
   const char *name = "scalar";
 #ifdef XSR_HAVE_X86
   if (!scalar) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2")) {
-      fn = scan3_avx2;
+      fn = xsr__scan3_avx2;
       text_fn = xsr__scan_text_avx2;
+      content_fn = xsr__scan_content_avx2;
       name = "avx2";
     } else {
-      fn = scan3_sse2;
+      fn = xsr__scan3_sse2;
       text_fn = xsr__scan_text_sse2;
+      content_fn = xsr__scan_content_sse2;
       name = "sse2";
     }
   }
@@ -108,6 +173,7 @@ void xsr__scan_init(void) {
 #endif
   __atomic_store_n(&xsr__scan3, fn, __ATOMIC_RELEASE);
   __atomic_store_n(&xsr__scan_text, text_fn, __ATOMIC_RELEASE);
+  __atomic_store_n(&xsr__scan_content, content_fn, __ATOMIC_RELEASE);
   xsr__tagmask_init(scalar);
   __atomic_store_n(&scan_impl_name, name, __ATOMIC_RELEASE);
   done = 1;

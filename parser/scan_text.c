@@ -42,6 +42,7 @@
  * SSE2 and scalar stop at every byte >= 0x80, like xsr__scan3 but with TAB
  * and LF passing; the caller's decoder does the rest there.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
@@ -52,6 +53,7 @@
 #endif
 
 xsr__scan_text_fn xsr__scan_text = xsr__scan_text_scalar;
+xsr__scan_content_fn xsr__scan_content = xsr__scan_content_scalar;
 
 /* ---- portable ----------------------------------------------------------- */
 
@@ -63,6 +65,43 @@ const char *xsr__scan_text_scalar(const char *s, const char *e, unsigned char c1
       break;
   }
   return s;
+}
+
+/* The length of the predefined entity at q ('&'), whole before e; else 0. */
+static inline size_t predef_len(const char *q, const char *e) {
+  size_t n = (size_t)(e - q);
+  if (n >= 4 && (memcmp(q, "&lt;", 4) == 0 || memcmp(q, "&gt;", 4) == 0))
+    return 4;
+  if (n >= 5 && memcmp(q, "&amp;", 5) == 0)
+    return 5;
+  if (n >= 6 && (memcmp(q, "&quot;", 6) == 0 || memcmp(q, "&apos;", 6) == 0))
+    return 6;
+  return 0;
+}
+
+/* The content scan over a scanner that stops at every stop byte: passes
+ * what the AVX2 loop passes (drop_passable's rule), one call per stop. */
+static inline const char *scan_content_with(xsr__scan_text_fn fn, const char *s, const char *e,
+                                            unsigned *escaped) {
+  const char *const start = s;
+  for (;;) {
+    s = fn(s, e, '<', '&', '>');
+    if (s >= e)
+      return s;
+    size_t n;
+    if (*s == '&' && (n = predef_len(s, e)) != 0) {
+      *escaped = 1;
+      s += n;
+    } else if (*s == '>' && s - start >= 2 && !(s[-1] == ']' && s[-2] == ']')) {
+      s++;
+    } else {
+      return s;
+    }
+  }
+}
+
+const char *xsr__scan_content_scalar(const char *s, const char *e, unsigned *escaped) {
+  return scan_content_with(xsr__scan_text_scalar, s, e, escaped);
 }
 
 #ifdef XSR_HAVE_X86
@@ -108,13 +147,36 @@ const char *xsr__scan_text_sse2(const char *s, const char *e, unsigned char c1, 
 /* The tables hold 16 entries, twice: vpshufb looks up within each lane. */
 #define TABLE16(...) _mm256_setr_epi8(__VA_ARGS__, __VA_ARGS__)
 
+/* Byte constants as memory operands: set1 would be rebuilt with a
+ * broadcast on every call of the out-of-line round. */
+#define REP8(x)  x, x, x, x, x, x, x, x
+#define REP32(x) REP8(x), REP8(x), REP8(x), REP8(x)
+static const struct {
+  unsigned char nib[32], must3[32], must4[32], hi[32], ef[32], bf[32], one[32], bias[32], limit[32],
+      space[32];
+} kc __attribute__((aligned(32))) = {
+    {REP32(0x0F)}, {REP32(0xE0 - 0x80)}, {REP32(0xF0 - 0x80)},
+    {REP32(0x80)}, {REP32(0xEF)},        {REP32(0xBF)},
+    {REP32(0x01)}, {REP32(TABLF_BIAS)},  {REP32(0x100 + TABLF_LIMIT)},
+    {REP32(0x20)}};
+/* The compiler would fold loads of known constants back into broadcasts;
+ * a pointer it cannot see through keeps them loads (memory operands). */
+static inline const void *opaque(const void *ptr) {
+  __asm__("" : "+r"(ptr));
+  return ptr;
+}
+#define KC(f)                                                                                      \
+  _mm256_load_si256((const __m256i *)(const void *)((const unsigned char *)opaque(&kc) +           \
+                                                    offsetof(__typeof__(kc), f)))
+
 /* Bytes prev1..prev3 before each byte of cur, where prev is the block before
  * (zero, i.e. ASCII, before s). */
 #define PREV_N(cur, prev_cross, n) _mm256_alignr_epi8((cur), (prev_cross), 16 - (n))
 
 /* A nonzero byte at each position where the UTF-8 of cur (with the block
  * prev before it) has an error ending at that byte, or ends U+FFFE/U+FFFF. */
-__attribute__((target("avx2"))) static inline __m256i utf8_errors(__m256i cur, __m256i prev) {
+__attribute__((target("avx2"))) static inline __m256i utf8_errors_x(__m256i cur, __m256i prev,
+                                                                    int exact) {
   const __m256i byte_1_high = TABLE16(
       /* 0___: ASCII */
       TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG,
@@ -150,7 +212,7 @@ __attribute__((target("avx2"))) static inline __m256i utf8_errors(__m256i cur, _
       TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE,
       /* 11__: leads */
       TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT);
-  const __m256i nib = _mm256_set1_epi8(0x0F);
+  const __m256i nib = KC(nib);
 
   __m256i cross = _mm256_permute2x128_si256(prev, cur, 0x21);
   __m256i prev1 = PREV_N(cur, cross, 1), prev2 = PREV_N(cur, cross, 2),
@@ -166,17 +228,24 @@ __attribute__((target("avx2"))) static inline __m256i utf8_errors(__m256i cur, _
    * byte of a 3- or 4-byte sequence) or prev3 >= F0 (fourth byte): there a
    * continuation after a continuation is required, elsewhere it is an error,
    * so the XOR turns TWO_CONTS into the error exactly when they disagree. */
-  __m256i must23 = _mm256_or_si256(_mm256_subs_epu8(prev2, _mm256_set1_epi8(0xE0 - 0x80)),
-                                   _mm256_subs_epu8(prev3, _mm256_set1_epi8(0xF0 - 0x80)));
-  __m256i err = _mm256_xor_si256(_mm256_and_si256(must23, _mm256_set1_epi8((char)0x80)), sc);
+  __m256i must23 =
+      _mm256_or_si256(_mm256_subs_epu8(prev2, KC(must3)), _mm256_subs_epu8(prev3, KC(must4)));
+  __m256i err = _mm256_xor_si256(_mm256_and_si256(must23, KC(hi)), sc);
 
-  /* EF BF BE and EF BF BF: BE | 1 == BF. */
+  /* EF BF BE and EF BF BF: BE | 1 == BF.  Not exact, any EF two bytes
+   * back (rare in text: U+F000..U+FFFF) flags a possible one. */
+  if (!exact)
+    return _mm256_or_si256(err, _mm256_cmpeq_epi8(prev2, KC(ef)));
   __m256i nonchar = _mm256_and_si256(
-      _mm256_and_si256(_mm256_cmpeq_epi8(prev2, _mm256_set1_epi8((char)0xEF)),
-                       _mm256_cmpeq_epi8(prev1, _mm256_set1_epi8((char)0xBF))),
-      _mm256_cmpeq_epi8(_mm256_or_si256(cur, _mm256_set1_epi8(1)), _mm256_set1_epi8((char)0xBF)));
+      _mm256_and_si256(_mm256_cmpeq_epi8(prev2, KC(ef)), _mm256_cmpeq_epi8(prev1, KC(bf))),
+      _mm256_cmpeq_epi8(_mm256_or_si256(cur, KC(one)), KC(bf)));
   return _mm256_or_si256(err, nonchar);
 }
+
+/* The exact errors; utf8_maybe_errors is all zero where they are, and may
+ * be nonzero elsewhere (it costs less). */
+#define utf8_errors(cur, prev)       utf8_errors_x((cur), (prev), 1)
+#define utf8_maybe_errors(cur, prev) utf8_errors_x((cur), (prev), 0)
 
 /* How the stop bytes c1, c2, c3 are found.  When those that differ also
  * differ in their low nibble (as '<', '&', '>' do, and ']' alone), one
@@ -187,6 +256,7 @@ __attribute__((target("avx2"))) static inline __m256i utf8_errors(__m256i cur, _
 struct text_stops {
   __m256i table, v1, v2, v3;
   int lookup;
+  int ents; /* content: pass predefined entities, and '>' not after "]]" */
 };
 
 /* Nonzero bytes where b is c1, c2, c3, below 0x20 or at/above 0x80 (the
@@ -198,15 +268,14 @@ __attribute__((target("avx2"))) static inline __m256i suspects(__m256i b,
                          : _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(b, k->v1),
                                                            _mm256_cmpeq_epi8(b, k->v2)),
                                            _mm256_cmpeq_epi8(b, k->v3));
-  return _mm256_or_si256(eq, _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), b));
+  return _mm256_or_si256(eq, _mm256_cmpgt_epi8(KC(space), b));
 }
 
 /* Bit i set where the suspect byte i of b is a stop: c1, c2, c3 or a control
  * other than TAB/LF.  Bytes >= 0x80 are left to the validator. */
 __attribute__((target("avx2"))) static inline uint32_t stop_bits(__m256i b, __m256i any,
                                                                  uint32_t high) {
-  __m256i tablf = _mm256_cmpgt_epi8(_mm256_set1_epi8(TABLF_LIMIT),
-                                    _mm256_add_epi8(b, _mm256_set1_epi8(TABLF_BIAS)));
+  __m256i tablf = _mm256_cmpgt_epi8(KC(limit), _mm256_add_epi8(b, KC(bias)));
   return (uint32_t)_mm256_movemask_epi8(_mm256_andnot_si256(tablf, any)) & ~high;
 }
 
@@ -234,14 +303,42 @@ static inline int ends_cut(const char *p) {
 struct text_state {
   __m256i prev;
   uint32_t cut;
+  unsigned esc; /* a predefined entity was passed */
 };
+
+/* In content, drops from the stops (bit i: the byte at s + i) those the
+ * scan passes over, lowest first, up to the first it must return: a
+ * predefined entity whole before e (its other bytes are ASCII letters and
+ * ';', never stops), and a '>' with two bytes of this scan before it that
+ * are not "]]" (nearer the start, the caller decides). */
+static inline uint64_t drop_passable(const char *start, const char *s, const char *e, uint64_t stop,
+                                     struct text_state *st) {
+  while (stop) {
+    const char *q = s + __builtin_ctzll(stop);
+    if (*q == '&') {
+      if (!predef_len(q, e))
+        break;
+      st->esc = 1;
+    } else if (*q == '>') {
+      if (q - start < 2 || (q[-1] == ']' && q[-2] == ']'))
+        break;
+    } else {
+      break;
+    }
+    stop &= stop - 1;
+  }
+  return stop;
+}
 
 /* One block b at s (any = suspects(b)): NULL when the scan goes on past it,
  * else the pointer to return. */
 __attribute__((target("avx2"))) static inline const char *
-text_block(const char *start, const char *s, __m256i b, __m256i any, struct text_state *st) {
+text_block(const char *start, const char *s, const char *e, int ents, __m256i b, __m256i any,
+           struct text_state *st) {
   uint32_t high = (uint32_t)_mm256_movemask_epi8(b);
   uint32_t stop = stop_bits(b, any, high);
+  if (ents && stop)
+    stop = (uint32_t)drop_passable(start, s, e, stop, st);
   if (high | st->cut) {
     __m256i err = utf8_errors(b, st->prev);
     if (!_mm256_testz_si256(err, err)) {
@@ -262,10 +359,12 @@ text_block(const char *start, const char *s, __m256i b, __m256i any, struct text
  * both.  Out of line: it needs most of the vector registers, which the
  * ASCII loop then need not spill. */
 __attribute__((target("avx2"), noinline)) static const char *
-text_round(const char *start, const char *s, __m256i b0, __m256i b1, __m256i a0, __m256i a1,
-           struct text_state *st) {
+text_round(const char *start, const char *s, const char *e, int ents, __m256i b0, __m256i b1,
+           __m256i a0, __m256i a1, struct text_state *st) {
   uint32_t high0 = (uint32_t)_mm256_movemask_epi8(b0), high1 = (uint32_t)_mm256_movemask_epi8(b1);
   uint32_t stop0 = stop_bits(b0, a0, high0);
+  if (ents && stop0)
+    stop0 = (uint32_t)drop_passable(start, s, e, stop0, st);
   if (stop0) { /* the first block decides: the second is beyond the stop */
     if (high0 | st->cut) {
       __m256i err = utf8_errors(b0, st->prev);
@@ -278,11 +377,13 @@ text_round(const char *start, const char *s, __m256i b0, __m256i b1, __m256i a0,
     return s + __builtin_ctz(stop0);
   }
   uint64_t stop = (uint64_t)stop_bits(b1, a1, high1) << 32;
+  if (ents && stop)
+    stop = drop_passable(start, s, e, stop, st);
   if (high0 | high1 | st->cut) {
-    __m256i err0 = utf8_errors(b0, st->prev), err1 = utf8_errors(b1, b0);
-    __m256i err = _mm256_or_si256(err0, err1);
+    __m256i err = _mm256_or_si256(utf8_maybe_errors(b0, st->prev), utf8_maybe_errors(b1, b0));
     if (!_mm256_testz_si256(err, err)) {
       const __m256i zero = _mm256_setzero_si256();
+      __m256i err0 = utf8_errors(b0, st->prev), err1 = utf8_errors(b1, b0);
       uint64_t upto = stop ? stop ^ (stop - 1) : ~(uint64_t)0;
       uint64_t at =
           ~((uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(err0, zero)) |
@@ -299,9 +400,9 @@ text_round(const char *start, const char *s, __m256i b0, __m256i b1, __m256i a0,
 
 /* The scan, inlined twice: k->lookup is a constant in each copy. */
 __attribute__((target("avx2"), always_inline)) static inline const char *
-scan_text_avx2(const char *s, const char *e, const struct text_stops *k) {
+scan_text_avx2(const char *s, const char *e, const struct text_stops *k, unsigned *esc) {
   const char *const start = s;
-  struct text_state st = {_mm256_setzero_si256(), 0};
+  struct text_state st = {_mm256_setzero_si256(), 0, 0};
   const char *r;
 
   /* 64 bytes a round while the text is plain ASCII: one test for both. */
@@ -314,13 +415,13 @@ scan_text_avx2(const char *s, const char *e, const struct text_stops *k) {
       st.prev = b1;
       continue;
     }
-    if ((r = text_round(start, s, b0, b1, a0, a1, &st)))
-      return r;
+    if ((r = text_round(start, s, e, k->ents, b0, b1, a0, a1, &st)))
+      goto done;
   }
   if (e - s >= 32) {
     __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)s);
-    if ((r = text_block(start, s, b, suspects(b, k), &st)))
-      return r;
+    if ((r = text_block(start, s, e, k->ents, b, suspects(b, k), &st)))
+      goto done;
     s += 32;
   }
 
@@ -328,34 +429,44 @@ scan_text_avx2(const char *s, const char *e, const struct text_stops *k) {
    * bytes of the buffer are one more block (its first 32 - n bytes pass
    * again, with the same verdict), and the 32 before it are its context. */
   size_t n = (size_t)(e - s);
-  if (n == 0)
-    return st.cut && ends_cut(e - 32) ? before_error(start, e) : e;
+  if (n == 0) {
+    r = st.cut && ends_cut(e - 32) ? before_error(start, e) : e;
+    goto done;
+  }
   if (e - start >= 64) {
     __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(e - 32));
     st.prev = _mm256_loadu_si256((const __m256i *)(const void *)(e - 64));
     st.cut = 1;
-    if ((r = text_block(start, e - 32, b, suspects(b, k), &st)))
-      return r;
-    return ends_cut(e - 32) ? before_error(start, e) : e;
+    if (!(r = text_block(start, e - 32, e, k->ents, b, suspects(b, k), &st)))
+      r = ends_cut(e - 32) ? before_error(start, e) : e;
+    goto done;
   }
   /* Else a copy, zero-padded: the padding is ASCII, so a sequence cut by e
    * shows as an error at the first padding byte, which counts when there
    * is no stop before it. */
-  unsigned char buf[32] = {0};
-  memcpy(buf, s, n);
-  __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)buf);
-  uint32_t valid = (uint32_t)((1ull << n) - 1);
-  uint32_t high = (uint32_t)_mm256_movemask_epi8(b);
-  uint32_t stop = stop_bits(b, suspects(b, k), high) & valid;
-  if (high | st.cut) {
-    uint32_t upto = stop ? stop ^ (stop - 1) : (valid << 1) | 1;
-    uint32_t at = ~(uint32_t)_mm256_movemask_epi8(
-                      _mm256_cmpeq_epi8(utf8_errors(b, st.prev), _mm256_setzero_si256())) &
-                  upto;
-    if (at)
-      return before_error(start, s + __builtin_ctz(at));
+  {
+    unsigned char buf[32] = {0};
+    memcpy(buf, s, n);
+    __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)buf);
+    uint32_t valid = (uint32_t)((1ull << n) - 1);
+    uint32_t high = (uint32_t)_mm256_movemask_epi8(b);
+    uint32_t stop = stop_bits(b, suspects(b, k), high) & valid;
+    if (k->ents && stop)
+      stop = (uint32_t)drop_passable(start, s, e, stop, &st);
+    r = stop ? s + __builtin_ctz(stop) : e;
+    if (high | st.cut) {
+      uint32_t upto = stop ? stop ^ (stop - 1) : (valid << 1) | 1;
+      uint32_t at = ~(uint32_t)_mm256_movemask_epi8(
+                        _mm256_cmpeq_epi8(utf8_errors(b, st.prev), _mm256_setzero_si256())) &
+                    upto;
+      if (at)
+        r = before_error(start, s + __builtin_ctz(at));
+    }
   }
-  return stop ? s + __builtin_ctz(stop) : e;
+done:
+  if (st.esc)
+    *esc = 1;
+  return r;
 }
 
 __attribute__((target("avx2"))) const char *xsr__scan_text_avx2(const char *s, const char *e,
@@ -365,19 +476,21 @@ __attribute__((target("avx2"))) const char *xsr__scan_text_avx2(const char *s, c
    * text runs are often short, and building a table costs about as much as
    * scanning 64 bytes. */
   struct text_stops k;
+  unsigned esc = 0;
+  k.ents = 0;
   if (c1 == '<' && c2 == '&' && c3 == '>') {
     const char x = (char)0x80;
     k.table = _mm256_setr_epi8(x, x, x, x, x, x, '&', x, x, x, x, x, '<', x, '>', x, x, x, x, x, x,
                                x, '&', x, x, x, x, x, '<', x, '>', x);
     k.lookup = 1;
-    return scan_text_avx2(s, e, &k);
+    return scan_text_avx2(s, e, &k, &esc);
   }
   if (c1 == ']' && c2 == ']' && c3 == ']') {
     const char x = (char)0x80;
     k.table = _mm256_setr_epi8(x, x, x, x, x, x, x, x, x, x, x, x, x, ']', x, x, x, x, x, x, x, x,
                                x, x, x, x, x, x, x, ']', x, x);
     k.lookup = 1;
-    return scan_text_avx2(s, e, &k);
+    return scan_text_avx2(s, e, &k, &esc);
   }
   k.v1 = _mm256_set1_epi8((char)c1);
   k.v2 = _mm256_set1_epi8((char)c2);
@@ -395,11 +508,26 @@ __attribute__((target("avx2"))) const char *xsr__scan_text_avx2(const char *s, c
                                _mm256_cmpeq_epi8(nibble, _mm256_set1_epi8((char)(c3 & 0x0F))));
     k.table = table;
     k.lookup = 1;
-    return scan_text_avx2(s, e, &k);
+    return scan_text_avx2(s, e, &k, &esc);
   }
   k.table = _mm256_setzero_si256();
   k.lookup = 0;
-  return scan_text_avx2(s, e, &k);
+  return scan_text_avx2(s, e, &k, &esc);
+}
+
+__attribute__((target("avx2"))) const char *xsr__scan_content_avx2(const char *s, const char *e,
+                                                                   unsigned *escaped) {
+  const char x = (char)0x80;
+  struct text_stops k;
+  k.table = _mm256_setr_epi8(x, x, x, x, x, x, '&', x, x, x, x, x, '<', x, '>', x, x, x, x, x, x, x,
+                             '&', x, x, x, x, x, '<', x, '>', x);
+  k.lookup = 1;
+  k.ents = 1;
+  return scan_text_avx2(s, e, &k, escaped);
+}
+
+const char *xsr__scan_content_sse2(const char *s, const char *e, unsigned *escaped) {
+  return scan_content_with(xsr__scan_text_sse2, s, e, escaped);
 }
 
 #endif /* XSR_HAVE_X86 */
