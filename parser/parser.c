@@ -111,8 +111,9 @@ struct xsr_parser {
   /* Small chunks (see set_cont): when every held byte is scanned and the
    * parser sits in a run, `cont` is the cont_class bit of the bytes that
    * merely continue it and `cont_left` how many may, before a limit needs
-   * a look.  0 whenever anything else holds (set only by run()'s normal
-   * exit). */
+   * a look or the buffer's free space (cap - end) runs out.  Both 0
+   * whenever anything else holds (set only by run()'s normal exit), so
+   * `len <= cont_left` alone says a chunk may be taken. */
   unsigned cont;
   size_t cont_left;
   /* A non-ASCII character begun in such a run: its first u8pend of u8need
@@ -376,6 +377,7 @@ static void stream_state_init(xsr_parser *p) {
   p->name_colon = 0;
   p->lenient_decl = 0;
   p->cont = 0;
+  p->cont_left = 0;
 }
 
 xsr_parser *xsr_parser_new(const xsr_parser_config *cfg, const xsr_parser_callbacks *cb, void *user,
@@ -1304,6 +1306,8 @@ static inline void set_cont(xsr_parser *p, size_t held) {
   default:
     return;
   }
+  if (left > p->cap - p->end) /* run() on the caller's bytes: see feed_slow */
+    left = p->cap - p->end;
   p->cont_left = left;
   p->u8pend = 0;
 }
@@ -1537,10 +1541,12 @@ static xsr_err run(xsr_parser *p, const char *base, size_t avail, size_t *advanc
   /* Whether the CPU has AVX2 (set once by xsr__scan_init, perhaps by
    * another thread's first parser: hence the atomic load). */
   const int fast_tags = __atomic_load_n(&xsr__tagmask_simd, __ATOMIC_RELAXED) != NULL;
-  unsigned wide = 0;                           /* the current text has held non-ASCII characters */
-  struct tagwin win = {NULL, {0, 0, 0, 0, 0}}; /* see stag_avx2 */
+  unsigned wide = 0; /* the current text has held non-ASCII characters */
+  struct tagwin win; /* see stag_avx2: the masks are read only once w is set */
+  win.w = NULL;
 
   p->cont = 0;
+  p->cont_left = 0;
 
 #define REL(x) ((uint32_t)((x)-b))
 #define AT(o)  (b + (o))
@@ -2388,6 +2394,7 @@ fail:
 
 static xsr_err fail_nomem(xsr_parser *p) {
   p->cont = 0;
+  p->cont_left = 0;
   p->err = XSR_ENOMEM;
   p->err_off = p->base_off + p->pos;
   p->state = ST_FAILED;
@@ -2458,39 +2465,14 @@ __attribute__((noinline)) static int cont_take(xsr_parser *p, const unsigned cha
   return 1;
 }
 
-xsr_err xsr_parser_feed(xsr_parser *p, const void *data, size_t len) {
-  /* Small chunk continuing a run, with room in the buffer: take it here,
-   * checking and copying in one pass (bytes copied before a byte that
-   * stops the run land in free buffer space and are simply not counted).
-   * cont is 0 inside callbacks, after errors and while paused. */
-  const unsigned t = p->cont;
-  if (t && len - 1 < 64 && len <= p->cont_left && len <= p->cap - p->end) {
-    if (XSR_LIKELY(!p->u8pend)) {
-      const unsigned char *src = data;
-      char *dst = p->buf + p->end;
-      size_t i = 0;
-      do {
-        unsigned char c = src[i];
-        if (!(cont_class[c] & t)) {
-          if (c >= 0xC2 && (t & CONT_TEXTLIKE))
-            goto wide; /* a character that may start here */
-          goto slow;
-        }
-        dst[i] = (char)c;
-      } while (++i < len);
-      p->end += len;
-      p->fed += len;
-      p->pos += (uint32_t)len;
-      p->cont_left -= len;
-      return XSR_OK;
-    }
-  wide:
-    if ((t & CONT_TEXTLIKE) && cont_take(p, data, len)) {
-      p->fed += len;
-      return XSR_OK;
-    }
+/* feed() for what its inline fast path does not take: a non-ASCII
+ * character continuing a run, a small chunk joining what is held, or the
+ * general case.  Out of line, so that the fast path needs no stack frame. */
+__attribute__((noinline)) static xsr_err feed_more(xsr_parser *p, const void *data, size_t len) {
+  if (len - 1 < 64 && len <= p->cont_left && (p->cont & CONT_TEXTLIKE) && cont_take(p, data, len)) {
+    p->fed += len;
+    return XSR_OK;
   }
-slow:
   if (p->in_cb)
     return XSR_EBUSY;
   if (p->err)
@@ -2511,6 +2493,31 @@ slow:
   return feed_slow(p, data, len);
 }
 
+xsr_err xsr_parser_feed(xsr_parser *p, const void *data, size_t len) {
+  /* Small chunk continuing a run, with room in the buffer: take it here,
+   * checking and copying in one pass (bytes copied before a byte that
+   * stops the run land in free buffer space and are simply not counted).
+   * cont_left is 0 inside callbacks, after errors and while paused. */
+  if (len - 1 < 64 && len <= p->cont_left && XSR_LIKELY(!p->u8pend)) {
+    const unsigned t = p->cont;
+    const unsigned char *src = data;
+    char *dst = p->buf + p->end;
+    size_t i = 0;
+    do {
+      unsigned char c = src[i];
+      if (!(cont_class[c] & t))
+        return feed_more(p, data, len); /* markup, or a character to carry */
+      dst[i] = (char)c;
+    } while (++i < len);
+    p->end += len;
+    p->fed += len;
+    p->pos += (uint32_t)len;
+    p->cont_left -= len;
+    return XSR_OK;
+  }
+  return feed_more(p, data, len);
+}
+
 __attribute__((noinline)) static xsr_err feed_slow(xsr_parser *p, const char *d, size_t len) {
   p->fed += len;
   if (p->paused) {
@@ -2528,6 +2535,8 @@ __attribute__((noinline)) static xsr_err feed_slow(xsr_parser *p, const char *d,
       p->base_off += adv;
       if (!buf_append(p, d + adv, len - adv))
         return fail_nomem(p);
+      if (p->cont_left > p->cap - p->end) /* set_cont counted on the room before */
+        p->cont_left = p->cap - p->end;
       return rc;
     }
     /* Join the held construct: append a piece as large as what is held,
@@ -2592,8 +2601,7 @@ xsr_err xsr_parser_commit(xsr_parser *p, size_t n) {
   if (n > p->cap - p->end)
     return XSR_EINVAL;
   p->fed += n;
-  if (p->cont && n - 1 < 64 && n <= p->cont_left &&
-      cont_take(p, (const unsigned char *)p->buf + p->end, n))
+  if (n - 1 < 64 && n <= p->cont_left && cont_take(p, (const unsigned char *)p->buf + p->end, n))
     return XSR_OK;
   p->end += n;
   if (p->paused)

@@ -26,6 +26,14 @@ if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_scan.c)
   add_test(NAME test_scan_forced_scalar COMMAND test_scan --jobs=2)
   set_tests_properties(test_scan_forced_scalar PROPERTIES ENVIRONMENT "XSR_FORCE_SCALAR=1")
 endif()
+# The stop-byte finder (xsr__scan3) and the element-content scanner
+# (xsr__scan_content) against their references; again with XSR_FORCE_SCALAR=1.
+if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_scan3.c)
+  xsr_add_test(test_scan3 test_scan3.c)
+  target_include_directories(test_scan3 PRIVATE ${PROJECT_SOURCE_DIR}/parser)
+  add_test(NAME test_scan3_forced_scalar COMMAND test_scan3 --jobs=2)
+  set_tests_properties(test_scan3_forced_scalar PROPERTIES ENVIRONMENT "XSR_FORCE_SCALAR=1")
+endif()
 # The start-tag classifier: SIMD against its scalar definition.
 if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_tagmask.c)
   xsr_add_test(test_tagmask test_tagmask.c)
