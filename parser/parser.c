@@ -14,11 +14,11 @@
  *
  * feed() parses the caller's chunk in place and copies only what remains
  * held at the end.  When bytes are already held, the next bytes must join
- * them to keep the construct contiguous: they are appended in pieces (at
- * least as large as what is held, so the cost stays linear) until the held
- * construct completes; at that point the rest of the piece is released
- * from the buffer and parsing continues in the caller's chunk at the same
- * relative position.  A stanza is therefore copied at most once.
+ * them to keep the construct contiguous: they are appended in pieces (512
+ * bytes to 4 KiB; parsing resumes where it stopped, so more pieces cost a
+ * call each and no rescan) until the held construct completes; at that
+ * point the rest of the piece is parsed in the buffer and parsing continues
+ * in the caller's chunk.  A byte is therefore copied at most once.
  *
  * buffer()/commit() let the caller write into the free end of the parser's
  * buffer; the held construct is moved to the front only when room runs out.
@@ -38,8 +38,9 @@
  *     64 bytes lie ahead below the limit;
  *   - the end tag of the open element matched by one compare;
  *   - the five predefined entities matched whole;
- *   - character data scanned by xsr__scan3, or by xsr__scan_text (UTF-8
- *     validated in the vector loop) once a text has shown non-ASCII;
+ *   - character data scanned by xsr__scan3, or by xsr__scan_content (UTF-8
+ *     validated and predefined entities passed in the vector loop) once a
+ *     text has shown non-ASCII;
  *   - small chunks that only continue a run (text, a value, a name) taken
  *     by a table lookup per byte in feed()/commit() (set_cont).
  * XSR_FORCE_SCALAR=1 turns the SIMD ones off; the tests run both ways and
