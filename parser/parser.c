@@ -1308,8 +1308,8 @@ static inline void set_cont(xsr_parser *p, size_t held) {
   default:
     return;
   }
-  if (left > p->cap - p->end) /* run() on the caller's bytes: see feed_slow */
-    left = p->cap - p->end;
+  if (left > p->cap - p->end) /* when run() parsed the caller's bytes, feed_slow */
+    left = p->cap - p->end;   /* calls again once their rest is in the buffer */
   p->cont_left = left;
   p->u8pend = 0;
 }
@@ -2537,8 +2537,8 @@ __attribute__((noinline)) static xsr_err feed_slow(xsr_parser *p, const char *d,
       p->base_off += adv;
       if (!buf_append(p, d + adv, len - adv))
         return fail_nomem(p);
-      if (p->cont_left > p->cap - p->end) /* set_cont counted on the room before */
-        p->cont_left = p->cap - p->end;
+      if (p->cont) /* set_cont counted on the room before the append */
+        set_cont(p, p->end - p->start);
       return rc;
     }
     /* Join the held construct: append a piece as large as what is held,
