@@ -2468,10 +2468,13 @@ __attribute__((noinline)) static int cont_take(xsr_parser *p, const unsigned cha
 }
 
 /* feed() for what its inline fast path does not take: a non-ASCII
- * character continuing a run, a small chunk joining what is held, or the
- * general case.  Out of line, so that the fast path needs no stack frame. */
-__attribute__((noinline)) static xsr_err feed_more(xsr_parser *p, const void *data, size_t len) {
-  if (len - 1 < 64 && len <= p->cont_left && (p->cont & CONT_TEXTLIKE) && cont_take(p, data, len)) {
+ * character continuing a run (carry: the fast path saw one may start, or
+ * one is pending, in a text-like run with room), a small chunk joining
+ * what is held, or the general case.  Out of line, so that the fast path
+ * needs no stack frame. */
+__attribute__((noinline)) static xsr_err feed_more(xsr_parser *p, const void *data, size_t len,
+                                                   int carry) {
+  if (carry && cont_take(p, data, len)) {
     p->fed += len;
     return XSR_OK;
   }
@@ -2500,15 +2503,17 @@ xsr_err xsr_parser_feed(xsr_parser *p, const void *data, size_t len) {
    * checking and copying in one pass (bytes copied before a byte that
    * stops the run land in free buffer space and are simply not counted).
    * cont_left is 0 inside callbacks, after errors and while paused. */
-  if (len - 1 < 64 && len <= p->cont_left && XSR_LIKELY(!p->u8pend)) {
+  if (len - 1 < 64 && len <= p->cont_left) {
     const unsigned t = p->cont;
+    if (XSR_UNLIKELY(p->u8pend))
+      return feed_more(p, data, len, 1);
     const unsigned char *src = data;
     char *dst = p->buf + p->end;
     size_t i = 0;
     do {
       unsigned char c = src[i];
-      if (!(cont_class[c] & t))
-        return feed_more(p, data, len); /* markup, or a character to carry */
+      if (!(cont_class[c] & t)) /* markup, or a character to carry */
+        return feed_more(p, data, len, c >= 0xC2 && (t & CONT_TEXTLIKE));
       dst[i] = (char)c;
     } while (++i < len);
     p->end += len;
@@ -2517,7 +2522,7 @@ xsr_err xsr_parser_feed(xsr_parser *p, const void *data, size_t len) {
     p->cont_left -= len;
     return XSR_OK;
   }
-  return feed_more(p, data, len);
+  return feed_more(p, data, len, 0);
 }
 
 __attribute__((noinline)) static xsr_err feed_slow(xsr_parser *p, const char *d, size_t len) {
