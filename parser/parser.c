@@ -16,9 +16,10 @@
  * held at the end.  When bytes are already held, the next bytes must join
  * them to keep the construct contiguous: they are appended in pieces (512
  * bytes to 4 KiB; parsing resumes where it stopped, so more pieces cost a
- * call each and no rescan) until the held construct completes; at that
- * point the rest of the piece is parsed in the buffer and parsing continues
- * in the caller's chunk.  A byte is therefore copied at most once.
+ * call each and no rescan) until the held construct completes; run() stops
+ * right there (join_stop) and parsing continues in the caller's chunk at
+ * the same relative position, so the piece's bytes past the construct are
+ * copied but parsed once, in place.  A byte is copied at most once.
  *
  * buffer()/commit() let the caller write into the free end of the parser's
  * buffer; the held construct is moved to the front only when room runs out.
