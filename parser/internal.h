@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "xsr/parser.h"
 
@@ -70,6 +71,20 @@ extern const unsigned char xsr__name_class[256];
 static inline int xsr__is_xml_char(uint32_t c) {
   return (c >= 0x20 && c <= 0xD7FF) || c == 0x9 || c == 0xA || c == 0xD ||
          (c >= 0xE000 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0x10FFFF);
+}
+
+/* The length of the predefined entity reference (&lt; &gt; &amp; &quot;
+ * &apos;) at q, a '&', when it lies whole before e; else 0.  Each memcmp
+ * of a constant length compiles to a load and a compare. */
+static inline size_t xsr__predef_len(const char *q, const char *e) {
+  size_t n = (size_t)(e - q);
+  if (n >= 4 && (memcmp(q, "&lt;", 4) == 0 || memcmp(q, "&gt;", 4) == 0))
+    return 4;
+  if (n >= 5 && memcmp(q, "&amp;", 5) == 0)
+    return 5;
+  if (n >= 6 && (memcmp(q, "&quot;", 6) == 0 || memcmp(q, "&apos;", 6) == 0))
+    return 6;
+  return 0;
 }
 
 /* Encodes a code point as UTF-8 into out (4 bytes room); returns length. */

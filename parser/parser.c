@@ -2179,18 +2179,11 @@ st_cdata:
 st_ref:
   ENTER(ST_REF);
   /* The five predefined entities, whole and in reach: compared at once
-   * (each memcmp of a constant length compiles to a load and a compare). */
-  if (lim - s >= 6 && p->cfg.max_name >= 4) { /* else st_ref_name's limit applies */
-    if (memcmp(s, "&lt;", 4) == 0 || memcmp(s, "&gt;", 4) == 0) {
-      s += 4;
-      goto ref_done;
-    }
-    if (memcmp(s, "&amp;", 5) == 0) {
-      s += 5;
-      goto ref_done;
-    }
-    if (memcmp(s, "&quot;", 6) == 0 || memcmp(s, "&apos;", 6) == 0) {
-      s += 6;
+   * (with max_name < 4, st_ref_name's limit applies to "quot"/"apos"). */
+  if (lim - s >= 6 && p->cfg.max_name >= 4) { /* else the byte-wise states decide */
+    size_t n = xsr__predef_len(s, lim);
+    if (n) {
+      s += n;
       goto ref_done;
     }
   }

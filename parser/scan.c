@@ -101,19 +101,26 @@ scan3_avx2_lookup(const char *s, const char *e, __m256i table, unsigned char c1,
                    nC ? cC : X_, X_, nE ? cE : X_, X_, X_, X_, n2 ? c2 : X_, X_, X_, X_,           \
                    n6 ? c6 : X_, n7 ? c7 : X_, X_, X_, X_, X_, nC ? cC : X_, X_, nE ? cE : X_, X_)
 
-/* The first 32 bytes with three compares (most runs stop there: no table
- * to pick), then, for the parser's stop sets, the lookup loop. */
+/* Bit i set where byte i of the 32 at s is c1 (v1), c2, c3, a control or
+ * >= 0x80: the compare form, for any stop bytes. */
+__attribute__((target("avx2"))) static inline unsigned stops_cmp(const char *s, __m256i v1,
+                                                                 __m256i v2, __m256i v3) {
+  __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)s);
+  return (unsigned)_mm256_movemask_epi8(_mm256_or_si256(
+      _mm256_or_si256(_mm256_cmpeq_epi8(b, v1), _mm256_cmpeq_epi8(b, v2)),
+      _mm256_or_si256(_mm256_cmpeq_epi8(b, v3), _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), b))));
+}
+
+/* The first 32 bytes with compares (most runs stop there: no table to
+ * pick), then, for the parser's stop sets, the lookup loop. */
 __attribute__((target("avx2"))) const char *xsr__scan3_avx2(const char *s, const char *e,
                                                             unsigned char c1, unsigned char c2,
                                                             unsigned char c3) {
   const __m256i v1 = _mm256_set1_epi8((char)c1), v2 = _mm256_set1_epi8((char)c2),
-                v3 = _mm256_set1_epi8((char)c3), lo = _mm256_set1_epi8(0x20);
+                v3 = _mm256_set1_epi8((char)c3);
   if (e - s < 32)
     return xsr__scan3_sse2(s, e, c1, c2, c3);
-  __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)s);
-  unsigned mask = (unsigned)_mm256_movemask_epi8(
-      _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(b, v1), _mm256_cmpeq_epi8(b, v2)),
-                      _mm256_or_si256(_mm256_cmpeq_epi8(b, v3), _mm256_cmpgt_epi8(lo, b))));
+  unsigned mask = stops_cmp(s, v1, v2, v3);
   if (mask)
     return s + __builtin_ctz(mask);
   s += 32;
@@ -123,15 +130,9 @@ __attribute__((target("avx2"))) const char *xsr__scan3_avx2(const char *s, const
     return scan3_avx2_lookup(s, e, SCAN_TABLE(1, '"', 1, '&', 0, 0, 1, '<', 0, 0), c1, c2, c3);
   if (c1 == '<' && c2 == '&' && c3 == '>') /* content */
     return scan3_avx2_lookup(s, e, SCAN_TABLE(0, 0, 1, '&', 0, 0, 1, '<', 1, '>'), c1, c2, c3);
-  while (e - s >= 32) {
-    b = _mm256_loadu_si256((const __m256i *)(const void *)s);
-    mask = (unsigned)_mm256_movemask_epi8(
-        _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(b, v1), _mm256_cmpeq_epi8(b, v2)),
-                        _mm256_or_si256(_mm256_cmpeq_epi8(b, v3), _mm256_cmpgt_epi8(lo, b))));
-    if (mask)
+  for (; e - s >= 32; s += 32)
+    if ((mask = stops_cmp(s, v1, v2, v3)))
       return s + __builtin_ctz(mask);
-    s += 32;
-  }
   return xsr__scan3_sse2(s, e, c1, c2, c3);
 }
 #undef SCAN_TABLE

@@ -74,18 +74,6 @@ const char *xsr__scan_text_scalar(const char *s, const char *e, unsigned char c1
   return s;
 }
 
-/* The length of the predefined entity at q ('&'), whole before e; else 0. */
-static inline size_t predef_len(const char *q, const char *e) {
-  size_t n = (size_t)(e - q);
-  if (n >= 4 && (memcmp(q, "&lt;", 4) == 0 || memcmp(q, "&gt;", 4) == 0))
-    return 4;
-  if (n >= 5 && memcmp(q, "&amp;", 5) == 0)
-    return 5;
-  if (n >= 6 && (memcmp(q, "&quot;", 6) == 0 || memcmp(q, "&apos;", 6) == 0))
-    return 6;
-  return 0;
-}
-
 /* The content scan over a scanner that stops at every stop byte: passes
  * what the AVX2 loop passes (drop_passable's rule), one call per stop. */
 static inline const char *scan_content_with(xsr__scan_text_fn fn, const char *s, const char *e,
@@ -96,7 +84,7 @@ static inline const char *scan_content_with(xsr__scan_text_fn fn, const char *s,
     if (s >= e)
       return s;
     size_t n;
-    if (*s == '&' && (n = predef_len(s, e)) != 0) {
+    if (*s == '&' && (n = xsr__predef_len(s, e)) != 0) {
       *escaped = 1;
       s += n;
     } else if (*s == '>' && s - start >= 2 && !(s[-1] == ']' && s[-2] == ']')) {
@@ -326,7 +314,7 @@ static inline uint64_t drop_passable(const char *start, const char *s, const cha
   while (stop) {
     const char *q = s + __builtin_ctzll(stop);
     if (*q == '&') {
-      if (!predef_len(q, e))
+      if (!xsr__predef_len(q, e))
         break;
       st->esc = 1;
     } else if (*q == '>') {
@@ -410,6 +398,13 @@ text_round(const char *start, const char *s, const char *e, int ents, __m256i b0
   return stop ? s + __builtin_ctzll(stop) : NULL;
 }
 
+/* The lookup table of the content stops '<', '&', '>' (see text_stops). */
+__attribute__((target("avx2"))) static inline __m256i content_table(void) {
+  const char x = (char)0x80;
+  return _mm256_setr_epi8(x, x, x, x, x, x, '&', x, x, x, x, x, '<', x, '>', x, x, x, x, x, x, x,
+                          '&', x, x, x, x, x, '<', x, '>', x);
+}
+
 /* The scan, inlined twice: k->lookup is a constant in each copy. */
 __attribute__((target("avx2"), always_inline)) static inline const char *
 scan_text_avx2(const char *s, const char *e, const struct text_stops *k, unsigned *esc) {
@@ -491,9 +486,7 @@ __attribute__((target("avx2"))) const char *xsr__scan_text_avx2(const char *s, c
   unsigned esc = 0;
   k.ents = 0;
   if (c1 == '<' && c2 == '&' && c3 == '>') {
-    const char x = (char)0x80;
-    k.table = _mm256_setr_epi8(x, x, x, x, x, x, '&', x, x, x, x, x, '<', x, '>', x, x, x, x, x, x,
-                               x, '&', x, x, x, x, x, '<', x, '>', x);
+    k.table = content_table();
     k.lookup = 1;
     return scan_text_avx2(s, e, &k, &esc);
   }
@@ -529,10 +522,8 @@ __attribute__((target("avx2"))) const char *xsr__scan_text_avx2(const char *s, c
 
 __attribute__((target("avx2"))) const char *xsr__scan_content_avx2(const char *s, const char *e,
                                                                    unsigned *escaped) {
-  const char x = (char)0x80;
   struct text_stops k;
-  k.table = _mm256_setr_epi8(x, x, x, x, x, x, '&', x, x, x, x, x, '<', x, '>', x, x, x, x, x, x, x,
-                             '&', x, x, x, x, x, '<', x, '>', x);
+  k.table = content_table();
   k.lookup = 1;
   k.ents = 1;
   return scan_text_avx2(s, e, &k, escaped);
