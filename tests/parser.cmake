@@ -18,22 +18,17 @@ endforeach()
 if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_diff_expat.c)
   xsr_add_test(test_diff_expat test_diff_expat.c LIBS xsr_test_support PkgConfig::EXPAT)
 endif()
-# The character-data scanner against its reference; the second run checks
-# the scalar dispatch that XSR_FORCE_SCALAR=1 selects.
-if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_scan.c)
-  xsr_add_test(test_scan test_scan.c)
-  target_include_directories(test_scan PRIVATE ${PROJECT_SOURCE_DIR}/parser)
-  add_test(NAME test_scan_forced_scalar COMMAND test_scan --jobs=2)
-  set_tests_properties(test_scan_forced_scalar PROPERTIES ENVIRONMENT "XSR_FORCE_SCALAR=1")
-endif()
-# The stop-byte finder (xsr__scan3) and the element-content scanner
-# (xsr__scan_content) against their references; again with XSR_FORCE_SCALAR=1.
-if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_scan3.c)
-  xsr_add_test(test_scan3 test_scan3.c)
-  target_include_directories(test_scan3 PRIVATE ${PROJECT_SOURCE_DIR}/parser)
-  add_test(NAME test_scan3_forced_scalar COMMAND test_scan3 --jobs=2)
-  set_tests_properties(test_scan3_forced_scalar PROPERTIES ENVIRONMENT "XSR_FORCE_SCALAR=1")
-endif()
+# The scanners against their references (test_scan: xsr__scan_text;
+# test_scan3: xsr__scan3 and xsr__scan_content); the second run of each
+# checks the scalar dispatch that XSR_FORCE_SCALAR=1 selects.
+foreach(t test_scan test_scan3)
+  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${t}.c)
+    xsr_add_test(${t} ${t}.c)
+    target_include_directories(${t} PRIVATE ${PROJECT_SOURCE_DIR}/parser)
+    add_test(NAME ${t}_forced_scalar COMMAND ${t} --jobs=2)
+    set_tests_properties(${t}_forced_scalar PROPERTIES ENVIRONMENT "XSR_FORCE_SCALAR=1")
+  endif()
+endforeach()
 # The start-tag classifier: SIMD against its scalar definition.
 if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_tagmask.c)
   xsr_add_test(test_tagmask test_tagmask.c)

@@ -16,45 +16,11 @@
  *              under XSR_FORCE_SCALAR=1 (ctest runs the binary both ways)
  */
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
-#include <criterion/criterion.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#include "internal.h"
+#include "scan_ref.h"
 
 /* ---- reference ---------------------------------------------------------- */
-
-/* Decodes one sequence at p within [p, e) from the bit patterns and the
- * code point ranges (not the lead/continuation ranges xsr__utf8_decode
- * uses); returns its length when it is complete, valid and an XML Char,
- * else 0. */
-static int ref_char(const unsigned char *p, const unsigned char *e) {
-  unsigned b = p[0];
-  int n;
-  uint32_t cp, min;
-  if ((b & 0xE0) == 0xC0) {
-    n = 2, cp = b & 0x1F, min = 0x80;
-  } else if ((b & 0xF0) == 0xE0) {
-    n = 3, cp = b & 0x0F, min = 0x800;
-  } else if ((b & 0xF8) == 0xF0) {
-    n = 4, cp = b & 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (e - p < n)
-    return 0;
-  for (int i = 1; i < n; i++) {
-    if ((p[i] & 0xC0) != 0x80)
-      return 0;
-    cp = cp << 6 | (p[i] & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF)
-    return 0;
-  return n;
-}
 
 static int ascii_ok(unsigned b, const unsigned char c[3]) {
   return b == 0x09 || b == 0x0A || (b >= 0x20 && b < 0x80 && b != c[0] && b != c[1] && b != c[2]);
@@ -88,14 +54,6 @@ static const unsigned char *ref_conservative(const unsigned char *s, const unsig
 
 typedef const char *(*scan_fn)(const char *, const char *, unsigned char, unsigned char,
                                unsigned char);
-
-static char why[4096];
-
-static void dump(const unsigned char *s, const unsigned char *e) {
-  size_t n = strlen(why);
-  for (const unsigned char *p = s; p < e && n + 4 < sizeof why; p++)
-    n += (size_t)snprintf(why + n, sizeof why - n, "%02x ", *p);
-}
 
 /* Checks one call; returns NULL or a description of what is wrong.  exact:
  * p must be ref_conservative (SSE2, scalar); otherwise p must be ref_max or
@@ -149,15 +107,6 @@ struct impl {
 static struct impl impls[4];
 static size_t n_impls;
 
-static int have_avx2(void) {
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2");
-#else
-  return 0;
-#endif
-}
-
 static void setup(void) {
   xsr__scan_init();
   n_impls = 0;
@@ -190,50 +139,13 @@ static const unsigned char clash_stops[3] = {'<', 'L', '&'};
 
 /* ---- generator ---------------------------------------------------------- */
 
-static uint64_t rng_state;
-
-static uint32_t rnd(uint32_t n) {
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return (uint32_t)((rng_state >> 11) % n);
-}
-
-static size_t put_cp(unsigned char *o, uint32_t cp) { return xsr__utf8_encode(cp, (char *)o); }
-
 /* Appends one token of at most room (>= 8) bytes; bad_pct and stop_pct (out
  * of 1000) set how often the token is invalid UTF-8 or a U+FFFE/U+FFFF, and
  * a stop or control byte. */
 static size_t put_token(unsigned char *o, size_t room, unsigned bad_pct, unsigned stop_pct) {
-  static const uint32_t edges[] = {0x80,   0x7FF,   0x800,   0xD7FF,  0xE000,  0xFFFC,
-                                   0xFFFD, 0x10000, 0x1F44D, 0xFFFFF, 0x10FFFF};
-  static const char *const invalid[] = {"\xC0\x80",
-                                        "\xC1\xBF",
-                                        "\xE0\x80\x80",
-                                        "\xE0\x9F\xBF",
-                                        "\xF0\x80\x80\x80",
-                                        "\xF0\x8F\xBF\xBF",
-                                        "\xED\xA0\x80",
-                                        "\xED\xBF\xBF",
-                                        "\xF4\x90\x80\x80",
-                                        "\xF5\x80\x80\x80",
-                                        "\xF8",
-                                        "\xFE",
-                                        "\xFF",
-                                        "\x80",
-                                        "\xBF",
-                                        "\xC3",
-                                        "\xE3\x81",
-                                        "\xF0\x9F\x91",
-                                        "\xF4\x8F\xBF",
-                                        "\xEF\xBF\xBE",
-                                        "\xEF\xBF\xBF",
-                                        "\xEF\xBF",
-                                        "\xC2\xC2",
-                                        "\xE2\x28\xA1"};
   uint32_t r = rnd(1000);
   if (r < bad_pct) {
-    const char *t = invalid[rnd(sizeof invalid / sizeof *invalid)];
+    const char *t = invalid_utf8[rnd(N_INVALID_UTF8)];
     memcpy(o, t, strlen(t));
     return strlen(t);
   }
@@ -243,41 +155,15 @@ static size_t put_token(unsigned char *o, size_t room, unsigned bad_pct, unsigne
     o[0] = stops[rnd(sizeof stops)];
     return 1;
   }
-  switch (rnd(11)) {
-  case 10: { /* plain ASCII long enough to fill whole vector blocks */
+  uint32_t kind = rnd(11);
+  if (kind == 10) { /* plain ASCII long enough to fill whole vector blocks */
     size_t n = 16 + rnd(150);
     n = n < room ? n : room;
     for (size_t i = 0; i < n; i++)
       o[i] = (unsigned char)('a' + rnd(26));
     return n;
   }
-  case 0:
-    o[0] = rnd(2) ? '\t' : '\n';
-    return 1;
-  case 1:
-  case 2:
-  case 3: {
-    size_t n = 1 + rnd(8);
-    for (size_t i = 0; i < n; i++) {
-      unsigned char b = (unsigned char)(0x20 + rnd(0x60)); /* 0x20..0x7F */
-      o[i] = (b == '<' || b == '&' || b == '>' || b == ']') ? 'x' : b;
-    }
-    return n;
-  }
-  case 4:
-    return put_cp(o, 0x80 + rnd(0x800 - 0x80));
-  case 5:
-  case 6: {
-    uint32_t cp = 0x800 + rnd(0x10000 - 0x800);
-    if ((cp >= 0xD800 && cp <= 0xDFFF) || cp >= 0xFFFE)
-      cp = 0x3042;
-    return put_cp(o, cp);
-  }
-  case 7:
-    return put_cp(o, 0x10000 + rnd(0x110000 - 0x10000));
-  default:
-    return put_cp(o, edges[rnd(sizeof edges / sizeof *edges)]);
-  }
+  return put_text_token(o, kind);
 }
 
 /* Fills o with up to cap bytes of tokens; returns the length. */
@@ -440,13 +326,9 @@ Test(scan_text, long_valid_text) {
 
 /* Buffers flush against PROT_NONE pages: any read outside [s, e) faults. */
 Test(scan_text, guard_pages) {
-  long page = sysconf(_SC_PAGESIZE);
-  unsigned char *map =
-      mmap(NULL, (size_t)page * 3, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  cr_assert_neq(map, MAP_FAILED);
-  cr_assert_eq(mprotect(map, (size_t)page, PROT_NONE), 0);
-  cr_assert_eq(mprotect(map + 2 * page, (size_t)page, PROT_NONE), 0);
-  unsigned char *lo = map + page, *hi = map + 2 * page;
+  struct guarded g;
+  guarded_map(&g);
+  unsigned char *lo = g.lo, *hi = g.hi;
   unsigned char src[512];
   rng_state = 7;
   for (int iter = 0; iter < 4000; iter++) {
@@ -459,7 +341,7 @@ Test(scan_text, guard_pages) {
       check_all(lo, lo + n, iter % 4 ? cdata_stops : clash_stops, "against the page before");
     }
   }
-  munmap(map, (size_t)page * 3);
+  guarded_unmap(&g);
 }
 
 /* The dispatcher: AVX2 when the CPU has it, scalar when forced. */

@@ -43,42 +43,9 @@
  *              both ways)
  */
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
-#include <criterion/criterion.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#include "internal.h"
-
-/* ---- shared ------------------------------------------------------------- */
-
-static char why[4096];
-
-static void dump(const unsigned char *s, const unsigned char *e) {
-  size_t n = strlen(why);
-  for (const unsigned char *p = s; p < e && n + 4 < sizeof why; p++)
-    n += (size_t)snprintf(why + n, sizeof why - n, "%02x ", *p);
-}
-
-static uint64_t rng_state;
-
-static uint32_t rnd(uint32_t n) {
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return (uint32_t)((rng_state >> 11) % n);
-}
-
-static int have_avx2(void) {
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2");
-#else
-  return 0;
-#endif
-}
+#include "scan_ref.h"
 
 /* ---- scan3: reference and implementations ------------------------------- */
 
@@ -101,34 +68,6 @@ struct impl3 {
 };
 
 /* ---- scan_content: reference and implementations ------------------------ */
-
-/* Decodes one sequence at p within [p, e) from the bit patterns and the
- * code point ranges; returns its length when it is complete, valid and an
- * XML Char, else 0.  (As in test_scan.c.) */
-static int ref_char(const unsigned char *p, const unsigned char *e) {
-  unsigned b = p[0];
-  int n;
-  uint32_t cp, min;
-  if ((b & 0xE0) == 0xC0) {
-    n = 2, cp = b & 0x1F, min = 0x80;
-  } else if ((b & 0xF0) == 0xE0) {
-    n = 3, cp = b & 0x0F, min = 0x800;
-  } else if ((b & 0xF8) == 0xF0) {
-    n = 4, cp = b & 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (e - p < n)
-    return 0;
-  for (int i = 1; i < n; i++) {
-    if ((p[i] & 0xC0) != 0x80)
-      return 0;
-    cp = cp << 6 | (p[i] & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF)
-    return 0;
-  return n;
-}
 
 static const char *const predefined[5] = {"&lt;", "&gt;", "&amp;", "&quot;", "&apos;"};
 
@@ -358,33 +297,6 @@ static unsigned char stop3(const unsigned char c[3], size_t i) {
 
 /* ---- scan_content inputs ------------------------------------------------ */
 
-static size_t put_cp(unsigned char *o, uint32_t cp) { return xsr__utf8_encode(cp, (char *)o); }
-
-static const char *const invalid_utf8[] = {"\xC0\x80",
-                                           "\xC1\xBF",
-                                           "\xE0\x80\x80",
-                                           "\xE0\x9F\xBF",
-                                           "\xF0\x80\x80\x80",
-                                           "\xF0\x8F\xBF\xBF",
-                                           "\xED\xA0\x80",
-                                           "\xED\xBF\xBF",
-                                           "\xF4\x90\x80\x80",
-                                           "\xF5\x80\x80\x80",
-                                           "\xF8",
-                                           "\xFE",
-                                           "\xFF",
-                                           "\x80",
-                                           "\xBF",
-                                           "\xC3",
-                                           "\xE3\x81",
-                                           "\xF0\x9F\x91",
-                                           "\xF4\x8F\xBF",
-                                           "\xEF\xBF\xBE",
-                                           "\xEF\xBF\xBF",
-                                           "\xEF\xBF",
-                                           "\xC2\xC2",
-                                           "\xE2\x28\xA1"};
-
 /* References that are not (whole) predefined entities, and prefixes of
  * those that are. */
 static const char *const broken_refs[] = {
@@ -403,12 +315,10 @@ struct mix {
 };
 
 static size_t put_ctoken(unsigned char *o, size_t room, const struct mix *m) {
-  static const uint32_t edges[] = {0x80,   0x7FF,   0x800,   0xD7FF,  0xE000,  0xFFFC,
-                                   0xFFFD, 0x10000, 0x1F44D, 0xFFFFF, 0x10FFFF};
   const char *t = NULL;
   uint32_t r = rnd(1000);
   if (r < m->bad) {
-    t = invalid_utf8[rnd(sizeof invalid_utf8 / sizeof *invalid_utf8)];
+    t = invalid_utf8[rnd(N_INVALID_UTF8)];
   } else if ((r -= m->bad) < m->stop) {
     static const unsigned char stops[] = {'<',  '&',  '\r', 0x00, 0x01, 0x08,
                                           0x0B, 0x0C, 0x0E, 0x19, 0x1A, 0x1F};
@@ -423,42 +333,15 @@ static size_t put_ctoken(unsigned char *o, size_t room, const struct mix *m) {
     memcpy(o, t, strlen(t));
     return strlen(t);
   }
-  switch (rnd(12)) {
-  case 10:
-  case 11: { /* plain ASCII long enough to fill whole vector blocks */
+  uint32_t kind = rnd(12);
+  if (kind >= 10) { /* plain ASCII long enough to fill whole vector blocks */
     size_t n = 16 + rnd(150);
     n = n < room ? n : room;
     for (size_t i = 0; i < n; i++)
       o[i] = (unsigned char)(rnd(8) ? 'a' + rnd(26) : ' ');
     return n;
   }
-  case 0:
-    o[0] = rnd(2) ? '\t' : '\n';
-    return 1;
-  case 1:
-  case 2:
-  case 3: {
-    size_t n = 1 + rnd(8);
-    for (size_t i = 0; i < n; i++) {
-      unsigned char b = (unsigned char)(0x20 + rnd(0x60)); /* 0x20..0x7F */
-      o[i] = (b == '<' || b == '&' || b == '>' || b == ']') ? 'x' : b;
-    }
-    return n;
-  }
-  case 4:
-    return put_cp(o, 0x80 + rnd(0x800 - 0x80));
-  case 5:
-  case 6: {
-    uint32_t cp = 0x800 + rnd(0x10000 - 0x800);
-    if ((cp >= 0xD800 && cp <= 0xDFFF) || cp >= 0xFFFE)
-      cp = 0x3042;
-    return put_cp(o, cp);
-  }
-  case 7:
-    return put_cp(o, 0x10000 + rnd(0x110000 - 0x10000));
-  default:
-    return put_cp(o, edges[rnd(sizeof edges / sizeof *edges)]);
-  }
+  return put_text_token(o, kind);
 }
 
 /* Fills o with up to cap bytes of tokens; returns the length. */
@@ -578,13 +461,9 @@ Test(scan3, random) {
 
 /* Buffers flush against PROT_NONE pages: any read outside [s, e) faults. */
 Test(scan3, guard_pages) {
-  long page = sysconf(_SC_PAGESIZE);
-  unsigned char *map =
-      mmap(NULL, (size_t)page * 3, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  cr_assert_neq(map, MAP_FAILED);
-  cr_assert_eq(mprotect(map, (size_t)page, PROT_NONE), 0);
-  cr_assert_eq(mprotect(map + 2 * page, (size_t)page, PROT_NONE), 0);
-  unsigned char *lo = map + page, *hi = map + 2 * page;
+  struct guarded g;
+  guarded_map(&g);
+  unsigned char *lo = g.lo, *hi = g.hi;
   unsigned char src[400];
   rng_state = 11;
   for (size_t k = 0; k < N_SETS3 + 4; k++) {
@@ -607,7 +486,7 @@ Test(scan3, guard_pages) {
       check3_all(lo, lo + n, c, "against the page before");
     }
   }
-  munmap(map, (size_t)page * 3);
+  guarded_unmap(&g);
 }
 
 /* ---- scan_content tests ------------------------------------------------- */
@@ -874,13 +753,9 @@ Test(scan_content, long_valid_text) {
  * Entity checks look up to six bytes ahead, so references and characters
  * cut right at the page end are in the mix. */
 Test(scan_content, guard_pages) {
-  long page = sysconf(_SC_PAGESIZE);
-  unsigned char *map =
-      mmap(NULL, (size_t)page * 3, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  cr_assert_neq(map, MAP_FAILED);
-  cr_assert_eq(mprotect(map, (size_t)page, PROT_NONE), 0);
-  cr_assert_eq(mprotect(map + 2 * page, (size_t)page, PROT_NONE), 0);
-  unsigned char *lo = map + page, *hi = map + 2 * page;
+  struct guarded g;
+  guarded_map(&g);
+  unsigned char *lo = g.lo, *hi = g.hi;
   unsigned char src[512];
   rng_state = 7;
   for (int iter = 0; iter < 4000; iter++) {
@@ -912,7 +787,7 @@ Test(scan_content, guard_pages) {
       checkc_all(lo, lo + n, 0, "against the page before");
     }
   }
-  munmap(map, (size_t)page * 3);
+  guarded_unmap(&g);
 }
 
 /* ---- dispatch ----------------------------------------------------------- */
