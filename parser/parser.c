@@ -147,6 +147,7 @@ struct xsr_parser {
   uint32_t nns, capns;
   uint32_t *nshash;
   uint32_t nshash_cap;
+  uint32_t nscache[16]; /* recent declarations: id + 1 (see ns_intern) */
 
   char *tmp; /* scratch for decoding xmlns values that hold references */
   size_t tmp_cap;
@@ -325,6 +326,57 @@ static void ns_clear(xsr_parser *p) {
   p->nns = 0;
   if (p->nshash)
     memset(p->nshash, 0, p->nshash_cap * sizeof *p->nshash);
+  memset(p->nscache, 0, sizeof p->nscache);
+}
+
+static inline uint64_t load8(const char *s) {
+  uint64_t w;
+  memcpy(&w, s, 8);
+  return w;
+}
+
+/* Whether the n bytes at x and y are equal: word compares, no call. */
+static inline int same_bytes(const char *x, const char *y, size_t n) {
+  if (n < 8)
+    return memcmp(x, y, n) == 0;
+  for (size_t i = 0; i + 8 < n; i += 8)
+    if (load8(x + i) != load8(y + i))
+      return 0;
+  return load8(x + n - 8) == load8(y + n - 8);
+}
+
+/*
+ * The id of a declared namespace URI, added when new.  A stream declares
+ * the same few URIs over and over (chat states, receipts, caps), so a
+ * direct-mapped cache keyed by the length and the first and last eight
+ * bytes answers most declarations with one compare; the hash table, keyed
+ * by every byte, answers the rest (a URI made to collide in the cache only
+ * misses it).  Returns NONE32 with *err set (too many namespaces, ENOMEM).
+ */
+static uint32_t ns_intern(xsr_parser *p, const char *v, size_t vlen, xsr_err *err) {
+  unsigned slot = 0;
+  if (vlen >= 8) {
+    uint64_t k = (load8(v) ^ (load8(v + vlen - 8) + vlen)) * 0x9E3779B97F4A7C15ull;
+    slot = (unsigned)(k >> 60);
+    uint32_t c = p->nscache[slot];
+    if (c && c <= p->nns && p->ns[c - 1].len == vlen && same_bytes(p->ns[c - 1].uri, v, vlen))
+      return c - 1;
+  }
+  uint32_t ns = ns_lookup(p, v, vlen, hash_bytes(v, vlen));
+  if (ns == NONE32) {
+    if (p->nns - XSR_NS_FIRST_DYNAMIC >= p->cfg.max_namespaces) {
+      *err = XSR_ELIMITNS;
+      return NONE32;
+    }
+    ns = ns_add(p, v, vlen, 1);
+    if (ns == NONE32) {
+      *err = XSR_ENOMEM;
+      return NONE32;
+    }
+  }
+  if (vlen >= 8)
+    p->nscache[slot] = ns + 1;
+  return ns;
 }
 
 static int ns_seed(xsr_parser *p) {
@@ -770,6 +822,30 @@ __attribute__((noinline)) static int qname_dup_set(xsr_parser *p, const char *b,
 static const char XML_NS_URI[] = "http://www.w3.org/XML/1998/namespace";
 static const char XMLNS_NS_URI[] = "http://www.w3.org/2000/xmlns/";
 
+/* Binds the prefix [pre, pre + pre_len) ("" for the default namespace) to
+ * the URI v of declaration a (checked by the caller; decoded when it held
+ * references) until the element ends. */
+static xsr_err bind_ns(xsr_parser *p, const char *b, const xsr_attr *a, const char *v, size_t vlen,
+                       const char *pre, size_t pre_len, const char **errp) {
+  uint32_t ns = XSR_NS_NONE;
+  if (vlen) {
+    xsr_err e;
+    ns = ns_intern(p, v, vlen, &e);
+    if (ns == NONE32) {
+      if (e == XSR_ELIMITNS)
+        *errp = b + a->value_off;
+      return e;
+    }
+  }
+  if (XSR_UNLIKELY(p->nbinds == p->capbinds) &&
+      !grow(p, (void **)&p->binds, &p->capbinds, p->nbinds + 1, sizeof *p->binds))
+    return XSR_ENOMEM;
+  p->binds[p->nbinds++] = (binding){(uint32_t)(pre - b), (uint32_t)pre_len, ns, 0};
+  if (pre_len == 0)
+    p->defns = ns;
+  return XSR_OK;
+}
+
 /*
  * A start tag is complete: bind its namespace declarations, resolve the
  * element's and attributes' namespaces, drop xmlns attributes from the
@@ -781,12 +857,37 @@ static xsr_err finish_start_tag(xsr_parser *p, const char *b, const char **errp)
   *errp = b + el->off; /* for XSR_ENOMEM: the element's '<', whatever the chunking */
   uint32_t first = el->attr_first, n = p->nattrs - first;
 
-  if (p->el_nsdecls == 0 && !p->el_prefixed) {
-    /* No declarations, no prefixed attributes: only the element's own
-     * namespace to look up (attributes are in no namespace). */
-    if (el->prefix_len == 0) {
-      el->ns = resolve(p, b, "", 0);
+  if (!p->el_prefixed && el->prefix_len == 0 && p->el_nsdecls <= 1) {
+    if (p->el_nsdecls == 0) {
+      /* No declarations, no prefixes: the element is in the default
+       * namespace, its attributes in none. */
+      el->ns = p->defns;
       el->attr_count = (uint16_t)n;
+      return XSR_OK;
+    }
+    /* One declaration, of the default namespace, usually the last or only
+     * attribute (<active xmlns='...'/>): what the loops below would do,
+     * in one pass. */
+    uint32_t i = first + n - 1;
+    while (!(p->attrs[i].flags & ATTR_XMLNS))
+      i--;
+    xsr_attr *a = &p->attrs[i];
+    if (a->prefix_len == 0 && !(a->flags & XSR_F_ESCAPED)) {
+      const char *v = b + a->value_off;
+      size_t vlen = a->value_len;
+      if ((vlen == sizeof XML_NS_URI - 1 && memcmp(v, XML_NS_URI, vlen) == 0) ||
+          (vlen == sizeof XMLNS_NS_URI - 1 && memcmp(v, XMLNS_NS_URI, vlen) == 0)) {
+        *errp = b + a->name_off;
+        return XSR_ENSDECL;
+      }
+      xsr_err err = bind_ns(p, b, a, v, vlen, b + a->name_off, 0, errp);
+      if (err)
+        return err;
+      el->ns = p->defns;
+      if (i + 1 < first + n) /* the other attributes keep their order */
+        memmove(a, a + 1, (first + n - i - 1) * sizeof *a);
+      p->nattrs--;
+      el->attr_count = (uint16_t)(n - 1);
       return XSR_OK;
     }
   }
@@ -815,29 +916,9 @@ static xsr_err finish_start_tag(xsr_parser *p, const char *b, const char **errp)
     }
     if (pre_xml)
       continue; /* xmlns:xml with its own URI: allowed, binds nothing new */
-    uint32_t ns = XSR_NS_NONE;
-    if (vlen) {
-      uint32_t h = hash_bytes(v, vlen);
-      ns = ns_lookup(p, v, vlen, h);
-      if (ns == NONE32) {
-        if (p->nns - XSR_NS_FIRST_DYNAMIC >= p->cfg.max_namespaces) {
-          *errp = b + a->value_off;
-          return XSR_ELIMITNS;
-        }
-        ns = ns_add(p, v, vlen, 1);
-        if (ns == NONE32)
-          return XSR_ENOMEM;
-      }
-    }
-    if (!grow(p, (void **)&p->binds, &p->capbinds, p->nbinds + 1, sizeof *p->binds))
-      return XSR_ENOMEM;
-    binding *bd = &p->binds[p->nbinds++];
-    bd->prefix_off = (uint32_t)(pre - b);
-    bd->prefix_len = (uint32_t)pre_len;
-    bd->ns = ns;
-    bd->persistent = 0;
-    if (pre_len == 0)
-      p->defns = ns;
+    xsr_err err = bind_ns(p, b, a, v, vlen, pre, pre_len, errp);
+    if (err)
+      return err;
   }
 
   /* The element's own namespace. */
@@ -1221,8 +1302,8 @@ static inline int xml_utf8(const char *s, const char *lim) {
 /* Whether the attribute name [an, an + len) with a prefix of pl bytes is a
  * namespace declaration: "xmlns" or "xmlns:...". */
 static inline int is_xmlns_attr(const char *an, size_t len, size_t pl) {
-  return (pl == 0 ? len == 5 : pl == 5) && an[0] == 'x' && an[1] == 'm' && an[2] == 'l' &&
-         an[3] == 'n' && an[4] == 's';
+  /* Most names fail the first compare; the memcmp is two loads. */
+  return an[0] == 'x' && (pl == 0 ? len == 5 : pl == 5) && memcmp(an, "xmlns", 5) == 0;
 }
 
 /* Whether the len bytes (len >= 1) at x, below lim, equal those at y < x. */
@@ -1350,6 +1431,12 @@ __attribute__((target("avx2"))) static int stag_avx2(xsr_parser *p, const char *
   uint64_t seen = 0;
   int rc;
   unsigned char c;
+  /* The attribute count lives in a register here: stores into the index
+   * would otherwise make the compiler reload it (they may alias). */
+  const uint32_t first = n->attr_first;
+  uint32_t na = p->nattrs;
+  const uint32_t room =
+      first + (p->cfg.max_attrs < ATTR_LINEAR ? (uint32_t)p->cfg.max_attrs : ATTR_LINEAR);
   if (!w || (size_t)(s - w) >= 64) {
     w = s;
     xsr__tagmask_avx2(w, m);
@@ -1438,9 +1525,8 @@ __attribute__((target("avx2"))) static int stag_avx2(xsr_parser *p, const char *
     TM_QNAME(t, apl, an, done);
     size_t alen = (size_t)(t - an);
     int xmlns = is_xmlns_attr(an, alen, (size_t)apl);
-    if ((xmlns && p->el_nsdecls >= p->cfg.max_ns_decls) ||
-        p->nattrs - n->attr_first >= p->cfg.max_attrs ||
-        p->nattrs - n->attr_first >= ATTR_LINEAR) /* the set's turn: see qname_dup */
+    if (na >= room || /* max_attrs, or the set's turn (see qname_dup) */
+        (xmlns && p->el_nsdecls >= p->cfg.max_ns_decls))
       goto done;
     /* Duplicates: a 64-bit signature of the names seen in this tag (length
      * and first and last bytes) rules most pairs out without a compare.
@@ -1448,7 +1534,7 @@ __attribute__((target("avx2"))) static int stag_avx2(xsr_parser *p, const char *
      * function starts at the element name, and a hand-over ends it. */
     uint64_t bit = 1ull << ((alen * 7 + (unsigned char)an[0] + (unsigned char)t[-1] * 3) & 63);
     if (seen & bit) {
-      for (uint32_t i = n->attr_first; i < p->nattrs; i++) {
+      for (uint32_t i = first; i < na; i++) {
         const xsr_attr *o = &p->attrs[i];
         if (o->name_len == alen && memcmp(b + o->name_off, an, alen) == 0)
           goto done;
@@ -1478,28 +1564,27 @@ __attribute__((target("avx2"))) static int stag_avx2(xsr_parser *p, const char *
       goto attr_bail;
     v = s + 1;
     TM_FIND(t, m->vstop | (c == '\'' ? m->apos : m->quot), v, attr_bail);
-    if (XSR_UNLIKELY(p->nattrs == p->capattrs) &&
-        !grow(p, (void **)&p->attrs, &p->capattrs, p->nattrs + 1, sizeof *p->attrs))
+    if (XSR_UNLIKELY(na == p->capattrs) &&
+        !grow(p, (void **)&p->attrs, &p->capattrs, na + 1, sizeof *p->attrs))
       goto attr_bail; /* the byte-wise state reports the ENOMEM */
-    xsr_attr *a = &p->attrs[p->nattrs++];
-    memset(a, 0, sizeof *a);
-    a->name_off = (uint32_t)(an - b);
-    a->name_len = (uint16_t)alen;
-    a->prefix_len = (uint16_t)apl;
-    a->value_off = (uint32_t)(v - b);
-    if (xmlns) {
+    /* Written whole (value_len too: the byte-wise state sets it again when
+     * it finishes a value handed over below). */
+    p->attrs[na++] = (xsr_attr){.name_off = (uint32_t)(an - b),
+                                .value_off = (uint32_t)(v - b),
+                                .value_len = (uint32_t)(t - v),
+                                .name_len = (uint16_t)alen,
+                                .prefix_len = (uint16_t)apl,
+                                .flags = xmlns ? ATTR_XMLNS : 0};
+    if (xmlns)
       p->el_nsdecls++;
-      a->flags = ATTR_XMLNS;
-    } else if (apl) {
+    else if (apl)
       p->el_prefixed = 1;
-    }
     if ((unsigned char)*t != c) { /* a reference, control or non-ASCII byte */
       p->quote = c;
       s = t;
       rc = STAG_VALUE;
       goto done;
     }
-    a->value_len = (uint32_t)(t - v);
     s = t + 1;
     continue;
   attr_bail:
@@ -1513,6 +1598,7 @@ tag_name:
   s = b + p->tok;
   rc = STAG_NAME;
 done:
+  p->nattrs = na;
   *ps = s;
   win->w = w;
   return rc;
