@@ -1423,8 +1423,8 @@ struct tagwin {
 };
 
 #ifdef XSR__TAGMASK_AVX2
-__attribute__((target("avx2"))) static int stag_avx2(xsr_parser *p, const char *b, const char *lim,
-                                                     const char **ps, struct tagwin *win) {
+__attribute__((target("avx2"), always_inline)) static inline int
+stag_body(xsr_parser *p, const char *b, const char *lim, const char **ps, struct tagwin *win) {
   const char *s = *ps, *t, *w = win->w;
   xsr__tagmask *const m = &win->m; /* in place: copying it in and out costs more */
   xsr_node *n = &p->nodes[p->cur_node];
@@ -1603,11 +1603,134 @@ done:
   win->w = w;
   return rc;
 }
+
+__attribute__((target("avx2"))) static int stag_avx2(xsr_parser *p, const char *b, const char *lim,
+                                                     const char **ps, struct tagwin *win) {
+  return stag_body(p, b, lim, ps, win);
+}
+
+/*
+ * The element loop.  From a '<' inside the stream element, as long as the
+ * markup has the usual shapes: start tags (stag_body, then what run() does
+ * when one is complete), end tags written "</" name ">" with the open
+ * element's name, and character data between tags, one after
+ * the other in this function, whose few live values stay in registers
+ * (run() is one large function and keeps reloading them).  It returns as
+ * soon as anything needs run(), leaving the parser exactly as run()'s own
+ * states would at that byte:
+ *   EL_LT       *ps at a '<' that run() parses from st_lt (64 bytes or
+ *               fewer before lim, an end tag of another shape, a comment,
+ *               CDATA, the stream's end tag, a name that is not ASCII, the
+ *               depth limit, no memory: run() reports what is wrong);
+ *   EL_CONTENT  in element content, text_start and text_flags set, at the
+ *               byte the scan stopped at (a reference it does not pass,
+ *               '>', a control byte, lim, non-ASCII it leaves to the
+ *               byte-wise check): run() continues at st_content;
+ *   EL_STANZA   past the stanza's last '>': run() reports the stanza;
+ *   EL_FAIL     *errc and *errp say what finish_start_tag() rejected, or
+ *               ENOMEM;
+ *   a STAG_*    code that is not END or EMPTY: stag_body's hand-over, for
+ *               run()'s byte-wise start-tag states.
+ */
+enum { EL_LT = 16, EL_CONTENT, EL_STANZA, EL_FAIL };
+
+__attribute__((target("avx2"))) static int elems_avx2(xsr_parser *p, const char *b, const char *lim,
+                                                      const char **ps, struct tagwin *win,
+                                                      xsr_err *errc, const char **errp) {
+  const char *s = *ps;
+  for (;;) {           /* s is at a '<' */
+    if (lim - s <= 64) /* stag_body wants 64 bytes from the name on */
+      return *ps = s, EL_LT;
+    unsigned char c = (unsigned char)s[1];
+    if (c == '/') {
+      if (p->depth == 0)
+        return *ps = s, EL_LT;
+      const xsr_node *open = &p->nodes[p->stack[p->depth].node];
+      size_t len = open->name_len;
+      if ((size_t)(lim - s) < len + 3 || s[2 + len] != '>' ||
+          !same_name(s + 2, b + open->off + 1, len, lim))
+        return *ps = s, EL_LT;
+      s += len + 3;
+    } else {
+      if (!(xsr__name_class[c] & XSR__NAME_START) || c == ':' || c >= 0x80)
+        return *ps = s, EL_LT;
+      unsigned d = p->depth + 1;
+      if (d > p->cfg.max_depth)
+        return *ps = s, EL_LT;
+      if (d == 1) { /* a new stanza: fresh index */
+        p->nnodes = 0;
+        p->nattrs = 0;
+        p->last[1] = 0;
+      }
+      if (XSR_UNLIKELY(p->nnodes == p->capnodes) &&
+          !grow(p, (void **)&p->nodes, &p->capnodes, p->nnodes + 1, sizeof *p->nodes))
+        return *ps = s, EL_LT;
+      uint32_t idx = p->nnodes++;
+      p->nodes[idx] = (xsr_node){.off = (uint32_t)(s - b),
+                                 .attr_first = p->nattrs,
+                                 .kind = XSR_NODE_ELEMENT,
+                                 .depth = (uint16_t)d};
+      if (d >= 2)
+        link_sibling(p, d, idx);
+      p->last[d + 1] = 0;
+      p->cur_node = idx;
+      p->el_nsdecls = 0;
+      p->el_prefixed = 0;
+      s++;
+      p->tok = (uint32_t)(s - b);
+      int rc = stag_body(p, b, lim, &s, win);
+      if (rc != STAG_END && rc != STAG_EMPTY)
+        return *ps = s, rc;
+      uint32_t nbinds_before = p->nbinds, defns_before = p->defns;
+      xsr_err err = finish_start_tag(p, b, errp);
+      if (err)
+        return *errc = err, *ps = s, EL_FAIL;
+      open_el *o = &p->stack[++p->depth];
+      o->node = idx;
+      o->nbinds = nbinds_before; /* popped at the end tag */
+      o->defns = defns_before;
+      if (p->depth == 1)
+        find_route(p, b);
+      if (rc == STAG_END)
+        goto content;
+    }
+    { /* the end of the open element (its end tag, or an empty-element tag) */
+      const open_el *o = &p->stack[p->depth];
+      xsr_node *n = &p->nodes[o->node];
+      n->len = (uint32_t)(s - b) - n->off;
+      p->nbinds = o->nbinds; /* pop the element's declarations */
+      p->defns = o->defns;
+      if (--p->depth == 0)
+        return *ps = s, EL_STANZA;
+    }
+  content:
+    p->text_start = (uint32_t)(s - b);
+    p->text_flags = 0;
+    if (s < lim && *s == '<')
+      continue;
+    /* As in st_content: scan3 for short ASCII texts, the scanner that
+     * validates UTF-8 and passes entities once the text shows either. */
+    const char *q = scan3(s, lim, '<', '&', '>');
+    if (q < lim && ((unsigned char)*q >= 0x80 || *q == '&'))
+      q = scan_content(p, q, lim);
+    if (q >= lim || *q != '<')
+      return *ps = q, EL_CONTENT;
+    if (!add_text_node(p, XSR_NODE_TEXT, p->text_start, (uint32_t)(q - s), p->text_flags))
+      return *errc = XSR_ENOMEM, *errp = q, *ps = q, EL_FAIL;
+    s = q;
+  }
+}
 #else
 static int stag_avx2(xsr_parser *p, const char *b, const char *lim, const char **ps,
                      struct tagwin *win) {
   (void)p, (void)b, (void)lim, (void)ps, (void)win;
   return STAG_NAME; /* never called: xsr__tagmask_simd is NULL */
+}
+enum { EL_LT = 16, EL_CONTENT, EL_STANZA, EL_FAIL };
+static int elems_avx2(xsr_parser *p, const char *b, const char *lim, const char **ps,
+                      struct tagwin *win, xsr_err *errc, const char **errp) {
+  (void)p, (void)b, (void)lim, (void)ps, (void)win, (void)errc, (void)errp;
+  return EL_LT; /* never called: xsr__tagmask_simd is NULL */
 }
 #endif
 
@@ -1627,6 +1750,7 @@ static xsr_err run(xsr_parser *p, const char *base, size_t avail, size_t *advanc
   unsigned char c;
   int cbrc = 0;
   int empty = 0;
+  int srt; /* what stag_avx2() or elems_avx2() returned */
   /* Whether the CPU has AVX2 (set once by xsr__scan_init, perhaps by
    * another thread's first parser: hence the atomic load). */
   const int fast_tags = __atomic_load_n(&xsr__tagmask_simd, __ATOMIC_RELAXED) != NULL;
@@ -1857,6 +1981,22 @@ st_epilog:
   /* -- markup ------------------------------------------------------------ */
 st_lt:
   ENTER(ST_LT);
+  if (fast_tags && p->phase == PH_STREAM && lim - s > 64) {
+    srt = elems_avx2(p, b, lim, &s, &win, &err, &errp);
+    switch (srt) {
+    case EL_LT:
+      break;
+    case EL_CONTENT:
+      wide = 0;
+      goto st_content;
+    case EL_STANZA:
+      goto stanza_end;
+    case EL_FAIL:
+      goto fail;
+    default:
+      goto stag_dispatch;
+    }
+  }
   NEED(2);
   c = (unsigned char)s[1];
   if (c == '/') {
@@ -1960,7 +2100,9 @@ st_lt:
     p->tok = REL(s);
   }
   if (fast_tags && lim - s >= 64) {
-    switch (stag_avx2(p, b, lim, &s, &win)) {
+    srt = stag_avx2(p, b, lim, &s, &win);
+  stag_dispatch:
+    switch (srt) {
     case STAG_END:
       empty = 0;
       goto start_tag_done;
@@ -2415,7 +2557,8 @@ element_end : {
     p->text_flags = 0;
     goto st_content;
   }
-  /* A complete stanza. */
+}
+stanza_end : {
   xsr_stanza st;
   fill_view(p, b, REL(s), STREAM_OFF(b), &st);
   b = s;
