@@ -691,6 +691,33 @@ static inline void link_sibling(xsr_parser *p, unsigned d, uint32_t idx) {
   p->last[d] = idx;
 }
 
+/* The node of an element at depth d (the stream element is 0) whose '<'
+ * is at s, b being the construct's base: a fresh index for a new top-level
+ * construct, linked after its previous sibling, current for the start-tag
+ * states, its name's start in p->tok.  0 when out of memory. */
+static inline int open_element(xsr_parser *p, const char *b, const char *s, unsigned d) {
+  if (d <= 1) {
+    p->nnodes = 0;
+    p->nattrs = 0;
+    p->last[d] = 0;
+  }
+  uint32_t idx;
+  if (!push_node(p, &idx))
+    return 0;
+  p->nodes[idx] = (xsr_node){.off = (uint32_t)(s - b),
+                             .attr_first = p->nattrs,
+                             .kind = XSR_NODE_ELEMENT,
+                             .depth = (uint16_t)d};
+  if (d >= 2)
+    link_sibling(p, d, idx);
+  p->last[d + 1] = 0;
+  p->cur_node = idx;
+  p->el_nsdecls = 0;
+  p->el_prefixed = 0;
+  p->tok = (uint32_t)(s + 1 - b);
+  return 1;
+}
+
 static int add_text_node(xsr_parser *p, uint8_t kind, uint32_t off, uint32_t len, uint8_t flags) {
   uint32_t idx;
   if (!push_node(p, &idx))
@@ -1657,27 +1684,10 @@ __attribute__((target("avx2"))) static int elems_avx2(xsr_parser *p, const char 
       unsigned d = p->depth + 1;
       if (d > p->cfg.max_depth)
         return *ps = s, EL_LT;
-      if (d == 1) { /* a new stanza: fresh index */
-        p->nnodes = 0;
-        p->nattrs = 0;
-        p->last[1] = 0;
-      }
-      if (XSR_UNLIKELY(p->nnodes == p->capnodes) &&
-          !grow(p, (void **)&p->nodes, &p->capnodes, p->nnodes + 1, sizeof *p->nodes))
-        return *ps = s, EL_LT;
-      uint32_t idx = p->nnodes++;
-      p->nodes[idx] = (xsr_node){.off = (uint32_t)(s - b),
-                                 .attr_first = p->nattrs,
-                                 .kind = XSR_NODE_ELEMENT,
-                                 .depth = (uint16_t)d};
-      if (d >= 2)
-        link_sibling(p, d, idx);
-      p->last[d + 1] = 0;
-      p->cur_node = idx;
-      p->el_nsdecls = 0;
-      p->el_prefixed = 0;
+      if (!open_element(p, b, s, d))
+        return *ps = s, EL_LT; /* run() reports the ENOMEM */
+      const uint32_t idx = p->cur_node;
       s++;
-      p->tok = (uint32_t)(s - b);
       int rc = stag_body(p, b, lim, &s, win);
       if (rc != STAG_END && rc != STAG_EMPTY)
         return *ps = s, rc;
@@ -2076,28 +2086,9 @@ st_lt:
     unsigned d = p->phase == PH_PROLOG ? 0 : p->depth + 1;
     if (d > p->cfg.max_depth)
       FAIL(XSR_ELIMITDEPTH, s);
-    if (d <= 1) { /* a new top-level construct: fresh index */
-      p->nnodes = 0;
-      p->nattrs = 0;
-      p->last[d] = 0;
-    }
-    uint32_t idx;
-    if (!push_node(p, &idx))
+    if (!open_element(p, b, s, d))
       FAIL(XSR_ENOMEM, s);
-    xsr_node *n = &p->nodes[idx];
-    memset(n, 0, sizeof *n);
-    n->off = REL(s);
-    n->kind = XSR_NODE_ELEMENT;
-    n->depth = (uint16_t)d;
-    n->attr_first = p->nattrs;
-    if (d >= 2)
-      link_sibling(p, d, idx);
-    p->last[d + 1] = 0;
-    p->cur_node = idx;
-    p->el_nsdecls = 0;
-    p->el_prefixed = 0;
     s += 1;
-    p->tok = REL(s);
   }
   if (fast_tags && lim - s >= 64) {
     srt = stag_avx2(p, b, lim, &s, &win);
