@@ -1023,15 +1023,19 @@ static void find_route(xsr_parser *p, const char *b) {
     const xsr_attr *a = &p->attrs[i];
     const char *an = b + a->name_off;
     if (a->prefix_len == 0) {
-      /* Every stanza has a few of these: dispatch on length and first byte. */
-      if (a->name_len == 2 && an[1] == 'o' && an[0] == 't')
-        p->route[0] = i;
-      else if (a->name_len == 2 && an[0] == 'i' && an[1] == 'd')
-        p->route[2] = i;
-      else if (a->name_len == 4 && an[0] == 'f' && memcmp(an, "from", 4) == 0)
-        p->route[1] = i;
-      else if (a->name_len == 4 && an[0] == 't' && memcmp(an, "type", 4) == 0)
-        p->route[3] = i;
+      /* Every stanza has a few of these: dispatch on the length, then
+       * compare the name as one 2- or 4-byte load. */
+      if (a->name_len == 2) {
+        if (memcmp(an, "to", 2) == 0)
+          p->route[0] = i;
+        else if (memcmp(an, "id", 2) == 0)
+          p->route[2] = i;
+      } else if (a->name_len == 4) {
+        if (memcmp(an, "from", 4) == 0)
+          p->route[1] = i;
+        else if (memcmp(an, "type", 4) == 0)
+          p->route[3] = i;
+      }
     } else if (a->ns == XSR_NS_XML && a->name_len == 8 && memcmp(an + 4, "lang", 4) == 0) {
       p->route[4] = i;
     }
@@ -1692,9 +1696,15 @@ __attribute__((target("avx2"))) static int elems_avx2(xsr_parser *p, const char 
       if (rc != STAG_END && rc != STAG_EMPTY)
         return *ps = s, rc;
       uint32_t nbinds_before = p->nbinds, defns_before = p->defns;
-      xsr_err err = finish_start_tag(p, b, errp);
-      if (err)
-        return *errc = err, *ps = s, EL_FAIL;
+      xsr_node *n = &p->nodes[idx];
+      if (!p->el_nsdecls && !p->el_prefixed && !n->prefix_len) {
+        n->ns = p->defns; /* finish_start_tag()'s first case, without the call */
+        n->attr_count = (uint16_t)(p->nattrs - n->attr_first);
+      } else {
+        xsr_err err = finish_start_tag(p, b, errp);
+        if (err)
+          return *errc = err, *ps = s, EL_FAIL;
+      }
       open_el *o = &p->stack[++p->depth];
       o->node = idx;
       o->nbinds = nbinds_before; /* popped at the end tag */
