@@ -874,6 +874,44 @@ static xsr_err bind_ns(xsr_parser *p, const char *b, const xsr_attr *a, const ch
 }
 
 /*
+ * finish_start_tag() for an element without prefixes whose one declaration
+ * is of the default namespace, written without references: usually the
+ * last or only attribute (<active xmlns='...'/>).  What the general loops
+ * would do, in one pass, in a function small enough to call cheaply.
+ * Returns 0 when the declaration is not of that kind (the general code
+ * decides), else 1 with *err set.
+ */
+__attribute__((noinline)) static int finish_default_decl(xsr_parser *p, const char *b,
+                                                         const char **errp, xsr_err *err) {
+  xsr_node *el = &p->nodes[p->cur_node];
+  uint32_t first = el->attr_first, n = p->nattrs - first;
+  uint32_t i = first + n - 1;
+  while (!(p->attrs[i].flags & ATTR_XMLNS))
+    i--;
+  xsr_attr *a = &p->attrs[i];
+  if (a->prefix_len != 0 || (a->flags & XSR_F_ESCAPED))
+    return 0;
+  const char *v = b + a->value_off;
+  size_t vlen = a->value_len;
+  if ((vlen == sizeof XML_NS_URI - 1 && memcmp(v, XML_NS_URI, vlen) == 0) ||
+      (vlen == sizeof XMLNS_NS_URI - 1 && memcmp(v, XMLNS_NS_URI, vlen) == 0)) {
+    *errp = b + a->name_off;
+    *err = XSR_ENSDECL;
+    return 1;
+  }
+  *errp = b + el->off; /* for XSR_ENOMEM */
+  *err = bind_ns(p, b, a, v, vlen, b + a->name_off, 0, errp);
+  if (*err)
+    return 1;
+  el->ns = p->defns;
+  if (i + 1 < first + n) /* the other attributes keep their order */
+    memmove(a, a + 1, (first + n - i - 1) * sizeof *a);
+  p->nattrs--;
+  el->attr_count = (uint16_t)(n - 1);
+  return 1;
+}
+
+/*
  * A start tag is complete: bind its namespace declarations, resolve the
  * element's and attributes' namespaces, drop xmlns attributes from the
  * index and check expanded-name uniqueness.  Returns XSR_OK or an error
@@ -892,31 +930,9 @@ static xsr_err finish_start_tag(xsr_parser *p, const char *b, const char **errp)
       el->attr_count = (uint16_t)n;
       return XSR_OK;
     }
-    /* One declaration, of the default namespace, usually the last or only
-     * attribute (<active xmlns='...'/>): what the loops below would do,
-     * in one pass. */
-    uint32_t i = first + n - 1;
-    while (!(p->attrs[i].flags & ATTR_XMLNS))
-      i--;
-    xsr_attr *a = &p->attrs[i];
-    if (a->prefix_len == 0 && !(a->flags & XSR_F_ESCAPED)) {
-      const char *v = b + a->value_off;
-      size_t vlen = a->value_len;
-      if ((vlen == sizeof XML_NS_URI - 1 && memcmp(v, XML_NS_URI, vlen) == 0) ||
-          (vlen == sizeof XMLNS_NS_URI - 1 && memcmp(v, XMLNS_NS_URI, vlen) == 0)) {
-        *errp = b + a->name_off;
-        return XSR_ENSDECL;
-      }
-      xsr_err err = bind_ns(p, b, a, v, vlen, b + a->name_off, 0, errp);
-      if (err)
-        return err;
-      el->ns = p->defns;
-      if (i + 1 < first + n) /* the other attributes keep their order */
-        memmove(a, a + 1, (first + n - i - 1) * sizeof *a);
-      p->nattrs--;
-      el->attr_count = (uint16_t)(n - 1);
-      return XSR_OK;
-    }
+    xsr_err err;
+    if (finish_default_decl(p, b, errp, &err))
+      return err;
   }
 
   /* Namespace declarations first: they apply to the element itself. */
@@ -1697,14 +1713,17 @@ __attribute__((target("avx2"))) static int elems_avx2(xsr_parser *p, const char 
         return *ps = s, rc;
       uint32_t nbinds_before = p->nbinds, defns_before = p->defns;
       xsr_node *n = &p->nodes[idx];
+      /* finish_start_tag(), with its two usual cases first, cheaper. */
+      xsr_err err = XSR_OK;
       if (!p->el_nsdecls && !p->el_prefixed && !n->prefix_len) {
-        n->ns = p->defns; /* finish_start_tag()'s first case, without the call */
+        n->ns = p->defns;
         n->attr_count = (uint16_t)(p->nattrs - n->attr_first);
-      } else {
-        xsr_err err = finish_start_tag(p, b, errp);
-        if (err)
-          return *errc = err, *ps = s, EL_FAIL;
+      } else if (p->el_nsdecls != 1 || p->el_prefixed || n->prefix_len ||
+                 !finish_default_decl(p, b, errp, &err)) {
+        err = finish_start_tag(p, b, errp);
       }
+      if (err)
+        return *errc = err, *ps = s, EL_FAIL;
       open_el *o = &p->stack[++p->depth];
       o->node = idx;
       o->nbinds = nbinds_before; /* popped at the end tag */
