@@ -718,7 +718,7 @@ static inline int open_element(xsr_parser *p, const char *b, const char *s, unsi
   return 1;
 }
 
-static int add_text_node(xsr_parser *p, uint8_t kind, uint32_t off, uint32_t len, uint8_t flags) {
+static inline int add_text_node(xsr_parser *p, uint8_t kind, uint32_t off, uint32_t len, uint8_t flags) {
   uint32_t idx;
   if (!push_node(p, &idx))
     return 0;
