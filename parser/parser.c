@@ -35,8 +35,16 @@
  * accelerators sit in front of them and hand over to them, in a state they
  * would have reached themselves, whenever the input is not the common
  * case, so every result (index, errors and their offsets) is theirs:
- *   - attributes of start tags from 64-byte AVX2 bitmaps (stag_avx2), when
- *     64 bytes lie ahead below the limit;
+ *   - inside the stream, an element loop (elems_avx2) that takes start
+ *     tags, their completion, end tags and the text between them one after
+ *     the other, with few values to keep in memory, and returns to run()
+ *     at the first thing it does not take, or within 64 bytes of the limit;
+ *   - attributes of start tags from 64-byte AVX2 bitmaps (stag_body, in the
+ *     element loop, or stag_avx2 from run()), when 64 bytes lie ahead below
+ *     the limit;
+ *   - the usual completions of a start tag (no declarations or prefixes;
+ *     one default-namespace declaration, with a cache of recent URIs in
+ *     front of the namespace table);
  *   - the end tag of the open element matched by one compare;
  *   - the five predefined entities matched whole;
  *   - character data scanned by xsr__scan3, or by xsr__scan_content (UTF-8
