@@ -726,7 +726,8 @@ static inline int open_element(xsr_parser *p, const char *b, const char *s, unsi
   return 1;
 }
 
-static inline int add_text_node(xsr_parser *p, uint8_t kind, uint32_t off, uint32_t len, uint8_t flags) {
+static inline int add_text_node(xsr_parser *p, uint8_t kind, uint32_t off, uint32_t len,
+                                uint8_t flags) {
   uint32_t idx;
   if (!push_node(p, &idx))
     return 0;
@@ -1463,12 +1464,14 @@ static inline void set_cont(xsr_parser *p, size_t held) {
  * token's first byte with nothing of the token recorded yet (STAG_NAME,
  * STAG_WS0/1) or, inside a value, at the byte that needs a closer look
  * (STAG_VALUE); from there the byte-wise states finish the tag exactly as
- * they would have alone.  Windows lie wholly below lim, so limits and
+ * they would have alone.  When the attribute array cannot grow, STAG_NOMEM
+ * at the attribute's name, where those states report it (they would not
+ * try again).  Windows lie wholly below lim, so limits and
  * chunking look the same.  *ps is the first byte of the element name on
  * entry (its '<' is behind it, the node is pushed, p->tok is set), and the
  * caller guarantees lim - *ps >= 64.
  */
-enum { STAG_NAME, STAG_WS0, STAG_WS1, STAG_VALUE, STAG_END, STAG_EMPTY, STAG_SLASH };
+enum { STAG_NAME, STAG_WS0, STAG_WS1, STAG_VALUE, STAG_END, STAG_EMPTY, STAG_SLASH, STAG_NOMEM };
 
 /* A window of masks, kept by run() across the tags of one call (the bytes
  * do not change while run() looks at them): w NULL means none yet. */
@@ -1621,7 +1624,7 @@ stag_body(xsr_parser *p, const char *b, const char *lim, const char **ps, struct
     TM_FIND(t, m->vstop | (c == '\'' ? m->apos : m->quot), v, attr_bail);
     if (XSR_UNLIKELY(na == p->capattrs) &&
         !grow(p, (void **)&p->attrs, &p->capattrs, na + 1, sizeof *p->attrs))
-      goto attr_bail; /* the byte-wise state reports the ENOMEM */
+      goto attr_nomem;
     /* Written whole (value_len too: the byte-wise state sets it again when
      * it finishes a value handed over below). */
     p->attrs[na++] = (xsr_attr){.name_off = (uint32_t)(an - b),
@@ -1645,6 +1648,10 @@ stag_body(xsr_parser *p, const char *b, const char *lim, const char **ps, struct
   attr_bail:
     s = an;
     rc = STAG_WS1;
+    goto done;
+  attr_nomem:
+    s = an; /* where the byte-wise state reports it: no second try */
+    rc = STAG_NOMEM;
     goto done;
   }
 #undef TM_QNAME
@@ -1676,14 +1683,16 @@ __attribute__((target("avx2"))) static int stag_avx2(xsr_parser *p, const char *
  *   EL_LT       *ps at a '<' that run() parses from st_lt (64 bytes or
  *               fewer before lim, an end tag of another shape, a comment,
  *               CDATA, the stream's end tag, a name that is not ASCII, the
- *               depth limit, no memory: run() reports what is wrong);
+ *               depth limit: run() reports what is wrong);
  *   EL_CONTENT  in element content, text_start and text_flags set, at the
  *               byte the scan stopped at (a reference it does not pass,
  *               '>', a control byte, lim, non-ASCII it leaves to the
  *               byte-wise check): run() continues at st_content;
  *   EL_STANZA   past the stanza's last '>': run() reports the stanza;
  *   EL_FAIL     *errc and *errp say what finish_start_tag() rejected, or
- *               ENOMEM;
+ *               ENOMEM (at the byte where run() would report it; an
+ *               allocation is never tried twice, so a failure that would
+ *               not repeat gives the same result on every path);
  *   a STAG_*    code that is not END or EMPTY: stag_body's hand-over, for
  *               run()'s byte-wise start-tag states.
  */
@@ -1712,8 +1721,8 @@ __attribute__((target("avx2"))) static int elems_avx2(xsr_parser *p, const char 
       unsigned d = p->depth + 1;
       if (d > p->cfg.max_depth)
         return *ps = s, EL_LT;
-      if (!open_element(p, b, s, d))
-        return *ps = s, EL_LT; /* run() reports the ENOMEM */
+      if (!open_element(p, b, s, d)) /* reported here, as run() would: no second try */
+        return *errc = XSR_ENOMEM, *errp = s, *ps = s, EL_FAIL;
       const uint32_t idx = p->cur_node;
       s++;
       int rc = stag_body(p, b, lim, &s, win);
@@ -2139,6 +2148,8 @@ st_lt:
       goto start_tag_done;
     case STAG_SLASH:
       goto st_empty_gt;
+    case STAG_NOMEM:
+      FAIL(XSR_ENOMEM, s);
     case STAG_VALUE:
       goto st_attr_value;
     case STAG_WS0:
