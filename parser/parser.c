@@ -923,25 +923,13 @@ __attribute__((noinline)) static int finish_default_decl(xsr_parser *p, const ch
  * A start tag is complete: bind its namespace declarations, resolve the
  * element's and attributes' namespaces, drop xmlns attributes from the
  * index and check expanded-name uniqueness.  Returns XSR_OK or an error
- * with *errp set.
+ * with *errp set.  The general case: complete_start_tag() takes the usual
+ * ones first.
  */
 static xsr_err finish_start_tag(xsr_parser *p, const char *b, const char **errp) {
   xsr_node *el = &p->nodes[p->cur_node];
   *errp = b + el->off; /* for XSR_ENOMEM: the element's '<', whatever the chunking */
   uint32_t first = el->attr_first, n = p->nattrs - first;
-
-  if (!p->el_prefixed && el->prefix_len == 0 && p->el_nsdecls <= 1) {
-    if (p->el_nsdecls == 0) {
-      /* No declarations, no prefixes: the element is in the default
-       * namespace, its attributes in none. */
-      el->ns = p->defns;
-      el->attr_count = (uint16_t)n;
-      return XSR_OK;
-    }
-    xsr_err err;
-    if (finish_default_decl(p, b, errp, &err))
-      return err;
-  }
 
   /* Namespace declarations first: they apply to the element itself. */
   for (uint32_t i = first; i < first + n; i++) {
@@ -1038,6 +1026,25 @@ static xsr_err finish_start_tag(xsr_parser *p, const char *b, const char **errp)
   return XSR_OK;
 }
 
+/* A start tag is complete: its two usual cases here (no declarations or
+ * prefixes: the element is in the default namespace, its attributes in
+ * none; one default-namespace declaration), the rest in
+ * finish_start_tag(). */
+static inline xsr_err complete_start_tag(xsr_parser *p, const char *b, const char **errp) {
+  xsr_node *n = &p->nodes[p->cur_node];
+  if (!p->el_prefixed && !n->prefix_len) {
+    if (!p->el_nsdecls) {
+      n->ns = p->defns;
+      n->attr_count = (uint16_t)(p->nattrs - n->attr_first);
+      return XSR_OK;
+    }
+    xsr_err err;
+    if (p->el_nsdecls == 1 && finish_default_decl(p, b, errp, &err))
+      return err;
+  }
+  return finish_start_tag(p, b, errp);
+}
+
 /* Finds the routing attributes of the stanza element (node 0). */
 static void find_route(xsr_parser *p, const char *b) {
   for (int k = 0; k < 5; k++)
@@ -1064,6 +1071,29 @@ static void find_route(xsr_parser *p, const char *b) {
       p->route[4] = i;
     }
   }
+}
+
+/* The element p->cur_node, its start tag complete, becomes the open one;
+ * nbinds and defns are the bindings in force before its declarations,
+ * restored at its end. */
+static inline void push_open(xsr_parser *p, const char *b, uint32_t nbinds, uint32_t defns) {
+  open_el *o = &p->stack[++p->depth];
+  o->node = p->cur_node;
+  o->nbinds = nbinds;
+  o->defns = defns;
+  if (p->depth == 1)
+    find_route(p, b);
+}
+
+/* The open element ends just before s: its length, its bindings popped.
+ * Returns the depth left. */
+static inline unsigned pop_open(xsr_parser *p, const char *b, const char *s) {
+  const open_el *o = &p->stack[p->depth];
+  xsr_node *n = &p->nodes[o->node];
+  n->len = (uint32_t)(s - b) - n->off;
+  p->nbinds = o->nbinds;
+  p->defns = o->defns;
+  return --p->depth;
 }
 
 static xsr_span route_span(const xsr_parser *p, const char *b, int k, unsigned *escaped) {
@@ -1374,6 +1404,20 @@ static inline int same_name(const char *x, const char *y, size_t len, const char
   (void)lim;
 #endif
   return memcmp(x, y, len) == 0;
+}
+
+/* At s, a '<' below lim with p->depth > 0: the length of the open
+ * element's end tag when it is written the usual way, "</" name ">" with
+ * the same bytes (the byte-wise states would accept it with the same
+ * result), else 0 (they decide). */
+static inline size_t open_etag_len(const xsr_parser *p, const char *b, const char *s,
+                                   const char *lim) {
+  const xsr_node *open = &p->nodes[p->stack[p->depth].node];
+  size_t len = open->name_len;
+  if ((size_t)(lim - s) >= len + 3 && s[2 + len] == '>' &&
+      same_name(s + 2, b + open->off + 1, len, lim))
+    return len + 3;
+  return 0;
 }
 
 static inline const char *limit_for(const xsr_parser *p, const char *b, const char *e) {
@@ -1706,14 +1750,10 @@ __attribute__((target("avx2"))) static int elems_avx2(xsr_parser *p, const char 
       return *ps = s, EL_LT;
     unsigned char c = (unsigned char)s[1];
     if (c == '/') {
-      if (p->depth == 0)
+      size_t n = p->depth ? open_etag_len(p, b, s, lim) : 0;
+      if (!n)
         return *ps = s, EL_LT;
-      const xsr_node *open = &p->nodes[p->stack[p->depth].node];
-      size_t len = open->name_len;
-      if ((size_t)(lim - s) < len + 3 || s[2 + len] != '>' ||
-          !same_name(s + 2, b + open->off + 1, len, lim))
-        return *ps = s, EL_LT;
-      s += len + 3;
+      s += n;
     } else {
       if (!(xsr__name_class[c] & XSR__NAME_START) || c == ':' || c >= 0x80)
         return *ps = s, EL_LT;
@@ -1722,42 +1762,21 @@ __attribute__((target("avx2"))) static int elems_avx2(xsr_parser *p, const char 
         return *ps = s, EL_LT;
       if (!open_element(p, b, s, d)) /* reported here, as run() would: no second try */
         return *errc = XSR_ENOMEM, *errp = s, *ps = s, EL_FAIL;
-      const uint32_t idx = p->cur_node;
       s++;
       int rc = stag_body(p, b, lim, &s, win);
       if (rc != STAG_END && rc != STAG_EMPTY)
         return *ps = s, rc;
       uint32_t nbinds_before = p->nbinds, defns_before = p->defns;
-      xsr_node *n = &p->nodes[idx];
-      /* finish_start_tag(), with its two usual cases first, cheaper. */
-      xsr_err err = XSR_OK;
-      if (!p->el_nsdecls && !p->el_prefixed && !n->prefix_len) {
-        n->ns = p->defns;
-        n->attr_count = (uint16_t)(p->nattrs - n->attr_first);
-      } else if (p->el_nsdecls != 1 || p->el_prefixed || n->prefix_len ||
-                 !finish_default_decl(p, b, errp, &err)) {
-        err = finish_start_tag(p, b, errp);
-      }
+      xsr_err err = complete_start_tag(p, b, errp);
       if (err)
         return *errc = err, *ps = s, EL_FAIL;
-      open_el *o = &p->stack[++p->depth];
-      o->node = idx;
-      o->nbinds = nbinds_before; /* popped at the end tag */
-      o->defns = defns_before;
-      if (p->depth == 1)
-        find_route(p, b);
+      push_open(p, b, nbinds_before, defns_before);
       if (rc == STAG_END)
         goto content;
     }
-    { /* the end of the open element (its end tag, or an empty-element tag) */
-      const open_el *o = &p->stack[p->depth];
-      xsr_node *n = &p->nodes[o->node];
-      n->len = (uint32_t)(s - b) - n->off;
-      p->nbinds = o->nbinds; /* pop the element's declarations */
-      p->defns = o->defns;
-      if (--p->depth == 0)
-        return *ps = s, EL_STANZA;
-    }
+    /* the end of the open element (its end tag, or an empty-element tag) */
+    if (pop_open(p, b, s) == 0)
+      return *ps = s, EL_STANZA;
   content:
     p->text_start = (uint32_t)(s - b);
     p->text_flags = 0;
@@ -2059,14 +2078,9 @@ st_lt:
       FAIL(XSR_ESYNTAX, s + 1);
     p->etag_lt = REL(s);
     if (p->depth > 0) {
-      /* The end tag of the open element, written the usual way:
-       * "</" name ">" with the same bytes.  The byte-wise states would
-       * accept it with the same result; anything else goes to them. */
-      const xsr_node *open = &p->nodes[p->stack[p->depth].node];
-      size_t len = open->name_len;
-      if ((size_t)(lim - s) >= len + 3 && s[2 + len] == '>' &&
-          same_name(s + 2, AT(open->off + 1), len, lim)) {
-        s += len + 3;
+      size_t n = open_etag_len(p, b, s, lim);
+      if (n) {
+        s += n;
         goto element_end;
       }
     }
@@ -2315,7 +2329,7 @@ st_empty_gt:
 
 start_tag_done : {
   uint32_t nbinds_before = p->nbinds, defns_before = p->defns;
-  err = finish_start_tag(p, b, &errp);
+  err = complete_start_tag(p, b, &errp);
   if (err)
     goto fail;
   xsr_node *n = &p->nodes[p->cur_node];
@@ -2357,12 +2371,7 @@ start_tag_done : {
     lim = e;
     goto after_callback;
   }
-  p->depth++;
-  p->stack[p->depth].node = p->cur_node;
-  p->stack[p->depth].nbinds = nbinds_before; /* popped at the end tag */
-  p->stack[p->depth].defns = defns_before;
-  if (p->depth == 1)
-    find_route(p, b);
+  push_open(p, b, nbinds_before, defns_before);
   if (empty)
     goto element_end;
   p->text_start = REL(s);
@@ -2584,18 +2593,12 @@ st_etag_ws:
     if (len != open->name_len || memcmp(nm, AT(open->off + 1), len) != 0)
       FAIL(XSR_ETAGMISMATCH, nm);
   }
-element_end : {
-  xsr_node *n = &p->nodes[p->stack[p->depth].node];
-  n->len = REL(s) - n->off;
-  p->nbinds = p->stack[p->depth].nbinds; /* pop the element's declarations */
-  p->defns = p->stack[p->depth].defns;
-  p->depth--;
-  if (p->depth > 0) {
+element_end:
+  if (pop_open(p, b, s) > 0) {
     p->text_start = REL(s);
     p->text_flags = 0;
     goto st_content;
   }
-}
 stanza_end : {
   xsr_stanza st;
   fill_view(p, b, REL(s), STREAM_OFF(b), &st);
