@@ -50,7 +50,7 @@
  * coin toss, and the mispredicted loop cost more than the work (the prose
  * of the large corpus: 3.5 GB/s with the loop, 5.6 with the branch-free
  * check and the multiplicative hash of predef_at, whose instructions per
- * byte rose from 1.9 to 2.9).
+ * byte rose from 1.85 to 2.41).
  *
  * SSE2 and scalar stop at every byte >= 0x80, like xsr__scan3 but with TAB
  * and LF passing; the caller's decoder does the rest there.
@@ -307,7 +307,8 @@ static inline int ends_cut(const char *p) {
 struct text_state {
   __m256i prev;
   uint32_t cut;
-  unsigned esc; /* a predefined entity was passed */
+  unsigned esc;  /* a predefined entity was passed */
+  uint64_t amps; /* nonzero when one was, by drop_passable64's caller */
 };
 
 /* In content, drops from the stops (bit i: the byte at s + i) those the
@@ -383,12 +384,14 @@ static inline int predef_at(const char *q) {
 }
 
 /* drop_passable for the 64 bytes at s when 72 bytes lie before e, with
- * amp the '&' among the stops: the same result, with fewer branches
- * whose way depends on the text.  The first stop that stays is the first
- * that is not passable, so the passable ones can be found independently:
- * '>' one by one (rare in text), then the first two '&' before the first
- * other stop checked whatever their number (a missing one checks the
- * 8 bytes at s + 63 and is masked out), the rest one by one. */
+ * amp the '&' among the stops: the same stops are left, with fewer
+ * branches whose way depends on the text.  The first stop that stays is
+ * the first that is not passable, so the passable ones can be found
+ * independently: '>' one by one (rare in text), then the first '&' before
+ * the first other stop checked whether there is one or not (a missing one
+ * checks the 8 bytes at s + 63 and is masked out), the rest one by one (a
+ * second '&' in 64 bytes is the exception, a first one a coin toss).
+ * Sets no esc for the first: the caller counts the '&' it passes. */
 static inline uint64_t drop_passable64(const char *start, const char *s, const char *e,
                                        uint64_t stop, uint64_t amp, struct text_state *st) {
   uint64_t other = stop & ~amp;
@@ -396,15 +399,13 @@ static inline uint64_t drop_passable64(const char *start, const char *s, const c
     other = drop_passable(start, s, e, other, st); /* no '&' in it: sets no esc */
   const uint64_t top = 1ull << 63;
   uint64_t cand = amp & ((other & (0 - other)) - 1); /* the '&' before it (all when none) */
-  uint64_t c2 = cand & (cand - 1), rest = c2 & (c2 - 1);
-  unsigned i1 = (unsigned)__builtin_ctzll(cand | top), i2 = (unsigned)__builtin_ctzll(c2 | top);
-  uint64_t bad =
-      (((uint64_t)!predef_at(s + i1) << i1) & cand) | (((uint64_t)!predef_at(s + i2) << i2) & c2);
-  if (XSR_UNLIKELY(rest) && !bad) /* after a bad one the rest does not count */
-    bad = drop_passable(start, s, e, rest, st);
-  uint64_t keep = other | bad;
-  st->esc |= (cand & ~bad & ((keep & (0 - keep)) - 1)) != 0; /* a reference was passed */
-  return keep;
+  uint64_t c2 = cand & (cand - 1);
+  unsigned i1 = (unsigned)__builtin_ctzll(cand | top);
+  /* (ok - 1) is 0 for a reference, all ones otherwise. */
+  uint64_t bad = cand & (0 - cand) & ((uint64_t)predef_at(s + i1) - 1);
+  if (c2 && !bad) /* after a bad one the rest does not count */
+    bad = drop_passable(start, s, e, c2, st);
+  return other | bad;
 }
 
 /* One block b at s (any = suspects(b)): NULL when the scan goes on past it,
@@ -449,12 +450,12 @@ text_round(const char *start, const char *s, const char *e, int ents, __m256i b0
   if (ents && e - s >= 72) { /* both blocks' stops at once */
     /* Not only when there are stops: in prose with references, whether
      * a round holds one is a coin toss the branch predictor loses. */
-    const __m256i amp = _mm256_set1_epi8('&');
-    uint64_t stop = drop_passable64(
-        start, s, e, stop0 | (uint64_t)stop_bits(b1, a1, high1) << 32,
-        (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b0, amp)) |
-            (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b1, amp)) << 32,
-        st);
+    const __m256i ampv = _mm256_set1_epi8('&');
+    uint64_t amp = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b0, ampv)) |
+                   (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b1, ampv)) << 32;
+    uint64_t stop =
+        drop_passable64(start, s, e, stop0 | (uint64_t)stop_bits(b1, a1, high1) << 32, amp, st);
+    st->amps |= amp & ((stop & (0 - stop)) - 1); /* the '&' passed: references */
     return text_round_end(start, s, b0, b1, high0, high1, stop, st);
   }
   if (ents && stop0)
@@ -510,7 +511,7 @@ __attribute__((target("avx2"))) static inline __m256i content_table(void) {
 __attribute__((target("avx2"), always_inline)) static inline const char *
 scan_text_avx2(const char *s, const char *e, const struct text_stops *k, unsigned *esc) {
   const char *const start = s;
-  struct text_state st = {_mm256_setzero_si256(), 0, 0};
+  struct text_state st = {_mm256_setzero_si256(), 0, 0, 0};
   const char *r;
 
   /* 64 bytes a round while the text is plain ASCII: one test for both. */
@@ -572,7 +573,7 @@ scan_text_avx2(const char *s, const char *e, const struct text_stops *k, unsigne
     }
   }
 done:
-  if (st.esc)
+  if (st.esc | (st.amps != 0))
     *esc = 1;
   return r;
 }
