@@ -157,12 +157,12 @@ const char *xsr__scan_text_sse2(const char *s, const char *e, unsigned char c1, 
 #define REP32(x) REP8(x), REP8(x), REP8(x), REP8(x)
 static const struct {
   unsigned char nib[32], must3[32], must4[32], hi[32], ef[32], bf[32], one[32], bias[32], limit[32],
-      space[32];
+      space[32], amp[32];
 } kc __attribute__((aligned(32))) = {
     {REP32(0x0F)}, {REP32(0xE0 - 0x80)}, {REP32(0xF0 - 0x80)},
     {REP32(0x80)}, {REP32(0xEF)},        {REP32(0xBF)},
     {REP32(0x01)}, {REP32(TABLF_BIAS)},  {REP32(0x100 + TABLF_LIMIT)},
-    {REP32(0x20)}};
+    {REP32(0x20)}, {REP32('&')}};
 /* The compiler would fold loads of known constants back into broadcasts;
  * a pointer it cannot see through keeps them loads (memory operands). */
 static inline const void *opaque(const void *ptr) {
@@ -450,9 +450,8 @@ text_round(const char *start, const char *s, const char *e, int ents, __m256i b0
   if (ents && e - s >= 72) { /* both blocks' stops at once */
     /* Not only when there are stops: in prose with references, whether
      * a round holds one is a coin toss the branch predictor loses. */
-    const __m256i ampv = _mm256_set1_epi8('&');
-    uint64_t amp = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b0, ampv)) |
-                   (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b1, ampv)) << 32;
+    uint64_t amp = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b0, KC(amp))) |
+                   (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b1, KC(amp))) << 32;
     uint64_t stop =
         drop_passable64(start, s, e, stop0 | (uint64_t)stop_bits(b1, a1, high1) << 32, amp, st);
     st->amps |= amp & ((stop & (0 - stop)) - 1); /* the '&' passed: references */
