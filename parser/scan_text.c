@@ -454,7 +454,10 @@ text_round(const char *start, const char *s, const char *e, int ents, __m256i b0
                    (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b1, KC(amp))) << 32;
     uint64_t stop =
         drop_passable64(start, s, e, stop0 | (uint64_t)stop_bits(b1, a1, high1) << 32, amp, st);
-    st->amps |= amp & ((stop & (0 - stop)) - 1); /* the '&' passed: references */
+    if (XSR_LIKELY(!stop)) /* the '&' passed: references */
+      st->amps |= amp;
+    else
+      st->esc |= (amp & ((stop & (0 - stop)) - 1)) != 0;
     return text_round_end(start, s, b0, b1, high0, high1, stop, st);
   }
   if (ents && stop0)
