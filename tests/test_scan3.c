@@ -36,6 +36,10 @@
  *              controls and UTF-8 at every position 0..200 and cut by e
  *   random     ~200k buffers of mixed tokens at every alignment, starting
  *              inside tokens and cut by e inside them
+ *   prose      3 KB of prose in several scripts with a reference every 64
+ *              bytes or so (AVX2 takes it a round at a time, prose_round),
+ *              with one defect of 15 kinds at every word boundary of its
+ *              first 700 bytes
  *   guards     buffers against PROT_NONE pages on both sides, entities and
  *              characters cut right at the page end
  *   dispatch   xsr__scan_init() picks AVX2 when the CPU has it, else SSE2,
@@ -747,6 +751,81 @@ Test(scan_content, long_valid_text) {
   }
   if (!have_avx2())
     cr_skip_test("no AVX2 on this CPU: only the contract was checked");
+}
+
+/* Dense prose (text in several scripts, a reference every few words), as
+ * the AVX2 scan takes it with prose_round once two rounds showed non-ASCII
+ * text, with one defect put between two of its words at every word
+ * boundary of the first 700 bytes: each kind of stop and error meets
+ * prose_round in every part of a round, and the scan must return to the
+ * exact checks there. */
+Test(scan_content, prose_with_one_defect) {
+  /* About one reference in 64 bytes, as prose_round takes them. */
+  static const char *const words[] = {"caf\xC3\xA9 ",
+                                      "na\xC3\xAFve ",
+                                      "\xD0\xBF\xD1\x80\xD0\xB8 ",
+                                      "\xE3\x81\x93\xE3\x82\x93 ",
+                                      "\xF0\x9F\x91\x8D ",
+                                      "\n",
+                                      "\xE2\x82\xAC"
+                                      "5 ",
+                                      "\xCE\xA9 ",
+                                      "x ",
+                                      "love ",
+                                      "moon ",
+                                      "Gr\xC3\xBC\xC3\x9F"
+                                      "e ",
+                                      "\t",
+                                      "\xE4\xB8\x96\xE7\x95\x8C ",
+                                      "&amp;",
+                                      "&lt;3 ",
+                                      "&quot;",
+                                      "a&gt;b ",
+                                      "&apos;"};
+  static const char *const defects[] = {"<",
+                                        "&foo;",
+                                        "&amp",
+                                        "\x01",
+                                        "\r",
+                                        "\xC3",
+                                        "\xE3\x81",
+                                        "\x80",
+                                        "\xEF\xBF\xBF",
+                                        "\xED\xA0\x80",
+                                        "]]>",
+                                        ">",
+                                        "&amp;&lt;&gt;",
+                                        "&",
+                                        "\xF4\x90\x80\x80"};
+  static unsigned char buf[4096];
+  static size_t wlen[2048], nwords;
+  static const char *wsel[2048];
+  rng_state = 44;
+  size_t total = 0;
+  for (nwords = 0; total < 3000; nwords++) {
+    size_t pick = rnd(14 * 16);                                       /* words 0..13 */
+    wsel[nwords] = words[pick < 14 * 15 ? pick % 14 : 14 + pick % 5]; /* or a reference */
+    wlen[nwords] = strlen(wsel[nwords]);
+    total += wlen[nwords];
+  }
+  for (size_t d = 0; d < sizeof defects / sizeof *defects; d++) {
+    size_t at = 0;
+    for (size_t w = 0; w < nwords && at < 700; w++) {
+      size_t len = 0;
+      for (size_t i = 0; i < nwords; i++) {
+        if (i == w) {
+          memcpy(buf + len, defects[d], strlen(defects[d]));
+          len += strlen(defects[d]);
+        }
+        memcpy(buf + len, wsel[i], wlen[i]);
+        len += wlen[i];
+      }
+      char what[64];
+      snprintf(what, sizeof what, "defect %zu at %zu", d, at);
+      checkc_all(buf, buf + len, w % 4 == 0, what);
+      at += wlen[w];
+    }
+  }
 }
 
 /* Buffers flush against PROT_NONE pages: any read outside [s, e) faults.
