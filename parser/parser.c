@@ -1783,8 +1783,15 @@ __attribute__((target("avx2"))) static int elems_avx2(xsr_parser *p, const char 
     if (s < lim && *s == '<')
       continue;
     /* As in st_content: scan3 for short ASCII texts, the scanner that
-     * validates UTF-8 and passes entities once the text shows either. */
-    const char *q = scan3(s, lim, '<', '&', '>');
+     * validates UTF-8 and passes entities once the text shows either;
+     * scan3's first 32 bytes here, without a call. */
+    const char *q;
+    uint32_t m;
+    if (XSR_LIKELY(lim - s >= 32))
+      q = (m = xsr__content_stops32(s)) != 0 ? s + __builtin_ctz(m)
+                                             : scan3(s + 32, lim, '<', '&', '>');
+    else
+      q = scan3(s, lim, '<', '&', '>');
     if (q < lim && ((unsigned char)*q >= 0x80 || *q == '&'))
       q = scan_content(p, q, lim);
     if (q >= lim || *q != '<')

@@ -58,6 +58,8 @@ void xsr__tagmask_scalar(const char *w, xsr__tagmask *m) {
 #ifdef XSR_HAVE_X86
 #define REP32(x)                                                                                   \
   x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x
+#define CONTENT16                                                                                  \
+  0x80, 0x80, 0x80, 0x80, 0x80, 0x80, '&', 0x80, 0x80, 0x80, 0x80, 0x80, '<', 0x80, '>', 0x80
 const unsigned char xsr__tagmask_k[XSR__TM_COUNT][32] __attribute__((aligned(32))) = {
     [XSR__TM_LUT_LO] = {0x52, 0x43, 0x43, 0x43, 0x43, 0x43, 0x43, 0x43, 0x43, 0x63, 0x23,
                         0x01, 0x01, 0x29, 0x09, 0x05, 0x52, 0x43, 0x43, 0x43, 0x43, 0x43,
@@ -72,7 +74,11 @@ const unsigned char xsr__tagmask_k[XSR__TM_COUNT][32] __attribute__((aligned(32)
     [XSR__TM_LT] = {REP32('<')},
     [XSR__TM_AMP] = {REP32('&')},
     [XSR__TM_SP] = {REP32(0x20)},
+    /* '&' at nibble 6, '<' at C, '>' at E; 0x80 (equal to no byte that
+     * looks it up) elsewhere. */
+    [XSR__TM_CONTENT] = {CONTENT16, CONTENT16},
 };
+#undef CONTENT16
 #undef REP32
 
 __attribute__((target("avx2"))) static void tagmask_avx2(const char *w, xsr__tagmask *m) {

@@ -56,6 +56,7 @@ enum {
   XSR__TM_LT,
   XSR__TM_AMP,
   XSR__TM_SP,
+  XSR__TM_CONTENT,
   XSR__TM_COUNT
 };
 extern const unsigned char xsr__tagmask_k[XSR__TM_COUNT][32];
@@ -94,6 +95,21 @@ __attribute__((target("avx2"))) static inline void xsr__tagmask_avx2(const char 
   m->apos = a.apos | b.apos << 32;
   m->quot = a.quot | b.quot << 32;
   m->vstop = a.vstop | b.vstop << 32;
+}
+
+/* Bit i set where byte i of the 32 at s stops xsr__scan3(s, e, '<', '&',
+ * '>'): one of those three, a control byte or a byte >= 0x80.  For the
+ * first block of a text, where the parser would otherwise call the scanner
+ * (most texts between tags are shorter than 32 bytes). */
+__attribute__((target("avx2"))) static inline uint32_t xsr__content_stops32(const char *s) {
+  __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)s);
+  const __m256i table =
+      _mm256_load_si256((const __m256i *)(const void *)xsr__tagmask_k[XSR__TM_CONTENT]);
+  const __m256i sp = _mm256_load_si256((const __m256i *)(const void *)xsr__tagmask_k[XSR__TM_SP]);
+  /* table[b & 15] == b for the three (bytes >= 0x80 look up 0); signed
+   * b < 0x20 for controls and bytes >= 0x80. */
+  return (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(
+      _mm256_cmpeq_epi8(_mm256_shuffle_epi8(table, b), b), _mm256_cmpgt_epi8(sp, b)));
 }
 #endif
 

@@ -3,7 +3,8 @@
  *
  * The SIMD classifier must produce the scalar definition's masks bit for
  * bit, for every byte value at every position; and the scalar definition
- * must agree with the byte classes the parser's byte-wise states use.
+ * must agree with the byte classes the parser's byte-wise states use.  The
+ * element loop's first-block text check stops where xsr__scan3 does.
  */
 #include <criterion/criterion.h>
 #include <stdint.h>
@@ -57,6 +58,29 @@ Test(tagmask, simd_matches_scalar_on_random_blocks) {
     }
     check_same(w);
   }
+}
+
+/* xsr__content_stops32, the element loop's first block of a text: where
+ * xsr__scan3(s, e, '<', '&', '>') stops, for every byte at every position
+ * (against the scalar scan3 over the block from each position). */
+Test(tagmask, content_stops32_matches_scan3_for_every_byte_at_every_position) {
+  xsr__scan_init();
+  if (!xsr__tagmask_simd)
+    cr_skip_test("no SIMD classifier on this CPU (or XSR_FORCE_SCALAR set)");
+#ifdef XSR__TAGMASK_AVX2
+  char w[32];
+  for (int c = 0; c < 256; c++) {
+    for (int pos = 0; pos < 32; pos++) {
+      memset(w, pos % 2 ? 'a' : ' ', sizeof w);
+      w[pos] = (char)c;
+      uint32_t m = xsr__content_stops32(w), want = 0;
+      for (int i = 0; i < 32; i++)
+        if (xsr__scan3_scalar(w + i, w + i + 1, '<', '&', '>') == w + i)
+          want |= 1u << i;
+      cr_assert_eq(m, want, "byte %02x at %d: %08x, want %08x", c, pos, m, want);
+    }
+  }
+#endif
 }
 
 Test(tagmask, scalar_definition_matches_the_parser_byte_classes) {
