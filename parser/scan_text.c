@@ -477,9 +477,12 @@ prose_round(const char *s, __m256i b0, __m256i b1, struct text_state *st) {
   __m256i err = _mm256_or_si256(utf8_maybe_errors(b0, st->prev), utf8_maybe_errors(b1, b0));
   uint64_t amp = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b0, KC(amp))) |
                  (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b1, KC(amp))) << 32;
-  /* The first '&', or the 8 bytes at s + 63 when there is none. */
-  int ok = predef_at(s + __builtin_ctzll(amp | 1ull << 63)) | (amp == 0);
-  if (!_mm256_testz_si256(err, err) || !ok || (amp & (amp - 1)))
+  /* The first two '&', or the 8 bytes at s + 63 for one that is not
+   * there: in prose, two in 64 bytes are not rare enough to send back. */
+  uint64_t amp2 = amp & (amp - 1);
+  int ok = (predef_at(s + __builtin_ctzll(amp | 1ull << 63)) | (amp == 0)) &
+           (predef_at(s + __builtin_ctzll(amp2 | 1ull << 63)) | (amp2 == 0));
+  if (!_mm256_testz_si256(err, err) || !ok || (amp2 & (amp2 - 1)))
     return 0;
   st->amps |= amp;
   st->prev = b1;
