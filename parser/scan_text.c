@@ -52,8 +52,9 @@
  * check and the multiplicative hash of predef_at, whose instructions per
  * byte rose from 1.85 to 2.41).  Once two rounds in a row showed non-ASCII
  * text, prose_run asks of each round only whether it can be passed whole
- * (no stop but one reference, valid UTF-8) and leaves the others to the
- * general round: 5.9 -> 7.5 GB/s on that prose (in-process, best of 31).
+ * (no stop but at most two references, valid UTF-8) and leaves the others
+ * to the general round: 5.9 -> 8.5 GB/s on that prose (in-process, best of
+ * 31 runs).
  *
  * SSE2 and scalar stop at every byte >= 0x80, like xsr__scan3 but with TAB
  * and LF passing; the caller's decoder does the rest there.
@@ -325,7 +326,7 @@ struct text_state {
   __m256i prev;
   uint32_t cut;
   unsigned esc;   /* a predefined entity was passed */
-  uint64_t amps;  /* nonzero when one was, by drop_passable64's caller */
+  uint64_t amps;  /* the '&' of rounds passed whole: nonzero when one was */
   unsigned prose; /* content: rounds in a row with non-ASCII text (prose_round) */
 };
 
@@ -461,8 +462,8 @@ __attribute__((target("avx2"))) static inline __m256i hard_stops(__m256i b) {
 
 /*
  * Content, 72 bytes or more before e, after rounds with non-ASCII text:
- * passes the 64 bytes at s when they hold nothing but text, at most one
- * reference (a predefined entity, checked without a branch) and valid
+ * passes the 64 bytes at s when they hold nothing but text, at most two
+ * references (predefined entities, checked without a branch) and valid
  * UTF-8, which is what prose in any script usually is; returns 0, with st
  * untouched, for text_round to look at them when they hold anything else.
  * Cheaper than text_round, which finds where the stops are: this asks one
