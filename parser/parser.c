@@ -360,14 +360,26 @@ static inline int same_bytes(const char *x, const char *y, size_t n) {
  * by every byte, answers the rest (a URI made to collide in the cache only
  * misses it).  Returns NONE32 with *err set (too many namespaces, ENOMEM).
  */
+static inline unsigned ns_cache_slot(const char *v, size_t vlen) {
+  uint64_t k = (load8(v) ^ (load8(v + vlen - 8) + vlen)) * 0x9E3779B97F4A7C15ull;
+  return (unsigned)(k >> 60);
+}
+
+/* The id the cache holds for the URI v of vlen >= 8 bytes, or NONE32. */
+static inline uint32_t ns_cached(const xsr_parser *p, const char *v, size_t vlen) {
+  uint32_t c = p->nscache[ns_cache_slot(v, vlen)];
+  if (c && c <= p->nns && p->ns[c - 1].len == vlen && same_bytes(p->ns[c - 1].uri, v, vlen))
+    return c - 1;
+  return NONE32;
+}
+
 static uint32_t ns_intern(xsr_parser *p, const char *v, size_t vlen, xsr_err *err) {
   unsigned slot = 0;
   if (vlen >= 8) {
-    uint64_t k = (load8(v) ^ (load8(v + vlen - 8) + vlen)) * 0x9E3779B97F4A7C15ull;
-    slot = (unsigned)(k >> 60);
-    uint32_t c = p->nscache[slot];
-    if (c && c <= p->nns && p->ns[c - 1].len == vlen && same_bytes(p->ns[c - 1].uri, v, vlen))
-      return c - 1;
+    uint32_t c = ns_cached(p, v, vlen);
+    if (c != NONE32)
+      return c;
+    slot = ns_cache_slot(v, vlen);
   }
   uint32_t ns = ns_lookup(p, v, vlen, hash_bytes(v, vlen));
   if (ns == NONE32) {
@@ -907,10 +919,18 @@ __attribute__((noinline)) static int finish_default_decl(xsr_parser *p, const ch
     *err = XSR_ENSDECL;
     return 1;
   }
-  *errp = b + el->off; /* for XSR_ENOMEM */
-  *err = bind_ns(p, b, a, v, vlen, b + a->name_off, 0, errp);
-  if (*err)
-    return 1;
+  /* bind_ns(), without its calls when the URI is in the cache */
+  uint32_t ns = vlen >= 8 ? ns_cached(p, v, vlen) : NONE32;
+  if (XSR_LIKELY(ns != NONE32 && p->nbinds < p->capbinds)) {
+    p->binds[p->nbinds++] = (binding){a->name_off, 0, ns, 0};
+    p->defns = ns;
+  } else {
+    *errp = b + el->off; /* for XSR_ENOMEM */
+    *err = bind_ns(p, b, a, v, vlen, b + a->name_off, 0, errp);
+    if (*err)
+      return 1;
+  }
+  *err = XSR_OK;
   el->ns = p->defns;
   if (i + 1 < first + n) /* the other attributes keep their order */
     memmove(a, a + 1, (first + n - i - 1) * sizeof *a);
