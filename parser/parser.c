@@ -352,14 +352,8 @@ static inline int same_bytes(const char *x, const char *y, size_t n) {
   return load8(x + n - 8) == load8(y + n - 8);
 }
 
-/*
- * The id of a declared namespace URI, added when new.  A stream declares
- * the same few URIs over and over (chat states, receipts, caps), so a
- * direct-mapped cache keyed by the length and the first and last eight
- * bytes answers most declarations with one compare; the hash table, keyed
- * by every byte, answers the rest (a URI made to collide in the cache only
- * misses it).  Returns NONE32 with *err set (too many namespaces, ENOMEM).
- */
+/* The slot of the namespace cache (see ns_intern) for the URI v of
+ * vlen >= 8 bytes. */
 static inline unsigned ns_cache_slot(const char *v, size_t vlen) {
   uint64_t k = (load8(v) ^ (load8(v + vlen - 8) + vlen)) * 0x9E3779B97F4A7C15ull;
   return (unsigned)(k >> 60);
@@ -373,6 +367,14 @@ static inline uint32_t ns_cached(const xsr_parser *p, const char *v, size_t vlen
   return NONE32;
 }
 
+/*
+ * The id of a declared namespace URI, added when new.  A stream declares
+ * the same few URIs over and over (chat states, receipts, caps), so a
+ * direct-mapped cache keyed by the length and the first and last eight
+ * bytes answers most declarations with one compare; the hash table, keyed
+ * by every byte, answers the rest (a URI made to collide in the cache only
+ * misses it).  Returns NONE32 with *err set (too many namespaces, ENOMEM).
+ */
 static uint32_t ns_intern(xsr_parser *p, const char *v, size_t vlen, xsr_err *err) {
   unsigned slot = 0;
   if (vlen >= 8) {
