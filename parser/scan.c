@@ -58,24 +58,15 @@ const char *xsr__scan3_sse2(const char *s, const char *e, unsigned char c1, unsi
   return xsr__scan3_scalar(s, e, c1, c2, c3);
 }
 
-/* The first stop in 32 bytes whose stop bytes differ in their low nibble:
- * table[b & 15] == b says "one of the three" in one vpshufb (bytes >= 0x80
- * look up 0, which no such byte equals; the other entries are 0x80, which
- * no byte looked up by its nibble equals), and the signed compare catches
- * controls and non-ASCII as in the compare version. */
-__attribute__((target("avx2"))) static inline __m256i stops_lookup(__m256i b, __m256i table) {
-  return _mm256_or_si256(_mm256_cmpeq_epi8(_mm256_shuffle_epi8(table, b), b),
-                         _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), b));
-}
-
 /* 64 bytes a round with one test for both halves: long runs (base64,
  * long bodies) are where this loop spends its time. */
 __attribute__((target("avx2"))) static const char *
 scan3_avx2_lookup(const char *s, const char *e, __m256i table, unsigned char c1, unsigned char c2,
                   unsigned char c3) {
   for (; e - s >= 64; s += 64) {
-    __m256i m0 = stops_lookup(_mm256_loadu_si256((const __m256i *)(const void *)s), table);
-    __m256i m1 = stops_lookup(_mm256_loadu_si256((const __m256i *)(const void *)(s + 32)), table);
+    __m256i m0 = xsr__stops_lookup(_mm256_loadu_si256((const __m256i *)(const void *)s), table);
+    __m256i m1 =
+        xsr__stops_lookup(_mm256_loadu_si256((const __m256i *)(const void *)(s + 32)), table);
     __m256i m = _mm256_or_si256(m0, m1);
     if (!_mm256_testz_si256(m, m)) {
       uint64_t mask =
@@ -85,7 +76,7 @@ scan3_avx2_lookup(const char *s, const char *e, __m256i table, unsigned char c1,
   }
   if (e - s >= 32) {
     unsigned mask = (unsigned)_mm256_movemask_epi8(
-        stops_lookup(_mm256_loadu_si256((const __m256i *)(const void *)s), table));
+        xsr__stops_lookup(_mm256_loadu_si256((const __m256i *)(const void *)s), table));
     if (mask)
       return s + __builtin_ctz(mask);
     s += 32;
@@ -129,7 +120,7 @@ __attribute__((target("avx2"))) const char *xsr__scan3_avx2(const char *s, const
   if (c2 == '<' && c3 == '&' && c1 == '"')
     return scan3_avx2_lookup(s, e, SCAN_TABLE(1, '"', 1, '&', 0, 0, 1, '<', 0, 0), c1, c2, c3);
   if (c1 == '<' && c2 == '&' && c3 == '>') /* content */
-    return scan3_avx2_lookup(s, e, SCAN_TABLE(0, 0, 1, '&', 0, 0, 1, '<', 1, '>'), c1, c2, c3);
+    return scan3_avx2_lookup(s, e, xsr__content_table(), c1, c2, c3);
   for (; e - s >= 32; s += 32)
     if ((mask = stops_cmp(s, v1, v2, v3)))
       return s + __builtin_ctz(mask);

@@ -63,6 +63,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "tagmask.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define XSR_HAVE_X86 1
@@ -402,6 +403,13 @@ static inline int predef_at(const char *q) {
 #endif
 }
 
+/* Whether the first '&' of m (bit i: the byte at s + i), if any, begins a
+ * predefined entity; with none, the 8 bytes at s + 63 are read and not
+ * used, so 72 bytes must lie before e. */
+static inline int first_ref_ok(const char *s, uint64_t m) {
+  return predef_at(s + __builtin_ctzll(m | 1ull << 63)) | (m == 0);
+}
+
 /* drop_passable for the 64 bytes at s when 72 bytes lie before e, with
  * amp the '&' among the stops: the same stops are left, with fewer
  * branches whose way depends on the text.  The first stop that stays is
@@ -415,13 +423,11 @@ static inline uint64_t drop_passable64(const char *start, const char *s, const c
                                        uint64_t stop, uint64_t amp, struct text_state *st) {
   uint64_t other = stop & ~amp;
   if (other)
-    other = drop_passable(start, s, e, other, st); /* no '&' in it: sets no esc */
-  const uint64_t top = 1ull << 63;
+    other = drop_passable(start, s, e, other, st);   /* no '&' in it: sets no esc */
   uint64_t cand = amp & ((other & (0 - other)) - 1); /* the '&' before it (all when none) */
   uint64_t c2 = cand & (cand - 1);
-  unsigned i1 = (unsigned)__builtin_ctzll(cand | top);
   /* (ok - 1) is 0 for a reference, all ones otherwise. */
-  uint64_t bad = cand & (0 - cand) & ((uint64_t)predef_at(s + i1) - 1);
+  uint64_t bad = cand & (0 - cand) & ((uint64_t)first_ref_ok(s, cand) - 1);
   if (c2 && !bad) /* after a bad one the rest does not count */
     bad = drop_passable(start, s, e, c2, st);
   return other | bad;
@@ -452,6 +458,12 @@ text_block(const char *start, const char *s, const char *e, int ents, __m256i b,
   return stop ? s + __builtin_ctz(stop) : NULL;
 }
 
+/* Bit i set where byte i of the 64 in b0, b1 is '&'. */
+__attribute__((target("avx2"))) static inline uint64_t amp_bits(__m256i b0, __m256i b1) {
+  return (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b0, KC(amp))) |
+         (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b1, KC(amp))) << 32;
+}
+
 /* The stops of b other than '&' and bytes >= 0x80, nonzero bytes. */
 __attribute__((target("avx2"))) static inline __m256i hard_stops(__m256i b) {
   const __m256i nib = KC(nib);
@@ -476,13 +488,11 @@ prose_round(const char *s, __m256i b0, __m256i b1, struct text_state *st) {
   if (!_mm256_testz_si256(hard, hard))
     return 0;
   __m256i err = _mm256_or_si256(utf8_maybe_errors(b0, st->prev), utf8_maybe_errors(b1, b0));
-  uint64_t amp = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b0, KC(amp))) |
-                 (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b1, KC(amp))) << 32;
+  uint64_t amp = amp_bits(b0, b1);
   /* The first two '&', or the 8 bytes at s + 63 for one that is not
    * there: in prose, two in 64 bytes are not rare enough to send back. */
   uint64_t amp2 = amp & (amp - 1);
-  int ok = (predef_at(s + __builtin_ctzll(amp | 1ull << 63)) | (amp == 0)) &
-           (predef_at(s + __builtin_ctzll(amp2 | 1ull << 63)) | (amp2 == 0));
+  int ok = first_ref_ok(s, amp) & first_ref_ok(s, amp2);
   if (!_mm256_testz_si256(err, err) || !ok || (amp2 & (amp2 - 1)))
     return 0;
   st->amps |= amp;
@@ -530,8 +540,7 @@ text_round(const char *start, const char *s, const char *e, int ents, __m256i b0
   if (ents && e - s >= 72) { /* both blocks' stops at once */
     /* Not only when there are stops: in prose with references, whether
      * a round holds one is a coin toss the branch predictor loses. */
-    uint64_t amp = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b0, KC(amp))) |
-                   (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b1, KC(amp))) << 32;
+    uint64_t amp = amp_bits(b0, b1);
     uint64_t stop =
         drop_passable64(start, s, e, stop0 | (uint64_t)stop_bits(b1, a1, high1) << 32, amp, st);
     if (XSR_LIKELY(!stop)) /* the '&' passed: references */
@@ -581,13 +590,6 @@ text_round_end(const char *start, const char *s, __m256i b0, __m256i b1, uint32_
   }
   st->prev = b1;
   return stop ? s + __builtin_ctzll(stop) : NULL;
-}
-
-/* The lookup table of the content stops '<', '&', '>' (see text_stops). */
-__attribute__((target("avx2"))) static inline __m256i content_table(void) {
-  const char x = (char)0x80;
-  return _mm256_setr_epi8(x, x, x, x, x, x, '&', x, x, x, x, x, '<', x, '>', x, x, x, x, x, x, x,
-                          '&', x, x, x, x, x, '<', x, '>', x);
 }
 
 /* The scan, inlined twice: k->lookup is a constant in each copy. */
@@ -679,7 +681,7 @@ __attribute__((target("avx2"))) const char *xsr__scan_text_avx2(const char *s, c
   unsigned esc = 0;
   k.ents = 0;
   if (c1 == '<' && c2 == '&' && c3 == '>') {
-    k.table = content_table();
+    k.table = xsr__content_table();
     k.lookup = 1;
     return scan_text_avx2(s, e, &k, &esc);
   }
@@ -716,7 +718,7 @@ __attribute__((target("avx2"))) const char *xsr__scan_text_avx2(const char *s, c
 __attribute__((target("avx2"))) const char *xsr__scan_content_avx2(const char *s, const char *e,
                                                                    unsigned *escaped) {
   struct text_stops k = {.lookup = 1, .ents = 1}; /* v1..v3 zero: unused with the table */
-  k.table = content_table();
+  k.table = xsr__content_table();
   return scan_text_avx2(s, e, &k, escaped);
 }
 

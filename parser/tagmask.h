@@ -97,19 +97,30 @@ __attribute__((target("avx2"))) static inline void xsr__tagmask_avx2(const char 
   m->vstop = a.vstop | b.vstop << 32;
 }
 
+/* Nonzero bytes where b is one of up to three stop bytes that differ in
+ * their low nibble, a control byte or a byte >= 0x80: table[b & 15] == b
+ * says "one of the three" in one vpshufb (bytes >= 0x80 look up 0, which
+ * no such byte equals; the other entries are 0x80, which no byte looked up
+ * by its nibble equals), and the signed compare b < 0x20 catches controls
+ * and bytes >= 0x80. */
+__attribute__((target("avx2"))) static inline __m256i xsr__stops_lookup(__m256i b, __m256i table) {
+  return _mm256_or_si256(
+      _mm256_cmpeq_epi8(_mm256_shuffle_epi8(table, b), b),
+      _mm256_cmpgt_epi8(
+          _mm256_load_si256((const __m256i *)(const void *)xsr__tagmask_k[XSR__TM_SP]), b));
+}
+
+/* xsr__stops_lookup's table for the content stops '<', '&', '>'. */
+__attribute__((target("avx2"))) static inline __m256i xsr__content_table(void) {
+  return _mm256_load_si256((const __m256i *)(const void *)xsr__tagmask_k[XSR__TM_CONTENT]);
+}
+
 /* Bit i set where byte i of the 32 at s stops xsr__scan3(s, e, '<', '&',
- * '>'): one of those three, a control byte or a byte >= 0x80.  For the
- * first block of a text, where the parser would otherwise call the scanner
- * (most texts between tags are shorter than 32 bytes). */
+ * '>').  For the first block of a text, where the parser would otherwise
+ * call the scanner (most texts between tags are shorter than 32 bytes). */
 __attribute__((target("avx2"))) static inline uint32_t xsr__content_stops32(const char *s) {
-  __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)s);
-  const __m256i table =
-      _mm256_load_si256((const __m256i *)(const void *)xsr__tagmask_k[XSR__TM_CONTENT]);
-  const __m256i sp = _mm256_load_si256((const __m256i *)(const void *)xsr__tagmask_k[XSR__TM_SP]);
-  /* table[b & 15] == b for the three (bytes >= 0x80 look up 0); signed
-   * b < 0x20 for controls and bytes >= 0x80. */
-  return (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(
-      _mm256_cmpeq_epi8(_mm256_shuffle_epi8(table, b), b), _mm256_cmpgt_epi8(sp, b)));
+  return (uint32_t)_mm256_movemask_epi8(xsr__stops_lookup(
+      _mm256_loadu_si256((const __m256i *)(const void *)s), xsr__content_table()));
 }
 #endif
 
