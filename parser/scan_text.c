@@ -150,7 +150,10 @@ const char *xsr__scan_text_sse2(const char *s, const char *e, unsigned char c1, 
 #define TWO_CONTS      0x80 /* continuation, then continuation: checked against must-be-cont */
 #define CARRY          (TOO_SHORT | TOO_LONG | TWO_CONTS) /* errors that ignore the low nibble */
 
-/* The tables hold 16 entries, twice: vpshufb looks up within each lane. */
+/* The tables hold 16 entries, twice: vpshufb looks up within each lane.
+ * Their entries are bytes up to 0xFF, which _mm256_setr_epi8 takes as char:
+ * clang's -Wconstant-conversion is silenced for utf8_errors_x() below, the
+ * only user, since the bytes are what is meant. */
 #define TABLE16(...) _mm256_setr_epi8(__VA_ARGS__, __VA_ARGS__)
 
 /* Byte constants as memory operands: with set1 the compiler rebuilds each
@@ -196,6 +199,10 @@ static inline const void *opaque(const void *ptr) {
  * (zero, i.e. ASCII, before s). */
 #define PREV_N(cur, prev_cross, n) _mm256_alignr_epi8((cur), (prev_cross), 16 - (n))
 
+#ifdef __clang__
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wconstant-conversion"
+#endif
 /* A nonzero byte at each position where the UTF-8 of cur (with the block
  * prev before it) has an error ending at that byte, or ends U+FFFE/U+FFFF. */
 __attribute__((target("avx2"))) static inline __m256i utf8_errors_x(__m256i cur, __m256i prev,
@@ -264,6 +271,9 @@ __attribute__((target("avx2"))) static inline __m256i utf8_errors_x(__m256i cur,
       _mm256_cmpeq_epi8(_mm256_or_si256(cur, KC(one)), KC(bf)));
   return _mm256_or_si256(err, nonchar);
 }
+#ifdef __clang__
+#pragma clang diagnostic pop
+#endif
 
 /* The exact errors; utf8_maybe_errors is all zero where they are, and may
  * be nonzero elsewhere (it costs less). */

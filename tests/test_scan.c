@@ -285,8 +285,8 @@ Test(scan_text, long_valid_text) {
   static unsigned char buf[4096 + 64];
   static const char *const words[] = {
       "caf\xC3\xA9 ",
-      "Gr\xC3\xBC\xC3\x9F"
-      "e ",
+      ("Gr\xC3\xBC\xC3\x9F"
+       "e "), /* split: \x9Fe would be one escape */
       "\xE3\x81\x93\xE3\x82\x93\xE3\x81\xAB\xE3\x81\xA1\xE3\x81\xAF",
       "\xF0\x9F\x91\x8D",
       "\t",
