@@ -43,7 +43,8 @@ int xsr_bench_suite_router(xsr_bench_env *env);
 
 /* Runs one parser-suite subject ("xsr", "expat", "libxml2", "pugixml",
  * "memchr", "memcpy") once over corpus `kind` (see corpus.h) fed in
- * `chunk`-byte pieces, and prints one line "subject=... bytes=N
+ * `chunk`-byte pieces (0: the corpus's reads, one stanza each), and prints
+ * one line "subject=... bytes=N
  * stanzas=N counted=N [peak_heap=N]".  For instruction counting: the parse
  * itself runs in xsr_bench_parse_once().  Returns 0, 1 when the parser
  * failed or miscounted, 2 for an unknown subject or corpus. */

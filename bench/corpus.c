@@ -587,6 +587,7 @@ int xsr_bench_corpus_make(const char *kind, size_t target, uint64_t seed, xsr_be
     g.rng = (g.rng ^ (unsigned char)*k) * 0x100000001b3u; /* FNV-1a mix of the kind */
   buf stream = {0}, scratch = {0};
   size_t *sizes = NULL, nsizes = 0, capsizes = 0;
+  size_t *reads = NULL;
   size_t n;
   if (buf_reserve(&scratch, 65536) != 0)
     goto oom;
@@ -594,6 +595,7 @@ int xsr_bench_corpus_make(const char *kind, size_t target, uint64_t seed, xsr_be
     goto oom;
   memcpy(stream.p, scratch.p, n);
   stream.len = n;
+  size_t header_end = n;
   while (stream.len < target || nsizes == 0) {
     if (emit(&g, fn, 0, &scratch, &n) != 0 || buf_reserve(&stream, n + 1) != 0)
       goto oom;
@@ -616,6 +618,23 @@ int xsr_bench_corpus_make(const char *kind, size_t target, uint64_t seed, xsr_be
   memcpy(stream.p + stream.len, scratch.p, n);
   stream.len += n;
 
+  /* The reads: the header, each stanza, the end tag (a keepalive space
+   * goes with the stanza after it, as it would come in its own segment
+   * before that one's). */
+  reads = malloc((nsizes + 2) * sizeof *reads);
+  if (!reads)
+    goto oom;
+  reads[0] = header_end;
+  for (size_t i = 0; i < nsizes; i++) {
+    size_t at = reads[i];
+    if (stream.p[at] == ' ')
+      at++;
+    reads[i + 1] = at + sizes[i];
+  }
+  reads[nsizes + 1] = stream.len;
+  out->reads = reads;
+  out->nreads = nsizes + 2;
+
   out->data = stream.p;
   out->len = stream.len;
   out->stanzas = nsizes;
@@ -633,6 +652,7 @@ int xsr_bench_corpus_make(const char *kind, size_t target, uint64_t seed, xsr_be
   free(scratch.p);
   return 0;
 oom:
+  free(reads);
   free(sizes);
   free(scratch.p);
   free(stream.p);
@@ -641,6 +661,8 @@ oom:
 
 void xsr_bench_corpus_free(xsr_bench_corpus *c) {
   free(c->data);
+  free(c->reads);
   c->data = NULL;
-  c->len = 0;
+  c->reads = NULL;
+  c->len = c->nreads = 0;
 }

@@ -43,6 +43,12 @@ typedef struct xsr_bench_corpus {
   /* Stanza size distribution in bytes. */
   size_t size_min, size_p50, size_p90, size_p99, size_max;
   double size_mean;
+  /* The stream as a peer sends it, one top-level element at a time: the
+   * end offset of each read a server makes when every element comes in a
+   * segment of its own (the stream header, each stanza with the keepalive
+   * space before it, the stream's end tag).  reads[nreads - 1] == len. */
+  size_t *reads;
+  size_t nreads;
 } xsr_bench_corpus;
 
 /* The kinds, NULL-terminated, in the order the suite runs them (the two

@@ -436,7 +436,7 @@ static int write_plot(const xsr_bench_env *env, const char *path, const char *cp
 
 static const char usage[] =
     "usage: xsr-bench [--quick] [--json FILE] [--plot FILE.svg] [SUITE ...]\n"
-    "       xsr-bench [--quick] --once SUBJECT --corpus NAME [--chunk N]\n"
+    "       xsr-bench [--quick] --once SUBJECT --corpus NAME [--chunk N|stanza]\n"
     "       xsr-bench [--quick] --dump-corpus NAME\n"
     "\n"
     "Runs xsr's benchmark suites on built-in, deterministic corpora and prints\n"
@@ -445,8 +445,10 @@ static const char usage[] =
     "suites:\n"
     "  parser   xsr vs expat, libxml2 (same bytes, same chunks) and pugixml\n"
     "           (whole document), with memchr and memcpy of the corpus as the\n"
-    "           machine's limits; corpora chat, iq, large, adversarial; chunks\n"
-    "           of 1460, 16384 and 65536 bytes, and 1 byte on a smaller slice\n"
+    "           machine's limits; corpora chat, iq, large, adversarial; one\n"
+    "           read per stanza (as a server reads a client that sends each\n"
+    "           stanza when it has it), chunks of 1460, 16384 and 65536 bytes,\n"
+    "           and 1 byte on a smaller slice\n"
     "  router   the routing core (when built with XSR_BUILD_ROUTER)\n"
     "\n"
     "options:\n"
@@ -458,7 +460,8 @@ static const char usage[] =
     "                      for valgrind/callgrind (see scripts/bench-callgrind.sh)\n"
     "  --corpus NAME       corpus for --once: chat, iq, large, adversarial,\n"
     "                      stanza1k, stanza1m\n"
-    "  --chunk N           chunk size for --once (default 65536)\n"
+    "  --chunk N|stanza    chunk size for --once (default 65536), or one read\n"
+    "                      per stanza\n"
     "  --dump-corpus NAME  write a corpus to stdout\n"
     "  -h, --help          this text\n"
     "\n"
@@ -520,8 +523,10 @@ int main(int argc, char **argv) {
         corpus = v;
       else if (strcmp(a, "--dump-corpus") == 0)
         dump = v;
+      else if (strcmp(v, "stanza") == 0)
+        chunk = 0;
       else if (parse_size(v, &chunk) != 0)
-        return usage_error("--chunk wants a positive number, not", v);
+        return usage_error("--chunk wants a positive number or 'stanza', not", v);
     } else if (a[0] == '-') {
       return usage_error("unknown option", a);
     } else {

@@ -35,7 +35,8 @@ static volatile size_t sink;
 
 typedef struct run_ctx {
   const xsr_bench_corpus *c;
-  size_t chunk;
+  size_t chunk;        /* bytes per read; 0: the corpus's reads, a stanza each */
+  const size_t *reads; /* c->reads when chunk is 0, else NULL */
   size_t max_stanza;
   char *scratch; /* c->len bytes: pugixml's input, memcpy's destination */
   size_t peak;   /* xsr's peak heap bytes, from the last xsr run */
@@ -61,14 +62,14 @@ __attribute__((noinline)) size_t xsr_bench_parse_once(int subject, run_ctx *r) {
   int rc = 0;
   switch (subject) {
   case S_XSR:
-    rc = xsr_bench_xsr_parse(c->data, c->len, r->chunk, r->max_stanza, &n, &r->peak, r->err,
-                             sizeof r->err);
+    rc = xsr_bench_xsr_parse(c->data, c->len, r->chunk, r->reads, r->max_stanza, &n, &r->peak,
+                             r->err, sizeof r->err);
     break;
   case S_EXPAT:
-    rc = xsr_bench_expat_parse(c->data, c->len, r->chunk, &n, r->err, sizeof r->err);
+    rc = xsr_bench_expat_parse(c->data, c->len, r->chunk, r->reads, &n, r->err, sizeof r->err);
     break;
   case S_LIBXML2:
-    rc = xsr_bench_libxml2_parse(c->data, c->len, r->chunk, &n, r->err, sizeof r->err);
+    rc = xsr_bench_libxml2_parse(c->data, c->len, r->chunk, r->reads, &n, r->err, sizeof r->err);
     break;
   case S_PUGIXML:
     rc = xsr_bench_pugixml_parse(r->scratch, c->len, &n);
@@ -105,7 +106,9 @@ static void summarize(double *v, size_t n, double *median, double *spread) {
 }
 
 static void chunk_label(size_t chunk, char *out, size_t cap) {
-  if (chunk >= 1024 && chunk % 1024 == 0)
+  if (chunk == 0)
+    snprintf(out, cap, "stanza");
+  else if (chunk >= 1024 && chunk % 1024 == 0)
     snprintf(out, cap, "%zuK", chunk / 1024);
   else
     snprintf(out, cap, "%zu", chunk);
@@ -116,7 +119,8 @@ static int is_parser(int s) { return s <= S_PUGIXML; }
 /* Measures every subject on one corpus and chunk size and records it. */
 static int measure(xsr_bench_env *env, const xsr_bench_corpus *c, size_t chunk, unsigned rounds,
                    const char *scenario) {
-  run_ctx r = {.c = c, .chunk = chunk, .max_stanza = max_stanza_for(c)};
+  run_ctx r = {
+      .c = c, .chunk = chunk, .reads = chunk ? NULL : c->reads, .max_stanza = max_stanza_for(c)};
   r.scratch = malloc(c->len ? c->len : 1);
   double *secs = calloc((size_t)S_COUNT * rounds, sizeof *secs);
   double *tmp = calloc(rounds, sizeof *tmp);
@@ -212,7 +216,9 @@ static void record_corpus(xsr_bench_env *env, const xsr_bench_corpus *c, const c
 #define QUICK_SLICE  ((size_t)16 << 10)
 #define QUICK_ROUNDS 3u
 
-static const size_t chunks[] = {1460, 16384, 65536};
+/* Chunk sizes; 0 is a read per stanza (see corpus.h), what a server reads
+ * from a client that sends each stanza when it has it. */
+static const size_t chunks[] = {0, 1460, 16384, 65536};
 
 int xsr_bench_suite_parser(xsr_bench_env *env) {
   int quick = xsr_bench_quick(env);
@@ -258,7 +264,7 @@ int xsr_bench_parser_once(const char *subject, const char *kind, size_t chunk, i
   for (s = 0; s < S_COUNT; s++)
     if (strcmp(subject, subject_names[s]) == 0)
       break;
-  if (s == S_COUNT || !xsr_bench_corpus_known(kind) || chunk == 0)
+  if (s == S_COUNT || !xsr_bench_corpus_known(kind))
     return 2;
   xsr_bench_corpus c;
   size_t bytes = quick ? QUICK_BYTES : FULL_BYTES;
@@ -267,7 +273,8 @@ int xsr_bench_parser_once(const char *subject, const char *kind, size_t chunk, i
     return 1;
   }
   xsr_bench_libxml2_init();
-  run_ctx r = {.c = &c, .chunk = chunk, .max_stanza = max_stanza_for(&c)};
+  run_ctx r = {
+      .c = &c, .chunk = chunk, .reads = chunk ? NULL : c.reads, .max_stanza = max_stanza_for(&c)};
   r.scratch = malloc(c.len);
   if (!r.scratch) {
     xsr_bench_corpus_free(&c);
@@ -281,7 +288,9 @@ int xsr_bench_parser_once(const char *subject, const char *kind, size_t chunk, i
             n == (size_t)-1 ? r.err : "stanza count differs from the corpus");
     rc = 1;
   }
-  printf("subject=%s corpus=%s chunk=%zu bytes=%zu stanzas=%zu counted=%zu", subject, kind, chunk,
+  char label[24];
+  chunk_label(chunk, label, sizeof label);
+  printf("subject=%s corpus=%s chunk=%s bytes=%zu stanzas=%zu counted=%zu", subject, kind, label,
          c.len, c.stanzas, n);
   if (s == S_XSR)
     printf(" peak_heap=%zu", r.peak);

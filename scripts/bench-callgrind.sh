@@ -3,9 +3,11 @@
 # noisy machines where wall-clock figures are not.
 #   scripts/bench-callgrind.sh [CORPUS]        (default: chat)
 # For each parser, counts the instructions of one parse of the corpus (the
-# --quick size, 256 KiB) at 64 KiB, 1460-byte and 1-byte chunks, and prints
-# instructions per byte and the 1-byte/64K ratio (1.0 would mean chunking
-# costs nothing; a parser that rescans grows with the token size).  Then
+# --quick size, 256 KiB) at 64 KiB, 1460-byte and 1-byte chunks and in one
+# read per stanza (as a server reads a client that sends each stanza when it
+# has it), and prints instructions per byte and the 1-byte/64K ratio (1.0
+# would mean chunking costs nothing; a parser that rescans grows with the
+# token size).  Then
 # checks xsr's cost per byte at 1-byte chunks for 1 KiB stanzas (a 1 MiB
 # stream of them) and for one 1 MiB stanza: equal costs show that nothing
 # is rescanned however long the stanza held across chunks grows.
@@ -46,14 +48,16 @@ count() {
 per_byte() { echo "$1" | awk '{ printf "%.2f", $1 / $2 }'; }
 
 echo "instructions per byte (callgrind), corpus $corpus, --quick size"
-printf '%-10s %12s %12s %12s %12s\n' parser "64K chunks" "1460 chunks" "1-byte" "1B / 64K"
+printf '%-10s %12s %12s %12s %12s %12s\n' parser "64K chunks" "1460 chunks" "per stanza" "1-byte" \
+  "1B / 64K"
 for subject in xsr expat libxml2; do
   big=$(count "$subject" "$corpus" 65536)
   seg=$(count "$subject" "$corpus" 1460)
+  sta=$(count "$subject" "$corpus" stanza)
   one=$(count "$subject" "$corpus" 1)
-  b=$(per_byte "$big"); s=$(per_byte "$seg"); o=$(per_byte "$one")
+  b=$(per_byte "$big"); s=$(per_byte "$seg"); t=$(per_byte "$sta"); o=$(per_byte "$one")
   r=$(echo "$o $b" | awk '{ printf "%.2f", $1 / $2 }')
-  printf '%-10s %12s %12s %12s %12s\n' "$subject" "$b" "$s" "$o" "$r"
+  printf '%-10s %12s %12s %12s %12s %12s\n' "$subject" "$b" "$s" "$t" "$o" "$r"
 done
 echo "corpus bytes: $(echo "$big" | cut -d' ' -f2)"
 
