@@ -92,6 +92,11 @@ typedef struct fuzz_run_opts {
   int restart_on;      /* restart the stream after every stanza named "success"/"proceed" */
   int restart_every;   /* ... or after every n-th stanza (0: never) */
   int check_callbacks; /* poke the API from callbacks: must answer XSR_EBUSY */
+  /* FUZZ_FEED_CHUNKS: when ncuts > 0, each read ends at the next of these
+   * offsets into the data (a reference run's event ends: whole stanzas per
+   * read, as a server gets them), and the chunk pattern takes the rest. */
+  const size_t *cuts;
+  size_t ncuts;
 } fuzz_run_opts;
 
 /* The outcome of one or more runs, plus the event log compared across
@@ -103,7 +108,9 @@ typedef struct fuzz_result {
   uint64_t stanzas;
   int closed;
   int opens;
-  int enomem; /* the run hit XSR_ENOMEM (injected): logs are not comparable */
+  int enomem;   /* the run hit XSR_ENOMEM (injected): logs are not comparable */
+  size_t *ends; /* offsets into the data just past each event (see cuts) */
+  size_t nends, capends;
 } fuzz_result;
 
 /* A parser plus the bookkeeping the invariant checks need.  `alloc` may be

@@ -6,6 +6,10 @@
  *   mode bits 0-1  pause after stanzas / after stream open and close
  *        bit 2     call the API from callbacks (must answer XSR_EBUSY)
  *        bit 3     fail the n-th allocation, n = mode >> 4
+ *        bit 4     (bit 3 clear) a read per event: each read ends where the
+ *                  reference run's stream header, stanza or stream end
+ *                  ended (a server reading whole stanzas), the chunk
+ *                  pattern after the last
  *
  * Checks: every invariant of fuzz_session_run() (spans, index, decoding,
  * offsets, refusal after an error), and split invariance: the chunked,
@@ -64,8 +68,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fuzz_log_expect_equal(&ref.log, &got.log, "feed with a failing allocator");
     }
   } else {
+    if (mode & 16) {
+      opts.cuts = ref.ends;
+      opts.ncuts = ref.nends;
+    }
     fuzz_parse(&cfg, &opts, in.data, in.size, &got);
-    fuzz_log_expect_equal(&ref.log, &got.log, "chunked feed vs one feed");
+    fuzz_log_expect_equal(&ref.log, &got.log,
+                          opts.ncuts ? "feed per event vs one feed" : "chunked feed vs one feed");
   }
   fuzz_result_free(&ref);
   fuzz_result_free(&got);

@@ -147,7 +147,25 @@ void fuzz_log_expect_equal(const fuzz_log *a, const fuzz_log *b, const char *wha
              b->len);
 }
 
-void fuzz_result_free(fuzz_result *res) { fuzz_log_free(&res->log); }
+void fuzz_result_free(fuzz_result *res) {
+  fuzz_log_free(&res->log);
+  free(res->ends);
+  res->ends = NULL;
+  res->nends = res->capends = 0;
+}
+
+/* Records where the event being reported ends (xsr_parser_offset() inside
+ * a callback), relative to the run's data. */
+static void note_end(fuzz_result *res, uint64_t end, uint64_t base) {
+  if (res->nends == res->capends) {
+    size_t cap = res->capends ? res->capends * 2 : 64;
+    size_t *e = realloc(res->ends, cap * sizeof *e);
+    FUZZ_CHECK(e != NULL, "out of memory in the harness");
+    res->ends = e;
+    res->capends = cap;
+  }
+  res->ends[res->nends++] = (size_t)(end - base);
+}
 
 int fuzz_xml_chars_ok(const uint8_t *s, size_t n) {
   size_t i = 0;
@@ -504,6 +522,7 @@ static int on_open(void *user, const xsr_stream_header *h) {
   s->res_stanzas_in_stream = 0;
   s->last_end = h->offset + el->raw.len;
   s->res->opens++;
+  note_end(s->res, xsr_parser_offset(s->p), s->base);
   check_api_busy(s);
   s->in_callback = 0;
   return (s->opts->pause_mask & 2) ? XSR_PAUSE : 0;
@@ -559,6 +578,7 @@ static int on_stanza(void *user, const xsr_stanza *st) {
   s->last_end = st->offset + st->raw.len;
   s->res->stanzas++;
   s->res_stanzas_in_stream++;
+  note_end(s->res, xsr_parser_offset(s->p), s->base);
   check_api_busy(s);
   s->in_callback = 0;
 
@@ -589,6 +609,7 @@ static int on_close(void *user, uint64_t offset) {
   s->state = 2;
   if (offset + 2 > s->last_end)
     s->last_end = offset + 2;
+  note_end(s->res, xsr_parser_offset(s->p), s->base);
   check_api_busy(s);
   s->in_callback = 0;
   return (s->opts->pause_mask & 2) ? XSR_PAUSE : 0;
@@ -657,11 +678,15 @@ void fuzz_session_run(fuzz_session *s, const fuzz_run_opts *opts, const uint8_t 
   s->base = s->fed = xsr_parser_bytes(p);
   fuzz_chunks chunks = opts->chunks;
   xsr_err r = xsr_parser_error(p, NULL);
-  size_t pos = 0;
+  size_t pos = 0, cut = 0;
 
   while (r == XSR_OK && pos < size) {
     size_t n = size - pos;
-    if (opts->way != FUZZ_FEED_WHOLE) {
+    while (cut < opts->ncuts && opts->cuts[cut] <= pos)
+      cut++;
+    if (cut < opts->ncuts && opts->cuts[cut] < size) {
+      n = opts->cuts[cut] - pos; /* a read that ends where an event ended */
+    } else if (opts->way != FUZZ_FEED_WHOLE) {
       size_t c = fuzz_chunks_next(&chunks);
       if (c < n)
         n = c;
