@@ -39,6 +39,9 @@
  *     tags, their completion, end tags and the text between them one after
  *     the other, with few values to keep in memory, and returns to run()
  *     at the first thing it does not take, or within 64 bytes of the limit;
+ *     for a read that began with nothing held (whole stanzas, as a server
+ *     reads them: feed_in_place), a copy whose windows may end at the
+ *     limit goes on to 8 bytes before it (parser/elems.h);
  *   - attributes of start tags from 64-byte AVX2 bitmaps (stag_body, in the
  *     element loop, or stag_avx2 from run()), when 64 bytes lie ahead below
  *     the limit;
@@ -110,6 +113,7 @@ struct xsr_parser {
   uint32_t etag_len;     /* length of the end tag's name */
   uint8_t pending_close; /* an empty stream element still owes its close event */
   uint8_t join_stop;     /* run() returns once the held construct completes: see feed_slow */
+  uint8_t whole_reads;   /* run() parses a read that began with nothing held: feed_in_place */
   uint64_t close_off;
   uint64_t cb_off;      /* xsr_parser_offset() while a callback runs */
   uint8_t lenient_decl; /* after a restart: whitespace may precede <?xml */
@@ -1535,8 +1539,11 @@ static inline void set_cont(xsr_parser *p, size_t held) {
  * at the attribute's name, where those states report it (they would not
  * try again).  Windows lie wholly below lim, so limits and
  * chunking look the same.  *ps is the first byte of the element name on
- * entry (its '<' is behind it, the node is pushed, p->tok is set), and the
- * caller guarantees lim - *ps >= 64.
+ * entry (its '<' is behind it, the node is pushed, p->tok is set); for
+ * stag_body the caller guarantees lim - *ps >= 64, for stag_body_tail that
+ * the 64 bytes before lim are input and win->last = lim - 64 (the window
+ * that ends at lim, used within 64 bytes of it).  Both are made from
+ * parser/elems.h.
  */
 enum { STAG_NAME, STAG_WS0, STAG_WS1, STAG_VALUE, STAG_END, STAG_EMPTY, STAG_SLASH, STAG_NOMEM };
 
@@ -1545,199 +1552,10 @@ enum { STAG_NAME, STAG_WS0, STAG_WS1, STAG_VALUE, STAG_END, STAG_EMPTY, STAG_SLA
 struct tagwin {
   const char *w;
   xsr__tagmask m;
+  const char *last; /* lim - 64, for the tail variant: set by run() before each call */
 };
 
 #ifdef XSR__TAGMASK_AVX2
-__attribute__((target("avx2"), always_inline)) static inline int
-stag_body(xsr_parser *p, const char *b, const char *lim, const char **ps, struct tagwin *win) {
-  const char *s = *ps, *t, *w = win->w;
-  xsr__tagmask *const m = &win->m; /* in place: copying it in and out costs more */
-  xsr_node *n = &p->nodes[p->cur_node];
-  uint64_t seen = 0;
-  int rc;
-  unsigned char c;
-  /* The attribute count lives in a register here: stores into the index
-   * would otherwise make the compiler reload it (they may alias). */
-  const uint32_t first = n->attr_first;
-  uint32_t na = p->nattrs;
-  const uint32_t room =
-      first + (p->cfg.max_attrs < ATTR_LINEAR ? (uint32_t)p->cfg.max_attrs : ATTR_LINEAR);
-  if (!w || (size_t)(s - w) >= 64) {
-    w = s;
-    xsr__tagmask_avx2(w, m);
-  }
-#define TM_FIND(dst, mask, from, bail)                                                             \
-  do {                                                                                             \
-    const char *f_ = (from);                                                                       \
-    for (;;) {                                                                                     \
-      if ((size_t)(f_ - w) >= 64) {                                                                \
-        if (lim - f_ < 64)                                                                         \
-          goto bail;                                                                               \
-        w = f_;                                                                                    \
-        xsr__tagmask_avx2(w, m);                                                                   \
-      }                                                                                            \
-      uint64_t x_ = (mask) >> (f_ - w);                                                            \
-      if (x_) {                                                                                    \
-        (dst) = f_ + __builtin_ctzll(x_);                                                          \
-        break;                                                                                     \
-      }                                                                                            \
-      f_ = w + 64;                                                                                 \
-    }                                                                                              \
-  } while (0)
-/* A QName from `from`, an ASCII NameStartChar other than ':' (checked by
- * the caller): dst ends up past it and pl holds its prefix length (0 when
- * unprefixed).  Goes to bail for anything the byte-wise scan must decide:
- * non-ASCII, too long, a colon out of place. */
-#define TM_QNAME(dst, pl, from, bail)                                                              \
-  do {                                                                                             \
-    TM_FIND(dst, m->nn, (from) + 1, bail);                                                         \
-    (pl) = 0;                                                                                      \
-    if (*(dst) == ':') {                                                                           \
-      const char *l_ = (dst) + 1;                                                                  \
-      (pl) = (int)((dst) - (from));                                                                \
-      if (l_ >= lim || !(xsr__name_class[(unsigned char)*l_] & XSR__NAME_START) || *l_ == ':')     \
-        goto bail;                                                                                 \
-      TM_FIND(dst, m->nn, l_ + 1, bail);                                                           \
-      if (*(dst) == ':')                                                                           \
-        goto bail;                                                                                 \
-    }                                                                                              \
-    if ((unsigned char)*(dst) >= 0x80 || (size_t)((dst) - (from)) > p->cfg.max_name)               \
-      goto bail;                                                                                   \
-  } while (0)
-  if ((unsigned char)*s >= 0x80 || *s == ':')
-    goto tag_name;
-  {
-    int pl;
-    TM_QNAME(t, pl, s, tag_name);
-    n->name_len = (uint16_t)(t - s);
-    n->prefix_len = (uint16_t)pl;
-  }
-  s = t;
-  for (;;) {
-    rc = STAG_WS0;
-    if (s >= lim)
-      goto done;
-    c = (unsigned char)*s;
-    if (c == ' ' && s + 1 < lim && !is_ws((unsigned char)s[1])) {
-      c = (unsigned char)*++s; /* the usual single space: no search */
-      rc = STAG_WS1;
-    } else if (is_ws(c)) {
-      TM_FIND(t, ~m->ws, s + 1, done);
-      s = t;
-      c = (unsigned char)*s;
-      rc = STAG_WS1;
-    }
-    if (c == '>') {
-      s++;
-      rc = STAG_END;
-      goto done;
-    }
-    if (c == '/') {
-      s++;
-      rc = STAG_SLASH;
-      if (s < lim && *s == '>') {
-        s++;
-        rc = STAG_EMPTY;
-      }
-      goto done;
-    }
-    if (rc != STAG_WS1 || !(xsr__name_class[c] & XSR__NAME_START) || c == ':')
-      goto done;
-    /* An attribute: name, '=', quoted value; recorded only once its value's
-     * end (or first special byte) is found. */
-    const char *an = s, *v;
-    int apl;
-    TM_QNAME(t, apl, an, done);
-    size_t alen = (size_t)(t - an);
-    int xmlns = is_xmlns_attr(an, alen, (size_t)apl);
-    if (na >= room || /* max_attrs, or the set's turn (see qname_dup) */
-        (xmlns && p->el_nsdecls >= p->cfg.max_ns_decls))
-      goto done;
-    /* Duplicates: a 64-bit signature of the names seen in this tag (length
-     * and first and last bytes) rules most pairs out without a compare.
-     * Every attribute of the element so far went through here: the
-     * function starts at the element name, and a hand-over ends it. */
-    uint64_t bit = 1ull << ((alen * 7 + (unsigned char)an[0] + (unsigned char)t[-1] * 3) & 63);
-    if (seen & bit) {
-      for (uint32_t i = first; i < na; i++) {
-        const xsr_attr *o = &p->attrs[i];
-        if (o->name_len == alen && memcmp(b + o->name_off, an, alen) == 0)
-          goto done;
-      }
-    }
-    seen |= bit;
-    s = t;
-    c = (unsigned char)*s;
-    if (c != '=') {
-      if (!is_ws(c))
-        goto attr_bail;
-      TM_FIND(t, ~m->ws, s + 1, attr_bail);
-      s = t;
-      if (*s != '=')
-        goto attr_bail;
-    }
-    s++;
-    if (s >= lim)
-      goto attr_bail;
-    c = (unsigned char)*s;
-    if (is_ws(c)) {
-      TM_FIND(t, ~m->ws, s + 1, attr_bail);
-      s = t;
-      c = (unsigned char)*s;
-    }
-    if (c != '\'' && c != '"')
-      goto attr_bail;
-    v = s + 1;
-    TM_FIND(t, m->vstop | (c == '\'' ? m->apos : m->quot), v, attr_bail);
-    if (XSR_UNLIKELY(na == p->capattrs) &&
-        !grow(p, (void **)&p->attrs, &p->capattrs, na + 1, sizeof *p->attrs))
-      goto attr_nomem;
-    /* Written whole (value_len too: the byte-wise state sets it again when
-     * it finishes a value handed over below). */
-    p->attrs[na++] = (xsr_attr){.name_off = (uint32_t)(an - b),
-                                .value_off = (uint32_t)(v - b),
-                                .value_len = (uint32_t)(t - v),
-                                .name_len = (uint16_t)alen,
-                                .prefix_len = (uint16_t)apl,
-                                .flags = xmlns ? ATTR_XMLNS : 0};
-    if (xmlns)
-      p->el_nsdecls++;
-    else if (apl)
-      p->el_prefixed = 1;
-    if ((unsigned char)*t != c) { /* a reference, control or non-ASCII byte */
-      p->quote = c;
-      s = t;
-      rc = STAG_VALUE;
-      goto done;
-    }
-    s = t + 1;
-    continue;
-  attr_bail:
-    s = an;
-    rc = STAG_WS1;
-    goto done;
-  attr_nomem:
-    s = an; /* where the byte-wise state reports it: no second try */
-    rc = STAG_NOMEM;
-    goto done;
-  }
-#undef TM_QNAME
-#undef TM_FIND
-tag_name:
-  s = b + p->tok;
-  rc = STAG_NAME;
-done:
-  p->nattrs = na;
-  *ps = s;
-  win->w = w;
-  return rc;
-}
-
-__attribute__((target("avx2"))) static int stag_avx2(xsr_parser *p, const char *b, const char *lim,
-                                                     const char **ps, struct tagwin *win) {
-  return stag_body(p, b, lim, ps, win);
-}
-
 /*
  * The element loop.  From a '<' inside the stream element, as long as the
  * markup has the usual shapes: start tags (stag_body, then what run() does
@@ -1748,7 +1566,8 @@ __attribute__((target("avx2"))) static int stag_avx2(xsr_parser *p, const char *
  * soon as anything needs run(), leaving the parser exactly as run()'s own
  * states would at that byte:
  *   EL_LT       *ps at a '<' that run() parses from st_lt (64 bytes or
- *               fewer before lim, an end tag of another shape, a comment,
+ *               fewer before lim, 8 for elems_tail_avx2 (parser/elems.h),
+ *               an end tag of another shape, a comment,
  *               CDATA, the stream's end tag, a name that is not ASCII, the
  *               depth limit: run() reports what is wrong);
  *   EL_CONTENT  in element content, text_start and text_flags set, at the
@@ -1765,66 +1584,20 @@ __attribute__((target("avx2"))) static int stag_avx2(xsr_parser *p, const char *
  */
 enum { EL_LT = 16, EL_CONTENT, EL_STANZA, EL_FAIL };
 
-__attribute__((target("avx2"))) static int elems_avx2(xsr_parser *p, const char *b, const char *lim,
-                                                      const char **ps, struct tagwin *win,
-                                                      xsr_err *errc, const char **errp) {
-  const char *s = *ps;
-  for (;;) {           /* s is at a '<' */
-    if (lim - s <= 64) /* stag_body wants 64 bytes from the name on */
-      return *ps = s, EL_LT;
-    unsigned char c = (unsigned char)s[1];
-    if (c == '/') {
-      size_t n = p->depth ? open_etag_len(p, b, s, lim) : 0;
-      if (!n)
-        return *ps = s, EL_LT;
-      s += n;
-    } else {
-      if (!(xsr__name_class[c] & XSR__NAME_START) || c == ':' || c >= 0x80)
-        return *ps = s, EL_LT;
-      unsigned d = p->depth + 1;
-      if (d > p->cfg.max_depth)
-        return *ps = s, EL_LT;
-      if (!open_element(p, b, s, d)) /* reported here, as run() would: no second try */
-        return *errc = XSR_ENOMEM, *errp = s, *ps = s, EL_FAIL;
-      s++;
-      int rc = stag_body(p, b, lim, &s, win);
-      if (rc != STAG_END && rc != STAG_EMPTY)
-        return *ps = s, rc;
-      uint32_t nbinds_before = p->nbinds, defns_before = p->defns;
-      xsr_err err = complete_start_tag(p, b, errp);
-      if (err)
-        return *errc = err, *ps = s, EL_FAIL;
-      push_open(p, b, nbinds_before, defns_before);
-      if (rc == STAG_END)
-        goto content;
-    }
-    /* the end of the open element (its end tag, or an empty-element tag) */
-    if (pop_open(p, b, s) == 0)
-      return *ps = s, EL_STANZA;
-  content:
-    p->text_start = (uint32_t)(s - b);
-    p->text_flags = 0;
-    if (s < lim && *s == '<')
-      continue;
-    /* As in st_content: scan3 for short ASCII texts, the scanner that
-     * validates UTF-8 and passes entities once the text shows either;
-     * scan3's first 32 bytes here, without a call. */
-    const char *q;
-    uint32_t m;
-    if (XSR_LIKELY(lim - s >= 32))
-      q = (m = xsr__content_stops32(s)) != 0 ? s + __builtin_ctz(m)
-                                             : scan3(s + 32, lim, '<', '&', '>');
-    else
-      q = scan3(s, lim, '<', '&', '>');
-    if (q < lim && ((unsigned char)*q >= 0x80 || *q == '&'))
-      q = scan_content(p, q, lim);
-    if (q >= lim || *q != '<')
-      return *ps = q, EL_CONTENT;
-    if (!add_text_node(p, XSR_NODE_TEXT, p->text_start, (uint32_t)(q - s), p->text_flags))
-      return *errc = XSR_ENOMEM, *errp = q, *ps = q, EL_FAIL;
-    s = q;
-  }
+/* stag_body and elems_avx2, and their variants for the end of a chunk. */
+#define XSR__TAIL 0
+#include "elems.h"
+#undef XSR__TAIL
+#define XSR__TAIL 1
+#include "elems.h"
+#undef XSR__TAIL
+
+/* From run()'s byte-wise states: the variant that works up to lim. */
+__attribute__((target("avx2"))) static int stag_avx2(xsr_parser *p, const char *b, const char *lim,
+                                                     const char **ps, struct tagwin *win) {
+  return stag_body_tail(p, b, lim, ps, win);
 }
+
 #else
 static int stag_avx2(xsr_parser *p, const char *b, const char *lim, const char **ps,
                      struct tagwin *win) {
@@ -1837,6 +1610,7 @@ static int elems_avx2(xsr_parser *p, const char *b, const char *lim, const char 
   (void)p, (void)b, (void)lim, (void)ps, (void)win, (void)errc, (void)errp;
   return EL_LT; /* never called: xsr__tagmask_simd is NULL */
 }
+#define elems_tail_avx2 elems_avx2
 #endif
 
 /*
@@ -2086,8 +1860,13 @@ st_epilog:
   /* -- markup ------------------------------------------------------------ */
 st_lt:
   ENTER(ST_LT);
-  if (fast_tags && p->phase == PH_STREAM && lim - s > 64) {
-    srt = elems_avx2(p, b, lim, &s, &win, &err, &errp);
+  if (fast_tags && p->phase == PH_STREAM &&
+      (p->whole_reads ? lim - s > 8 && lim - base >= 64 : lim - s > 64)) {
+    /* Reads of whole stanzas (see feed_in_place) end where a stanza ends:
+     * the variant whose windows reach lim takes their ends too. */
+    win.last = lim - 64;
+    srt = p->whole_reads ? elems_tail_avx2(p, b, lim, &s, &win, &err, &errp)
+                         : elems_avx2(p, b, lim, &s, &win, &err, &errp);
     switch (srt) {
     case EL_LT:
       break;
@@ -2180,7 +1959,8 @@ st_lt:
       FAIL(XSR_ENOMEM, s);
     s += 1;
   }
-  if (fast_tags && lim - s >= 64) {
+  if (fast_tags && (p->whole_reads ? lim - s > 8 && lim - base >= 64 : lim - s >= 64)) {
+    win.last = lim - 64;
     srt = stag_avx2(p, b, lim, &s, &win);
   stag_dispatch:
     switch (srt) {
@@ -2712,6 +2492,27 @@ static xsr_err run_held(xsr_parser *p) {
 
 static xsr_err feed_slow(xsr_parser *p, const char *d, size_t len);
 
+/* feed() with nothing held and not paused (a server's usual read: whole
+ * stanzas): parses the chunk in place and keeps what stays unparsed, as
+ * feed_slow() would after more checks. */
+__attribute__((noinline)) static xsr_err feed_in_place(xsr_parser *p, const char *d, size_t len) {
+  size_t adv;
+  p->fed += len;
+  p->whole_reads = 1;
+  xsr_err rc = run(p, d, len, &adv);
+  p->whole_reads = 0;
+  if (rc != XSR_OK && rc != XSR_PAUSED)
+    return rc;
+  p->base_off += adv;
+  if (adv < len) {
+    if (!buf_append(p, d + adv, len - adv))
+      return fail_nomem(p);
+    if (p->cont) /* set_cont counted on the room before the append */
+      set_cont(p, p->end - p->start);
+  }
+  return rc;
+}
+
 /*
  * Takes n (1..64) bytes that continue the run p->cont describes, copying
  * them from src to the buffer's free end (src may be that end itself).
@@ -2790,6 +2591,8 @@ __attribute__((noinline)) static xsr_err feed_more(xsr_parser *p, const void *da
     p->fed += len;
     return run_held(p);
   }
+  if (held == 0 && !p->paused && len > 0)
+    return feed_in_place(p, data, len);
   return feed_slow(p, data, len);
 }
 
