@@ -2655,6 +2655,20 @@ __attribute__((noinline)) static xsr_err feed_slow(xsr_parser *p, const char *d,
      * what is held, 1.58 with the cap; chat at 1460-byte chunks: 12.39
      * without join_stop, 12.09 with it).  Never more than max_stanza + 1
      * bytes of one construct are held. */
+    if (p->cap - p->end < 4096 && len > 4096 && held >= 4096) {
+      /* A large construct grows in one step, not piece by piece (which
+       * would copy the held bytes again at each): by as much as is held,
+       * or, from 16 KiB on, by what this chunk may add, 64 KiB at most;
+       * the buffer stays below twice the construct plus 64 KiB.  A best
+       * effort: the pieces ask for their own room if this fails. */
+      size_t want = held < 16384 ? held : 65536;
+      if (want > len)
+        want = len;
+      if (p->intop && held + want > p->cfg.max_stanza + 1)
+        want = held <= p->cfg.max_stanza ? p->cfg.max_stanza + 1 - held : 1;
+      if (want > p->cap - p->end)
+        buf_reserve(p, want);
+    }
     size_t piece = held < 512 ? 512 : held > 4096 ? 4096 : held;
     if (piece > len)
       piece = len;
