@@ -8,6 +8,8 @@
  *        bit 2     call the API from callbacks (must answer XSR_EBUSY)
  *        bits 4-6  room asked of xsr_parser_buffer(): 0 (default), 1, 2,
  *                  16, 100, 1460, 4096, 65536
+ *        bit 7     a read per event (see parser_feed_fuzzer), then the
+ *                  chunk pattern
  *
  * Checks: the invariants of fuzz_session_run(); xsr_parser_buffer() gives
  * at least the room asked; bytes left in the room past a commit (filled
@@ -33,6 +35,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_run_opts whole = {.way = FUZZ_FEED_WHOLE};
   fuzz_result ref = {0}, got = {0};
   fuzz_parse(&cfg, &whole, in.data, in.size, &ref);
+  if (mode & 128) {
+    opts.cuts = ref.ends;
+    opts.ncuts = ref.nends;
+  }
   fuzz_parse(&cfg, &opts, in.data, in.size, &got);
   fuzz_log_expect_equal(&ref.log, &got.log, "buffer/commit vs one feed");
   fuzz_result_free(&ref);

@@ -113,7 +113,7 @@ struct xsr_parser {
   uint32_t etag_len;     /* length of the end tag's name */
   uint8_t pending_close; /* an empty stream element still owes its close event */
   uint8_t join_stop;     /* run() returns once the held construct completes: see feed_slow */
-  uint8_t whole_reads;   /* run() parses a read that began with nothing held: feed_in_place */
+  uint8_t whole_reads; /* run() parses a read that began with nothing held: feed_in_place, commit */
   uint64_t close_off;
   uint64_t cb_off;      /* xsr_parser_offset() while a callback runs */
   uint8_t lenient_decl; /* after a restart: whitespace may precede <?xml */
@@ -2727,10 +2727,14 @@ xsr_err xsr_parser_commit(xsr_parser *p, size_t n) {
   p->fed += n;
   if (n - 1 < 64 && n <= p->cont_left && cont_take(p, (const unsigned char *)p->buf + p->end, n))
     return XSR_OK;
+  int whole = p->start == p->end; /* a read that begins with nothing held: see feed_in_place */
   p->end += n;
   if (p->paused)
     return XSR_PAUSED;
-  return run_held(p);
+  p->whole_reads = (uint8_t)whole;
+  xsr_err rc = run_held(p);
+  p->whole_reads = 0;
+  return rc;
 }
 
 xsr_err xsr_parser_resume(xsr_parser *p) {
