@@ -2492,13 +2492,13 @@ static xsr_err run_held(xsr_parser *p) {
 
 static xsr_err feed_slow(xsr_parser *p, const char *d, size_t len);
 
-/* feed() with nothing held and not paused (a server's usual read: whole
- * stanzas): parses the chunk in place and keeps what stays unparsed, as
- * feed_slow() would after more checks. */
-__attribute__((noinline)) static xsr_err feed_in_place(xsr_parser *p, const char *d, size_t len) {
+/* Parses d[0, len) in place with nothing held, and keeps what stays
+ * unparsed.  whole: the read began with nothing held (a server's read of
+ * whole stanzas), whose end the element loop's tail copy takes (see
+ * parser/elems.h); feed_slow's rest of a chunk after a join is not. */
+static inline xsr_err parse_in_place(xsr_parser *p, const char *d, size_t len, int whole) {
   size_t adv;
-  p->fed += len;
-  p->whole_reads = 1;
+  p->whole_reads = (uint8_t)whole;
   xsr_err rc = run(p, d, len, &adv);
   p->whole_reads = 0;
   if (rc != XSR_OK && rc != XSR_PAUSED)
@@ -2511,6 +2511,13 @@ __attribute__((noinline)) static xsr_err feed_in_place(xsr_parser *p, const char
       set_cont(p, p->end - p->start);
   }
   return rc;
+}
+
+/* feed() with nothing held and not paused: parse_in_place() from a small
+ * function of its own, without feed_slow's checks. */
+__attribute__((noinline)) static xsr_err feed_in_place(xsr_parser *p, const char *d, size_t len) {
+  p->fed += len;
+  return parse_in_place(p, d, len, 1);
 }
 
 /*
@@ -2632,18 +2639,8 @@ __attribute__((noinline)) static xsr_err feed_slow(xsr_parser *p, const char *d,
   }
   while (len > 0) {
     size_t held = p->end - p->start;
-    if (held == 0) {
-      size_t adv;
-      xsr_err rc = run(p, d, len, &adv);
-      if (rc != XSR_OK && rc != XSR_PAUSED)
-        return rc;
-      p->base_off += adv;
-      if (!buf_append(p, d + adv, len - adv))
-        return fail_nomem(p);
-      if (p->cont) /* set_cont counted on the room before the append */
-        set_cont(p, p->end - p->start);
-      return rc;
-    }
+    if (held == 0)
+      return parse_in_place(p, d, len, 0);
     /* Join the held construct: append a piece as large as what is held,
      * from 512 bytes up to 4 KiB, and parse on.  run() returns as soon as
      * the construct is complete (join_stop), and parsing goes on in the
