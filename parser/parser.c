@@ -58,6 +58,7 @@
  * XSR_FORCE_SCALAR=1 turns the SIMD ones off; the tests run both ways and
  * the fuzzers compare every chunking, which moves the hand-over points.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -546,7 +547,9 @@ xsr_err xsr_parser_error(const xsr_parser *p, uint64_t *offset) {
 }
 
 uint64_t xsr_parser_offset(const xsr_parser *p) {
-  return p->in_cb ? p->cb_off : p->base_off + p->pos;
+  /* A failed run() keeps no position (the stream is over): the error's
+   * offset, which does not depend on the chunking. */
+  return p->in_cb ? p->cb_off : p->err ? p->err_off : p->base_off + p->pos;
 }
 uint64_t xsr_parser_bytes(const xsr_parser *p) { return p->fed; }
 size_t xsr_parser_held(const xsr_parser *p) { return p->end - p->start; }
@@ -1157,27 +1160,27 @@ static void fill_view(xsr_parser *p, const char *b, size_t len, uint64_t off, xs
   st->attr_count = p->nattrs;
 }
 
-/* Parses a version attribute value "major.minor" (digits only). */
+/* One number of a version: digits only, at least one, saturating at
+ * INT_MAX (leading zeros are allowed: RFC 6120 section 4.7.5 compares the
+ * numbers, not the strings).  Returns 0 for anything else. */
+static int version_number(const char *q, const char *e, int *out) {
+  if (q == e)
+    return 0;
+  int n = 0;
+  for (; q < e; q++) {
+    if (*q < '0' || *q > '9')
+      return 0;
+    int d = *q - '0';
+    n = n > (INT_MAX - d) / 10 ? INT_MAX : n * 10 + d;
+  }
+  *out = n;
+  return 1;
+}
+
+/* Parses a version attribute value "major.minor". */
 static int parse_version(const char *v, size_t len, int *maj, int *min) {
   const char *dot = memchr(v, '.', len);
-  if (!dot || dot == v || dot == v + len - 1)
-    return 0;
-  long a = 0, c = 0;
-  for (const char *q = v; q < dot; q++) {
-    if (*q < '0' || *q > '9')
-      return 0;
-    if (a < 100000)
-      a = a * 10 + (*q - '0');
-  }
-  for (const char *q = dot + 1; q < v + len; q++) {
-    if (*q < '0' || *q > '9')
-      return 0;
-    if (c < 100000)
-      c = c * 10 + (*q - '0');
-  }
-  *maj = (int)a;
-  *min = (int)c;
-  return 1;
+  return dot && version_number(v, dot, maj) && version_number(dot + 1, v + len, min);
 }
 
 /* Copies stream-level bindings and the stream element's name out of the
@@ -1855,6 +1858,18 @@ st_epilog:
   lim = e;
   if (s >= e)
     goto out;
+  if (*s == '<') {
+    /* XML allows comments and processing instructions after the root
+     * element; RFC 6120 section 11.1 does not, here as between stanzas. */
+    NEED(2);
+    if (s[1] == '?')
+      FAIL(XSR_EPI, s);
+    if (s[1] == '!') {
+      NEED(4);
+      if (s[2] == '-' && s[3] == '-')
+        FAIL(XSR_ECOMMENT, s);
+    }
+  }
   FAIL(XSR_EJUNK, s);
 
   /* -- markup ------------------------------------------------------------ */

@@ -36,7 +36,9 @@
  * section 11 restrictions (no comments, processing instructions, DTDs, or
  * entity references beyond the five predefined ones; CDATA is allowed).  An
  * XML declaration is allowed before the stream header (its encoding must be
- * UTF-8); a UTF-8 byte order mark before it is skipped.
+ * UTF-8); a UTF-8 byte order mark before it is skipped (RFC 6120 section
+ * 11.6 says not to send one and to read U+FEFF as a character; xsr accepts
+ * a leading one as expat and libxml2 do, rather than fail such a peer).
  *
  * Errors: the first failure stops the stream for good.  The call returns an
  * xsr_err whose xsr_err_condition() is the RFC 6120 stream error to send,
@@ -104,12 +106,13 @@ typedef struct xsr_stream_header {
   xsr_span prefix;     /* prefix bound to the streams namespace, usually "stream" */
   uint32_t content_ns; /* XSR_NS_CLIENT, XSR_NS_SERVER or XSR_NS_COMPONENT */
   /* Unprefixed to/from/id/version attributes and xml:lang, raw; ptr NULL if
-   * absent.  `escaped` has the XSR_ROUTE_* bit of each value that holds
-   * references, XSR_ROUTE_VERSION standing for version. */
+   * absent.  `escaped` has the XSR_ROUTE_* bit of each value whose raw bytes
+   * differ from its decoded value (references, or TAB/LF/CR; see
+   * xsr_stanza.escaped), XSR_ROUTE_VERSION standing for version. */
   xsr_span to, from, id, version, lang;
   unsigned escaped;
   int version_major; /* -1 when there is no version attribute (pre-1.0 peer) */
-  int version_minor;
+  int version_minor; /* numbers above INT_MAX read as INT_MAX */
   /* The stream element as a one-node view (its attributes included); its
    * node has depth 0, one less than a stanza. */
   const xsr_stanza *element;
@@ -188,10 +191,12 @@ void xsr_parser_reset(xsr_parser *p);
 xsr_err xsr_parser_error(const xsr_parser *p, uint64_t *offset);
 
 /* Inside a callback: the stream offset just past the event's last byte.
- * Otherwise: the stream offset of the next byte the parser will look at: the total bytes
- * fed, minus the bytes kept unparsed after a pause, minus the first bytes
- * of a UTF-8 sequence or markup token that is cut by the end of the input
- * (at most a few bytes; they are looked at when the rest arrives). */
+ * After an error: the error's offset, as xsr_parser_error() tells it.
+ * Otherwise: the stream offset of the next byte the parser will look at:
+ * the total bytes fed, minus the bytes kept unparsed after a pause, minus
+ * the first bytes of a UTF-8 sequence or markup token that is cut by the
+ * end of the input (at most a few bytes; they are looked at when the rest
+ * arrives). */
 uint64_t xsr_parser_offset(const xsr_parser *p);
 
 /* Total bytes given to the parser so far. */

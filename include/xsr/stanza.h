@@ -157,7 +157,9 @@ typedef struct xsr_stanza {
   xsr_span prefix; /* "" unless prefixed, e.g. "stream" for stream:features */
   uint32_t ns;     /* namespace id of the element */
   /* Unprefixed to/from/id/type attributes and xml:lang, raw; ptr == NULL when
-   * absent.  A set bit in `escaped` says that value holds references. */
+   * absent.  A set bit in `escaped` says that value's raw bytes differ from
+   * its decoded value (references, or TAB/LF/CR, which decode to spaces:
+   * XSR_F_ESCAPED); decode it with xsr_decode_attr() before use. */
   xsr_span to, from, id, type, lang;
   unsigned escaped;
   const xsr_node *nodes; /* nodes[0] is this element */

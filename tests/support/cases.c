@@ -330,6 +330,10 @@ void xt_replay_case(const xt_case *c, const xt_replay *how, tbuf *log, tbuf *pro
     if (eoff > x.fed)
       tbuf_printf(problems, "error offset %llu beyond the %llu bytes fed\n",
                   (unsigned long long)eoff, (unsigned long long)x.fed);
+    /* parser.h: after an error, the error's offset (whatever the chunking). */
+    if (xsr_parser_offset(p) != eoff)
+      tbuf_printf(problems, "xsr_parser_offset = %llu after the error, want its offset %llu\n",
+                  (unsigned long long)xsr_parser_offset(p), (unsigned long long)eoff);
     /* Sticky: the same error for any further input, and no more events. */
     size_t loglen = log->len;
     const char more[] = "<a/>x";
