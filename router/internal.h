@@ -135,6 +135,7 @@ xsr__bare *xsr__table_lookup(xsr_router *r, const char *key, size_t len, uint64_
  * the session blocked). */
 int xsr__reserve(xsr_session *s, size_t len);
 void xsr__unreserve(xsr_session *s, size_t len);
+void xsr__msg_drop(xsr_msg *m); /* closed recipient: budget back, no on_room */
 
 /* Allocates a buffer of `len` bytes with `n` message nodes. */
 xsr__rbuf *xsr__rbuf_new(xsr_router *r, size_t len, unsigned n);

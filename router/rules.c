@@ -356,12 +356,19 @@ xsr_err xsr_router_route_rcu(xsr_router *r, xsr_session *from, const xsr_stanza 
 
   if (rc == XSR_ENOMEM)
     goto out;
-  if (rc != XSR_OK)
+  if (rc != XSR_OK) {
+    /* Not an address: the error comes from the sender's own server, whose
+     * domain the bounce names as its 'from' (not the bytes of the 'to'). */
+    to.ptr = NULL;
+    to.len = 0;
     BOUNCE("jid-malformed", "modify");
+  }
   if (t == T_INVALID)
     BOUNCE("bad-request", "modify");
   if (!j.local.ptr)
     SERVER(); /* the domain itself, or one of its resources */
+  if (kind == K_PRESENCE && (t == T_PROBE || t == T_SUBSCRIPTION))
+    SERVER(); /* the account's roster decides (RFC 6121 sections 3 and 4.3) */
 
   xsr_span bare = xsr_jid_bare(&j);
   xsr__bare *b = xsr__table_lookup(r, bare.ptr, bare.len, xsr_jid_hash(bare, r->seed));
@@ -376,8 +383,6 @@ xsr_err xsr_router_route_rcu(xsr_router *r, xsr_session *from, const xsr_stanza 
       xsr_session *s = set->s[i];
       if (s->resource_len == j.resource.len &&
           memcmp(s->str + off, j.resource.ptr, j.resource.len) == 0) {
-        if (kind == K_PRESENCE && t == T_PROBE)
-          SERVER();
         SEND(&set->s[i], 1);
       }
     }
@@ -388,16 +393,13 @@ xsr_err xsr_router_route_rcu(xsr_router *r, xsr_session *from, const xsr_stanza 
       if (t != T_CHAT)
         DROP(); /* headline, error */
     } else if (kind == K_PRESENCE) {
-      if (t == T_PROBE)
-        SERVER();
-      if (t != T_SUBSCRIPTION)
-        DROP();
+      DROP();
     } else {
       if (t == T_GETSET)
         BOUNCE(SU, "cancel");
       DROP();
     }
-    /* chat and subscription presence fall through to the bare JID. */
+    /* chat messages fall through to the bare JID. */
   }
 
   int exists = r->cfg.account_exists ? r->cfg.account_exists(r->cfg.user, bare) : set != NULL;
@@ -433,12 +435,6 @@ xsr_err xsr_router_route_rcu(xsr_router *r, xsr_session *from, const xsr_stanza 
       if (set && set->n_avail)
         SEND(set->s, set->n_avail);
       DROP();
-    case T_SUBSCRIPTION:
-      if (set && set->n_nonneg)
-        SEND(set->s, set->n_nonneg);
-      DROP();
-    case T_PROBE:
-      SERVER();
     default:
       DROP();
     }

@@ -115,7 +115,7 @@ size_t xsr_worker_pop_owner(xsr_worker *w, xsr_msg **out, size_t max) {
       continue;
     }
     if (s->closed) {
-      xsr_msg_release(m);
+      xsr__msg_drop(m);
       continue;
     }
     out[n++] = m;
@@ -130,13 +130,26 @@ xsr_span xsr_msg_bytes(const xsr_msg *m) {
   return s;
 }
 
-void xsr_msg_release(xsr_msg *m) {
-  xsr__rbuf *b = m->buf;
-  xsr__unreserve(m->to, b->len);
+static void msg_unref(xsr__rbuf *b) {
   /* The sole owner of a single-recipient buffer skips the atomic RMW. */
   if (atomic_load_explicit(&b->refs, memory_order_acquire) == 1 ||
       atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
     xsr__free(b->router, b);
+}
+
+void xsr_msg_release(xsr_msg *m) {
+  xsr__rbuf *b = m->buf;
+  xsr__unreserve(m->to, b->len);
+  msg_unref(b);
+}
+
+/* A message for a closed session, dropped unseen: its bytes leave the
+ * budget without the on_room call (router.h: none after the close; the
+ * caller that closed the session resumes the senders waiting on it). */
+void xsr__msg_drop(xsr_msg *m) {
+  xsr__rbuf *b = m->buf;
+  atomic_fetch_sub_explicit(&m->to->queued, b->len, memory_order_relaxed);
+  msg_unref(b);
 }
 
 xsr_err xsr_router_send_rcu(xsr_router *r, xsr_session *to, const void *data, size_t len) {

@@ -119,7 +119,7 @@ static void drain_all(xsr_router *r) {
       struct xsr_msg *m = caa_container_of(n, struct xsr_msg, qnode);
       XSR__TSAN_ACQUIRE(m);
       if (m->buf)
-        xsr_msg_release(m);
+        xsr__msg_drop(m);
       else
         xsr__free(r, m->to);
     }
@@ -365,18 +365,21 @@ static int bind_new_entry(xsr_session *s, xsr_span key, uint64_t h) {
   fill_set(set, NULL, NULL, s);
   XSR__TSAN_RELEASE(set);
   atomic_store_explicit(&nb->set, set, memory_order_relaxed);
-  atomic_store_explicit(&s->bare, nb, memory_order_relaxed);
   cds_lfht_node_init(&nb->node);
+  /* s->bare changes only under its entry's lock, which other writers take
+   * once they find the entry (see xsr_session_unbind_rcu). */
+  lock_bare(nb);
   XSR__TSAN_RELEASE(nb);
   key_ref k = {key.ptr, key.len};
   struct cds_lfht_node *got =
       cds_lfht_add_unique(r->table, (unsigned long)h, bare_match, &k, &nb->node);
   if (got == &nb->node) {
+    atomic_store_explicit(&s->bare, nb, memory_order_relaxed);
+    unlock_bare(nb);
     atomic_fetch_add_explicit(&r->n_bare, 1, memory_order_relaxed);
     return 1;
   }
   /* Another thread created the entry first: never published, free now. */
-  atomic_store_explicit(&s->bare, NULL, memory_order_relaxed);
   xsr__free(r, set);
   xsr__free(r, nb);
   return -1;
@@ -451,9 +454,6 @@ xsr_err xsr_session_bind_rcu(xsr_session *s) {
 }
 
 xsr_err xsr_session_set_presence_rcu(xsr_session *s, int available, int priority) {
-  xsr__bare *b = atomic_load_explicit(&s->bare, memory_order_relaxed);
-  if (!b)
-    return XSR_EINVAL;
   if (priority < XSR_PRIORITY_MIN)
     priority = XSR_PRIORITY_MIN;
   if (priority > XSR_PRIORITY_MAX)
@@ -461,17 +461,24 @@ xsr_err xsr_session_set_presence_rcu(xsr_session *s, int available, int priority
   xsr_router *r = s->router;
   rcu_read_lock();
   for (;;) {
-    /* b cannot die meanwhile: only unbinding s itself (same owner) could
-     * empty it while s is in it, so its set is never NULL here. */
+    /* Another thread may unbind s (or unbind and bind it again) meanwhile:
+     * b is only a guess until the lock confirms that s is still in it.  b's
+     * memory stays valid within this read-side section even if it dies. */
+    xsr__bare *b = atomic_load_explicit(&s->bare, memory_order_acquire);
+    if (!b) {
+      rcu_read_unlock();
+      return XSR_EINVAL;
+    }
     uint32_t n = peek_n(b);
-    xsr__resset *set = set_alloc(r, n);
-    if (!set) {
+    xsr__resset *set = n ? set_alloc(r, n) : NULL;
+    if (n && !set) {
       rcu_read_unlock();
       return XSR_ENOMEM;
     }
     lock_bare(b);
     xsr__resset *old = atomic_load_explicit(&b->set, memory_order_relaxed);
-    if (old->n != n) {
+    if (atomic_load_explicit(&s->bare, memory_order_relaxed) != b || !old || old->n != n) {
+      /* Unbound, moved, or lost a race with another writer: look again. */
       unlock_bare(b);
       xsr__free(r, set);
       continue;
@@ -488,12 +495,22 @@ xsr_err xsr_session_set_presence_rcu(xsr_session *s, int available, int priority
 }
 
 void xsr_session_unbind_rcu(xsr_session *s) {
-  xsr__bare *b = atomic_load_explicit(&s->bare, memory_order_relaxed);
-  if (!b)
-    return;
   xsr_router *r = s->router;
   rcu_read_lock();
-  lock_bare(b);
+  xsr__bare *b;
+  for (;;) {
+    b = atomic_load_explicit(&s->bare, memory_order_acquire);
+    if (!b) {
+      rcu_read_unlock();
+      return;
+    }
+    lock_bare(b);
+    /* Another thread may have unbound s first (and perhaps bound it again
+     * elsewhere): s->bare changes only under the lock of its entry. */
+    if (atomic_load_explicit(&s->bare, memory_order_relaxed) == b)
+      break;
+    unlock_bare(b);
+  }
   /* No allocation from here on (see "Removal reserve"). */
   xsr__resset *old = atomic_load_explicit(&b->set, memory_order_relaxed);
   if (old->n <= 1) {
@@ -565,8 +582,8 @@ xsr_err xsr_session_new(xsr_worker *w, const char *jid, size_t len, void *user, 
   xsr_err rc = xsr_jid_parse(jid, len, buf, sizeof buf, &j, NULL);
   if (rc != XSR_OK)
     return rc;
-  if (!j.resource.ptr)
-    return XSR_EINVAL;
+  if (!j.resource.ptr || !j.local.ptr)
+    return XSR_EINVAL; /* a domain's resources are the server's (router.h) */
   xsr_span full = xsr_jid_full(&j);
   size_t esc = escape_attr(NULL, full.ptr, full.len);
   size_t attr_len = 8 + esc + 1; /* " from='" ... "'" */

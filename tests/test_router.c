@@ -183,15 +183,17 @@ static const rcase cases[] = {
     {"<presence to='" J "'/>", "balcony:5 chamber:-1 hall:u", "balcony chamber"},
     {"<presence to='" J "' type='unavailable'/>", "chamber:-1", "chamber"},
     {"<presence to='" J "' type='unavailable'/>", "", "drop"},
-    {"<presence to='" J "' type='subscribe'/>", "balcony:5 chamber:-1", "balcony"},
-    {"<presence to='" J "' type='unsubscribed'/>", "chamber:-1", "drop"},
+    /* probes and subscriptions: the roster decides (RFC 6121 3, 4.3) */
+    {"<presence to='" J "' type='subscribe'/>", "balcony:5 chamber:-1", "server"},
+    {"<presence to='" J "' type='unsubscribed'/>", "chamber:-1", "server"},
+    {"<presence to='" J "/balcony' type='subscribed'/>", "balcony:5", "server"},
     {"<presence to='" J "' type='probe'/>", "balcony:5", "server"},
     {"<presence to='" J "' type='error'/>", "balcony:5", "drop"},
     {"<presence to='" J "' type='bogus'/>", "balcony:5", "bounce:bad-request"},
     {"<presence to='" J "/chamber'/>", "chamber:-1", "chamber"},
     {"<presence to='" J "/gone'/>", "balcony:1", "drop"},
     {"<presence to='" J "/gone' type='unavailable'/>", "balcony:1", "drop"},
-    {"<presence to='" J "/gone' type='subscribed'/>", "balcony:2 chamber:-2", "balcony"},
+    {"<presence to='" J "/gone' type='subscribed'/>", "balcony:2 chamber:-2", "server"},
     {"<presence to='" J "/balcony' type='probe'/>", "balcony:2", "server"},
     {"<presence to='" J "/gone' type='probe'/>", "balcony:2", "server"},
     /* iq */
@@ -211,7 +213,10 @@ static const rcase cases[] = {
     {"<message to='nobody@capulet.lit/x' type='headline'/>", "", "drop"},
     {"<message to='nobody@capulet.lit' type='headline'/>", "", "bounce:service-unavailable"},
     {"<message to='nobody@capulet.lit' type='error'/>", "", "drop"},
-    {"<presence to='nobody@capulet.lit' type='subscribe'/>", "", "drop"},
+    {"<presence to='nobody@capulet.lit' type='subscribe'/>", "", "server"},
+    {"<presence to='nobody@capulet.lit' type='probe'/>", "", "server"},
+    {"<presence to='nobody@capulet.lit/x' type='probe'/>", "", "server"},
+    {"<presence to='nobody@capulet.lit' type='unavailable'/>", "", "drop"},
     {"<presence to='nobody@capulet.lit'/>", "", "drop"},
     {"<iq to='nobody@capulet.lit' type='get' id='1'/>", "", "bounce:service-unavailable"},
     {"<iq to='nobody@capulet.lit' type='result' id='1'/>", "", "drop"},
@@ -219,7 +224,7 @@ static const rcase cases[] = {
     /* an existing account with nobody online */
     {"<iq to='nurse@capulet.lit' type='get' id='1'/>", "", "server"},
     {"<message to='nurse@capulet.lit' type='chat'/>", "", "bounce:service-unavailable"},
-    {"<presence to='nurse@capulet.lit' type='subscribe'/>", "", "drop"},
+    {"<presence to='nurse@capulet.lit' type='subscribe'/>", "", "server"},
     /* to the server, malformed addresses */
     {"<iq type='get' id='1'/>", "balcony:1", "server"},
     {"<presence/>", "balcony:1", "server"},
@@ -485,6 +490,57 @@ Test(router, budget_refuses_and_reports, .init = setup, .fini = teardown) {
   xsr_router_free(r);
 }
 
+Test(router, no_on_room_after_close, .init = setup, .fini = teardown) {
+  const char *body = "<message to='" J "/b' type='chat'><body>0123456789</body></message>";
+  xsr_stanza st = view(body);
+  size_t stamped = strlen(body) + strlen(" from='romeo@montague.lit/orchard'");
+  xsr_router *r = new_router(stamped * 2, 1);
+  xsr_session *romeo = bind(r, 0, "romeo@montague.lit/orchard", 1, 0);
+  xsr_session *b = bind(r, 1, J "/b", 1, 1);
+  xsr_route_result res;
+  cr_assert_eq(xsr_router_route_rcu(r, romeo, &st, &res), XSR_OK);
+  cr_assert_eq(xsr_router_route_rcu(r, romeo, &st, &res), XSR_OK);
+  cr_assert_eq(xsr_router_route_rcu(r, romeo, &st, &res), XSR_EQUEUEFULL);
+  cr_assert_eq(res.blocked, b);
+  /* b closes with its queue full: the messages are dropped when popped,
+   * with no on_room for a session its owner has let go of. */
+  atomic_store(&rooms, 0);
+  xsr_session_close_owner(b);
+  xsr_router_thread_offline();
+  xsr_router_thread_online();
+  xsr_msg *m[4];
+  for (int i = 0; i < 100; i++) {
+    xsr_router_quiescent();
+    cr_assert_eq(pop_all(r, m, 4), 0);
+  }
+  cr_assert_eq(atomic_load(&rooms), 0);
+  xsr_session_close_owner(romeo);
+  xsr_router_free(r);
+}
+
+Test(router, malformed_to_bounces_from_the_server, .init = setup, .fini = teardown) {
+  xsr_router *r = new_router(0, 1);
+  xsr_session *romeo = bind(r, 0, "romeo@montague.lit/orchard", 1, 0);
+  static const char *const bad[] = {"<iq to='' type='get' id='1'/>",
+                                    "<message to='a@b@c' type='chat' id='2'/>"};
+  for (size_t i = 0; i < 2; i++) {
+    xsr_stanza st = view(bad[i]);
+    xsr_route_result res;
+    cr_assert_eq(xsr_router_route_rcu(r, romeo, &st, &res), XSR_OK);
+    cr_assert_eq(res.action, XSR_ROUTE_BOUNCE);
+    cr_assert_str_eq(res.condition, "jid-malformed");
+    xsr_msg *m[2];
+    cr_assert_eq(pop_all(r, m, 2), 1);
+    xsr_span bytes = xsr_msg_bytes(m[0]);
+    /* Not an address: the error is the sender's server's, named by its domain. */
+    cr_assert(has(bytes, "from='montague.lit'"), "%.*s", (int)bytes.len, bytes.ptr);
+    cr_assert(has(bytes, "to='romeo@montague.lit/orchard'"), "%.*s", (int)bytes.len, bytes.ptr);
+    xsr_msg_release(m[0]);
+  }
+  xsr_session_close_owner(romeo);
+  xsr_router_free(r);
+}
+
 Test(router, sessions_bind_conflict_presence, .init = setup, .fini = teardown) {
   long before = atomic_load(&live_allocs);
   xsr_router *r = new_router(0, 1);
@@ -497,6 +553,9 @@ Test(router, sessions_bind_conflict_presence, .init = setup, .fini = teardown) {
   xsr_session *nores;
   cr_assert_eq(xsr_session_new(xsr_router_worker(r, 0), J, strlen(J), NULL, &nores), XSR_EINVAL);
   cr_assert_eq(xsr_session_new(xsr_router_worker(r, 0), "a@@b/c", 6, NULL, &nores), XSR_EJIDCHAR);
+  /* A domain's resources are the server's: stanzas to them route to SERVER. */
+  cr_assert_eq(xsr_session_new(xsr_router_worker(r, 0), "capulet.lit/admin", 17, NULL, &nores),
+               XSR_EINVAL);
   xsr_router_stats stats;
   xsr_router_stats_get(r, &stats);
   cr_assert_eq(stats.sessions, 1);

@@ -246,6 +246,71 @@ static void *churn_main(void *arg) {
   return NULL;
 }
 
+/* Cross-thread writers on one session: "kick" unbinds and binds again the
+ * session that "owner" keeps changing the presence of (a worker kicking
+ * another worker's session on a resource conflict), next to a second
+ * resource of the same bare JID so that sets are resized both ways. */
+enum { KICK_ROUNDS = 20000 };
+static xsr_session *kick_s, *kick_other;
+static atomic_int kick_done;
+
+static void *kick_owner(void *arg) {
+  (void)arg;
+  xsr_router_thread_register();
+  for (int i = 0; !atomic_load(&kick_done); i++) {
+    xsr_err rc = xsr_session_set_presence_rcu(kick_s, 1, i % 7 - 3);
+    if (rc != XSR_OK && rc != XSR_EINVAL) /* EINVAL: unbound just now */
+      atomic_fetch_add(&failures, 1);
+    xsr_router_quiescent();
+  }
+  xsr_router_thread_unregister();
+  return NULL;
+}
+
+static void *kick_kicker(void *arg) {
+  (void)arg;
+  xsr_router_thread_register();
+  for (int i = 0; i < KICK_ROUNDS; i++) {
+    xsr_session_unbind_rcu(kick_s);
+    if (i % 3 == 0) /* a second unbind of the same session is a no-op */
+      xsr_session_unbind_rcu(kick_s);
+    if (xsr_session_bind_rcu(kick_s) != XSR_OK)
+      atomic_fetch_add(&failures, 1);
+    xsr_router_quiescent();
+  }
+  atomic_store(&kick_done, 1);
+  xsr_router_thread_unregister();
+  return NULL;
+}
+
+static void kick_phase(void) {
+  static const char a[] = "kick@example.com/a", b[] = "kick@example.com/b";
+  CHECK_EQ(xsr_session_new(xsr_router_worker(R, 0), a, sizeof a - 1, NULL, &kick_s), XSR_OK);
+  CHECK_EQ(xsr_session_new(xsr_router_worker(R, 1), b, sizeof b - 1, NULL, &kick_other), XSR_OK);
+  CHECK_EQ(xsr_session_bind_rcu(kick_other), XSR_OK);
+  CHECK_EQ(xsr_session_bind_rcu(kick_s), XSR_OK);
+  xsr_router_thread_offline();
+  pthread_t t1, t2;
+  pthread_create(&t1, NULL, kick_owner, NULL);
+  pthread_create(&t2, NULL, kick_kicker, NULL);
+  pthread_join(t2, NULL);
+  pthread_join(t1, NULL);
+  xsr_router_thread_online();
+  CHECK_EQ(atomic_load(&failures), 0, "kick: %ld failed calls", atomic_load(&failures));
+  /* Both resources are in the table, once each. */
+  char buf[XSR_JID_MAX];
+  xsr_jid j;
+  CHECK_EQ(xsr_jid_parse(a, sizeof a - 1, buf, sizeof buf, &j, NULL), XSR_OK);
+  xsr_session *got[4];
+  CHECK_EQ(xsr_router_resources_rcu(R, &j, got, 4), 2);
+  CHECK((got[0] == kick_s && got[1] == kick_other) || (got[0] == kick_other && got[1] == kick_s));
+  CHECK_EQ(xsr_router_find_rcu(R, &j), kick_s);
+  xsr_session_close_owner(kick_s);
+  xsr_session_close_owner(kick_other);
+  CHECK_EQ(xsr_router_resources_rcu(R, &j, got, 4), 0);
+  printf("kick: %d unbind/bind rounds against presence changes\n", KICK_ROUNDS);
+}
+
 int main(void) {
   double seconds = 2.0;
   const char *env = getenv("XSR_STRESS_SECONDS");
@@ -324,6 +389,7 @@ int main(void) {
   CHECK(atomic_load(&binds) > 100);
   printf("%ld stanzas to sinks, %ld fan-out deliveries, %ld binds in %.1f s\n", total_sent,
          atomic_load(&churn_sent), atomic_load(&binds), seconds);
+  kick_phase();
   for (int k = 0; k < SINKS; k++)
     xsr_session_close_owner(sinks[k]);
   for (int p = 0; p < PRODUCERS; p++)

@@ -47,7 +47,9 @@
  * Lookups never take a lock.  Binding, unbinding and presence changes for
  * one bare JID are serialised by a per-bare-JID spinlock held for a few
  * hundred nanoseconds; they may come from any registered thread while other
- * threads route.
+ * threads route, also for the same session (a worker kicking another's
+ * session on a resource conflict while its owner changes its presence):
+ * each takes effect whole, in some order.
  *
  * DELIVERY SETS.  For every bare JID the table holds an immutable,
  * RCU-published snapshot of its resources sorted by (available first,
@@ -67,8 +69,16 @@
  *   no 'to', or 'to' a bare domain      -> SERVER (the server answers for
  *                                           the account / itself)
  *   'to' is not a valid JID              -> BOUNCE jid-malformed
+ *   presence probe and subscription types
+ *   (subscribe, subscribed, unsubscribe,
+ *   unsubscribed), any address           -> SERVER (the account's roster
+ *                                           decides: RFC 6121 sections 3
+ *                                           and 4.3 have the server check it,
+ *                                           answer for the contact, keep a
+ *                                           request while no resource is
+ *                                           available, and push changes)
  *   unknown account (8.5.1):
- *     message error / presence (any)     -> DROP
+ *     message error / presence           -> DROP
  *     message other types                -> BOUNCE service-unavailable
  *     iq get/set                         -> BOUNCE service-unavailable
  *     iq result/error                    -> DROP
@@ -78,21 +88,17 @@
  *     message groupchat                  -> BOUNCE service-unavailable
  *     message error                      -> DROP
  *     presence available/unavailable     -> all available; none: DROP
- *     presence subscription types        -> non-negative; none: DROP
- *     presence probe                     -> SERVER
  *     presence error                     -> DROP
  *     iq get/set                         -> SERVER (the server answers
  *                                           iq addressed to an account)
  *     iq result/error                    -> DROP
  *   full JID, resource bound (8.5.3.1)   -> that session, whatever its
- *                                           presence or priority (presence
- *                                           probe -> SERVER)
+ *                                           presence or priority
  *   full JID, no such resource (8.5.3.2):
  *     message chat                       -> as for the bare JID
  *     message normal/groupchat           -> BOUNCE service-unavailable
  *     message headline/error             -> DROP
- *     presence subscription types        -> as for the bare JID
- *     presence other types               -> DROP (probe -> SERVER)
+ *     presence                           -> DROP
  *     iq get/set                         -> BOUNCE service-unavailable
  *     iq result/error                    -> DROP
  *   message of an unknown type           -> as type normal (RFC 6121 5.2.2)
@@ -102,7 +108,7 @@
  * section 8.2.3): where a rule would bounce them they are dropped.  A bounce is built with
  * xsr_writer per RFC 6120 section 8.3: the same element name and id, type
  * 'error', 'to' the sender's full JID, 'from' the original 'to' (or the
- * sender's domain when absent), and
+ * sender's domain when it is absent or not a valid JID), and
  * <error type='cancel|modify'><CONDITION xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>;
  * it is queued to the sender's own session.
  *
@@ -126,6 +132,9 @@
  * sessions, never by how fast senders send.  A session with nothing queued always accepts one
  * stanza, however large, so a budget smaller than the largest stanza cannot block a session
  * forever.  Bounces to a sender whose own budget is exhausted are dropped (res->recipients is 0).
+ * on_room is never called for a session after xsr_session_close_owner():
+ * whoever closes a session resumes the senders waiting on it (routing their
+ * stanza again no longer finds it).
  *
  * ORDERING.  Stanzas routed by one thread reach each recipient in the order
  * they were routed (each worker queue is FIFO per producer); nothing is
@@ -204,9 +213,11 @@ void xsr_router_thread_online(void);
 /* ---- sessions ----------------------------------------------------------- */
 
 /* Creates a session owned by worker `w` for the full JID jid[0..len)
- * (parsed and normalised here; it must have a resource).  `user` is the
- * caller's pointer (the connection).  The session is not yet in the table.
- * Returns XSR_OK, XSR_ENOMEM, XSR_EINVAL (no resource) or a JID error.
+ * (parsed and normalised here): an account's resource, local@domain/res.
+ * `user` is the caller's pointer (the connection).  The session is not yet
+ * in the table.  Returns XSR_OK, XSR_ENOMEM, XSR_EINVAL (no localpart or no
+ * resource: stanzas to a domain or its resources go to the server, see
+ * the rules) or a JID error.
  * Thread: w's owner. */
 xsr_err xsr_session_new(xsr_worker *w, const char *jid, size_t len, void *user, xsr_session **out);
 
