@@ -12,6 +12,7 @@
  */
 #include "xsr/jid.h"
 
+#include <arpa/inet.h>
 #include <idn2.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,14 +151,16 @@ static int bidi_rule_ok(const int32_t *cp, size_t n) {
   int rtl = 0;
   for (size_t i = 0; i < n; i++) {
     int bc = utf8proc_get_property(cp[i])->bidi_class;
-    if (bc == UTF8PROC_BIDI_CLASS_R || bc == UTF8PROC_BIDI_CLASS_AL)
+    /* RFC 5893 section 1.4: a string is right-to-left when it holds an R,
+     * AL or AN code point (Arabic-Indic digits too). */
+    if (bc == UTF8PROC_BIDI_CLASS_R || bc == UTF8PROC_BIDI_CLASS_AL || bc == UTF8PROC_BIDI_CLASS_AN)
       rtl = 1;
   }
   if (!rtl || n == 0)
     return 1;
   int first = utf8proc_get_property(cp[0])->bidi_class;
   if (first == UTF8PROC_BIDI_CLASS_L) {
-    /* LTR string containing RTL code points: rule 5 refuses R and AL. */
+    /* LTR string containing RTL code points: rule 5 refuses R, AL, AN. */
     return 0;
   }
   if (first != UTF8PROC_BIDI_CLASS_R && first != UTF8PROC_BIDI_CLASS_AL)
@@ -198,6 +201,92 @@ static int bidi_rule_ok(const int32_t *cp, size_t n) {
 }
 
 /* ---- slow path: non-ASCII local- and resourceparts ---------------------- */
+
+/* Unicode's Cased and Case_Ignorable properties (Unicode 3.13), as far as
+ * utf8proc's table gives them: cased letters by category or case mapping,
+ * case-ignorable ones by category plus the Word_Break MidLetter, MidNumLet
+ * and Single_Quote code points.  For the Final_Sigma condition. */
+static int is_cased(int32_t cp) {
+  const utf8proc_property_t *pr = utf8proc_get_property(cp);
+  return pr->category == UTF8PROC_CATEGORY_LU || pr->category == UTF8PROC_CATEGORY_LL ||
+         pr->category == UTF8PROC_CATEGORY_LT || utf8proc_tolower(cp) != cp ||
+         utf8proc_toupper(cp) != cp;
+}
+
+static int is_case_ignorable(int32_t cp) {
+  switch (utf8proc_get_property(cp)->category) {
+  case UTF8PROC_CATEGORY_MN:
+  case UTF8PROC_CATEGORY_ME:
+  case UTF8PROC_CATEGORY_CF:
+  case UTF8PROC_CATEGORY_LM:
+  case UTF8PROC_CATEGORY_SK:
+    return 1;
+  default:
+    break;
+  }
+  switch (cp) {
+  case 0x0027:
+  case 0x002E:
+  case 0x003A:
+  case 0x00B7:
+  case 0x0387:
+  case 0x055F:
+  case 0x05F4:
+  case 0x2018:
+  case 0x2019:
+  case 0x2024:
+  case 0x2027:
+  case 0xFE13:
+  case 0xFE52:
+  case 0xFE55:
+  case 0xFF07:
+  case 0xFF0E:
+  case 0xFF1A:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+/* Unicode toLowerCase() of one code point (RFC 8265 section 3.3.1 step 3
+ * prefers it to the simple mapping): the full mappings SpecialCasing.txt
+ * gives without a language, which are U+0130 (to "i" + U+0307) and capital
+ * sigma at the end of a word (to final sigma).  `done` holds what was
+ * mapped before, `rest` the input after this code point.  Writes 1 or 2
+ * code points to out and returns how many. */
+static int full_lower(int32_t cp, const int32_t *done, size_t ndone, const char *rest, size_t nrest,
+                      int32_t out[2]) {
+  if (cp == 0x0130) {
+    out[0] = 'i';
+    out[1] = 0x0307;
+    return 2;
+  }
+  out[0] = utf8proc_tolower(cp);
+  if (cp != 0x03A3)
+    return 1;
+  /* Final_Sigma: a cased letter before (case-ignorable ones skipped), and
+   * none after. */
+  size_t k = ndone;
+  while (k > 0 && is_case_ignorable(done[k - 1]))
+    k--;
+  if (k == 0 || !is_cased(done[k - 1]))
+    return 1;
+  for (size_t i = 0; i < nrest;) {
+    utf8proc_int32_t c;
+    utf8proc_ssize_t r =
+        utf8proc_iterate((const uint8_t *)rest + i, (utf8proc_ssize_t)(nrest - i), &c);
+    if (r <= 0)
+      break;
+    if (!is_case_ignorable(c)) {
+      if (is_cased(c))
+        return 1;
+      break;
+    }
+    i += (size_t)r;
+  }
+  out[0] = 0x03C2;
+  return 1;
+}
 
 #define CP_MAX 4096
 
@@ -252,11 +341,15 @@ static xsr_err prep_unicode(const char *p, size_t n, size_t base, int resource, 
       m[0] = 0x20; /* OpaqueString additional mapping rule */
     }
     for (utf8proc_ssize_t k = 0; k < nm; k++) {
-      if (ncp == CP_MAX) {
-        rc = fail(err, XSR_EJIDLONG, part, base);
-        goto out;
+      int32_t lc[2] = {m[k], 0};
+      int nl = resource ? 1 : full_lower(m[k], cps, ncp, p + i + r, n - i - (size_t)r, lc);
+      for (int q = 0; q < nl; q++) {
+        if (ncp == CP_MAX) {
+          rc = fail(err, XSR_EJIDLONG, part, base);
+          goto out;
+        }
+        cps[ncp++] = lc[q];
       }
-      cps[ncp++] = resource ? m[k] : utf8proc_tolower(m[k]);
     }
     i += (size_t)r;
   }
@@ -363,7 +456,7 @@ static int prep_ascii(const char *p, size_t n, size_t base, int resource, part_o
 static xsr_err check_ascii_domain(const char *p, size_t n, size_t base, char *o,
                                   int allow_idna_labels, xsr_jid_error *err) {
   const xsr_jid_part D = XSR_JID_PART_DOMAIN;
-  if (p[0] == '[') { /* IP literal (RFC 3986): hex digits, ':' and '.' */
+  if (p[0] == '[') { /* IP-literal (RFC 3986 section 3.2.2): an IPv6 address */
     if (n < 3 || p[n - 1] != ']')
       return fail(err, XSR_EJIDSYNTAX, D, base);
     for (size_t i = 1; i + 1 < n; i++) {
@@ -373,6 +466,17 @@ static xsr_err check_ascii_domain(const char *p, size_t n, size_t base, char *o,
       if (!ok)
         return fail(err, XSR_EJIDCHAR, D, base + i);
     }
+    /* The IPv6address grammar of RFC 3986 (eight groups, one "::", an
+     * optional dotted IPv4 tail) is what inet_pton reads; IPvFuture
+     * ("[v1.x]") is not accepted. */
+    char addr[64];
+    unsigned char bin[16];
+    if (n - 2 >= sizeof addr)
+      return fail(err, XSR_EJIDSYNTAX, D, base);
+    memcpy(addr, p + 1, n - 2);
+    addr[n - 2] = '\0';
+    if (inet_pton(AF_INET6, addr, bin) != 1)
+      return fail(err, XSR_EJIDSYNTAX, D, base);
     for (size_t i = 0; i < n; i++)
       o[i] = (p[i] >= 'A' && p[i] <= 'Z') ? (char)(p[i] + 32) : p[i];
     return XSR_OK;
@@ -408,6 +512,122 @@ static xsr_err check_ascii_domain(const char *p, size_t n, size_t base, char *o,
   return XSR_OK;
 }
 
+/* The length of the label separator at p: '.' or one of the dots UTS #46
+ * maps to it (U+3002, U+FF0E, U+FF61), 0 for anything else. */
+static size_t dot_len(const char *p, size_t n) {
+  const unsigned char *u = (const unsigned char *)p;
+  if (u[0] == '.')
+    return 1;
+  if (n >= 3 && ((u[0] == 0xE3 && u[1] == 0x80 && u[2] == 0x82) ||
+                 (u[0] == 0xEF && u[1] == 0xBC && u[2] == 0x8E) ||
+                 (u[0] == 0xEF && u[1] == 0xBD && u[2] == 0xA1)))
+    return 3;
+  return 0;
+}
+
+/* Rough script tests for the CONTEXTO rules below, by Unicode block. */
+static int in_greek(int32_t c) {
+  return (c >= 0x0370 && c <= 0x03FF) || (c >= 0x1F00 && c <= 0x1FFF);
+}
+static int in_hebrew(int32_t c) {
+  return (c >= 0x0591 && c <= 0x05F4) || (c >= 0xFB1D && c <= 0xFB4F);
+}
+static int in_kana_han(int32_t c) {
+  return (c >= 0x3041 && c <= 0x30FF && c != 0x30FB) || (c >= 0x31F0 && c <= 0x31FF) ||
+         (c >= 0x2E80 && c <= 0x2FDF) || c == 0x3005 || c == 0x3007 ||
+         (c >= 0x3021 && c <= 0x3029) || (c >= 0x3038 && c <= 0x303B) ||
+         (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) ||
+         (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x1B000 && c <= 0x1B16F) ||
+         (c >= 0x20000 && c <= 0x3FFFF);
+}
+
+/* RFC 5892's LetterDigits category (section 2.1), its exceptions (2.6)
+ * and the CONTEXTO code points: what a U-label may hold besides '-'.
+ * libidn2 lets some symbols through (UTS #46 "disallowed_STD3_valid" ones
+ * such as U+2260 NOT EQUAL TO; its STD3 flag deletes them instead). */
+static int idna_letter_digit(int32_t c) {
+  switch (utf8proc_get_property(c)->category) {
+  case UTF8PROC_CATEGORY_LL:
+  case UTF8PROC_CATEGORY_LU:
+  case UTF8PROC_CATEGORY_LO:
+  case UTF8PROC_CATEGORY_LM:
+  case UTF8PROC_CATEGORY_MN:
+  case UTF8PROC_CATEGORY_MC:
+  case UTF8PROC_CATEGORY_ND:
+    return 1;
+  default:
+    return c == '-' || c == 0x00B7 || c == 0x0375 || c == 0x05F3 || c == 0x05F4 || c == 0x30FB ||
+           c == 0x06FD || c == 0x06FE || c == 0x0F0B || c == 0x3007;
+  }
+}
+
+/* RFC 5892 appendix A.3 to A.9, the CONTEXTO rules, on one U-label
+ * cp[0..n) (libidn2 applies the CONTEXTJ ones only), and the categories
+ * above. */
+static int contexto_ok(const int32_t *cp, size_t n) {
+  int arabic_indic = 0, extended = 0, kana_han = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!idna_letter_digit(cp[i]))
+      return 0;
+    arabic_indic |= cp[i] >= 0x0660 && cp[i] <= 0x0669;
+    extended |= cp[i] >= 0x06F0 && cp[i] <= 0x06F9;
+    kana_han |= in_kana_han(cp[i]);
+  }
+  if (arabic_indic && extended)
+    return 0; /* A.8, A.9 */
+  for (size_t i = 0; i < n; i++) {
+    switch (cp[i]) {
+    case 0x00B7: /* A.3 MIDDLE DOT: between two 'l' */
+      if (i == 0 || i + 1 == n || cp[i - 1] != 'l' || cp[i + 1] != 'l')
+        return 0;
+      break;
+    case 0x0375: /* A.4 GREEK LOWER NUMERAL SIGN: before a Greek letter */
+      if (i + 1 == n || !in_greek(cp[i + 1]))
+        return 0;
+      break;
+    case 0x05F3: /* A.5, A.6 HEBREW GERESH, GERSHAYIM: after a Hebrew letter */
+    case 0x05F4:
+      if (i == 0 || !in_hebrew(cp[i - 1]))
+        return 0;
+      break;
+    case 0x30FB: /* A.7 KATAKANA MIDDLE DOT: in a Hiragana, Katakana or Han label */
+      if (!kana_han)
+        return 0;
+      break;
+    default:
+      break;
+    }
+  }
+  return 1;
+}
+
+/* contexto_ok() on every label of the UTF-8 domain u. */
+static int domain_contexto_ok(const char *u) {
+  int32_t cp[64];
+  size_t n = 0;
+  for (size_t i = 0;;) {
+    utf8proc_int32_t c = 0;
+    utf8proc_ssize_t r = 0;
+    if (u[i]) {
+      r = utf8proc_iterate((const uint8_t *)u + i, -1, &c);
+      if (r <= 0)
+        return 0;
+    }
+    if (!u[i] || c == '.') {
+      if (!contexto_ok(cp, n))
+        return 0;
+      if (!u[i])
+        return 1;
+      n = 0;
+    } else if (n < 64) {
+      cp[n++] = c; /* a U-label has at most 63 code points (its A-label 63 bytes) */
+    } else {
+      return 0;
+    }
+    i += (size_t)r;
+  }
+}
+
 static xsr_err prep_domain(const char *p, size_t n, size_t base, part_out *po, xsr_jid_error *err) {
   const xsr_jid_part D = XSR_JID_PART_DOMAIN;
   if (n <= XSR_JID_PART_MAX) {
@@ -431,9 +651,12 @@ static xsr_err prep_domain(const char *p, size_t n, size_t base, part_out *po, x
   /* An empty label is a syntax error whatever the labels hold, as on the
    * ASCII path (libidn2 would call it a bad character); one final dot is
    * the root label, which RFC 7622 section 3.2 strips. */
-  for (size_t i = 0; i < n; i++) {
-    if (p[i] == '.' && (i == 0 || p[i - 1] == '.'))
+  for (size_t i = 0, prev_dot = 1; i < n;) {
+    size_t d = dot_len(p + i, n - i);
+    if (d && prev_dot)
       return fail(err, XSR_EJIDSYNTAX, D, base + i);
+    prev_dot = d != 0;
+    i += d ? d : 1;
   }
   /* Slow path: libidn2 wants a NUL-terminated string. */
   char *src = malloc(n + 1);
@@ -494,6 +717,10 @@ static xsr_err prep_domain(const char *p, size_t n, size_t base, part_out *po, x
       rc = fail(err, XSR_EJIDCHAR, D, base);
       goto out;
     }
+  }
+  if (!domain_contexto_ok(uni)) {
+    rc = fail(err, XSR_EJIDCHAR, D, base);
+    goto out;
   }
   size_t ul = strlen(uni);
   if (ul > XSR_JID_PART_MAX) {

@@ -267,6 +267,55 @@ Test(jid, idna_domains) {
       2); /* TR46 lets _ through; LDH does not */
 }
 
+/* Full case mapping (RFC 8265 3.3.1 step 3 prefers Unicode toLowerCase():
+ * U+0130 and final sigma), the Bidi Rule for AN-only strings, and the
+ * domain rules libidn2 leaves to its caller. */
+Test(jid, full_lowercase_bidi_an) {
+  ok("\xc4\xb0stanbul@x", "i\xcc\x87stanbul@x"); /* U+0130 -> i U+0307, not i */
+  /* ODYSSEUS: the last capital sigma ends the word, the middle ones do not */
+  ok("\xce\x9f\xce\x94\xce\xa5\xce\xa3\xce\xa3\xce\x95\xce\xa5\xce\xa3@x",
+     "\xce\xbf\xce\xb4\xcf\x85\xcf\x83\xcf\x83\xce\xb5\xcf\x85\xcf\x82@x");
+  ok("\xce\xa3@x", "\xcf\x83@x");       /* alone: no cased letter before it */
+  ok("a\xce\xa3.b@x", "a\xcf\x83.b@x"); /* '.' is case-ignorable: 'b' follows */
+  ok("a\xce\xa3-b@x", "a\xcf\x82-b@x"); /* '-' is not: the word ended */
+  /* Hanifi Rohingya digits (Bidi AN): a right-to-left string whose first
+   * character is not R or AL (RFC 5893 rule 1), or AN in an LTR one (rule 5). */
+  BAD("\xf0\x90\xb4\xb0@x", XSR_EJIDCHAR, XSR_JID_PART_LOCAL, 0);
+  BAD("a\xf0\x90\xb4\xb1@x", XSR_EJIDCHAR, XSR_JID_PART_LOCAL, 0);
+}
+
+Test(jid, idna_contexto_symbols_ip_literals) {
+  /* RFC 5892 appendix A: CONTEXTO code points in their contexts, and out. */
+  ok("a@col\xc2\xb7legi.cat", "a@col\xc2\xb7legi.cat"); /* A.3 l.l */
+  ok("a@\xe3\x82\xa2\xe3\x83\xbb\xe3\x82\xa4.jp",
+     "a@\xe3\x82\xa2\xe3\x83\xbb\xe3\x82\xa4.jp");      /* A.7 */
+  ok("a@\xcd\xb5\xce\xb1.gr", "a@\xcd\xb5\xce\xb1.gr"); /* A.4 keraia, Greek after */
+  ok("a@\xd7\x90\xd7\xb3.il", "a@\xd7\x90\xd7\xb3.il"); /* A.5 geresh after Hebrew */
+  BAD("a@\xc2\xb7.com", XSR_EJIDCHAR, XSR_JID_PART_DOMAIN, 2);
+  BAD("a@xn--uba.com", XSR_EJIDCHAR, XSR_JID_PART_DOMAIN, 2);
+  BAD("a@\xc5\x80.com", XSR_EJIDCHAR, XSR_JID_PART_DOMAIN, 2); /* U+0140 maps to l + U+00B7 */
+  BAD("a@x\xcd\xb5.com", XSR_EJIDCHAR, XSR_JID_PART_DOMAIN, 2);
+  BAD("a@\xd7\xb3.com", XSR_EJIDCHAR, XSR_JID_PART_DOMAIN, 2);
+  BAD("a@\xe3\x83\xbb.com", XSR_EJIDCHAR, XSR_JID_PART_DOMAIN, 2);
+  BAD("a@\xd8\xa7\xd9\xa1\xdb\xb1.com", XSR_EJIDCHAR, XSR_JID_PART_DOMAIN, 2); /* A.8 */
+  /* Symbols UTS #46 calls disallowed_STD3_valid are not LetterDigits. */
+  BAD("a@\xe2\x89\xa0.com", XSR_EJIDCHAR, XSR_JID_PART_DOMAIN, 2); /* U+2260 */
+  BAD("a@xn--1ch.com", XSR_EJIDCHAR, XSR_JID_PART_DOMAIN, 2);
+  BAD("a@=\xcc\xb8.com", XSR_EJIDCHAR, XSR_JID_PART_DOMAIN, 2);
+  /* Empty labels however the dot is written (UTS #46 maps these to '.'). */
+  BAD("a@a\xe3\x80\x82\xe3\x80\x82"
+      "b",
+      XSR_EJIDSYNTAX, XSR_JID_PART_DOMAIN, 6);
+  BAD("a@\xef\xbc\x8e", XSR_EJIDSYNTAX, XSR_JID_PART_DOMAIN, 2);
+  /* IP-literal: an IPv6 address (RFC 3986 3.2.2), nothing looser. */
+  ok("a@[2001:DB8::1]", "a@[2001:db8::1]");
+  ok("a@[::ffff:1.2.3.4]", "a@[::ffff:1.2.3.4]");
+  BAD("a@[:]", XSR_EJIDSYNTAX, XSR_JID_PART_DOMAIN, 2);
+  BAD("a@[1.2.3.4]", XSR_EJIDSYNTAX, XSR_JID_PART_DOMAIN, 2);
+  BAD("a@[1:2]", XSR_EJIDSYNTAX, XSR_JID_PART_DOMAIN, 2);
+  BAD("a@[abc]", XSR_EJIDSYNTAX, XSR_JID_PART_DOMAIN, 2);
+}
+
 Test(jid, compare_and_hash) {
   char b1[XSR_JID_MAX], b2[XSR_JID_MAX], b3[XSR_JID_MAX], b4[XSR_JID_MAX];
   xsr_jid a, b, c, d;

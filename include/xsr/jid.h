@@ -14,17 +14,25 @@
  * when their canonical forms are byte-equal:
  *
  *   localpart    PRECIS UsernameCaseMapped (RFC 8265 section 3.3): width
- *                mapping, Unicode lower case, NFC, the Bidi Rule of RFC 5893,
- *                then the IdentifierClass of RFC 8264; and RFC 7622 also
- *                forbids  " & ' / : < > @  in it.
+ *                mapping, Unicode toLowerCase() (the full mapping: U+0130
+ *                becomes "i" + U+0307, a capital sigma that ends a word the
+ *                final sigma), NFC, the Bidi Rule of RFC 5893 (for strings
+ *                that hold R, AL or AN code points), then the
+ *                IdentifierClass of RFC 8264; and RFC 7622 also forbids
+ *                " & ' / : < > @  in it.
  *   domainpart   IDNA2008 through libidn2 (UTS #46 non-transitional mapping,
  *                which lower-cases and width-maps, then the IDNA2008
  *                validity checks), stored as U-labels (RFC 7622 section
  *                3.2.2), so "xn--mnchen-3ya.de" and "MÜNCHEN.de" are the same
  *                domain "münchen.de".  Labels must be LDH (letters, digits,
  *                hyphen; no underscore), 1..63 bytes, no leading or trailing
- *                hyphen.  An IP literal "[...]" (hex digits, ':' and '.')
- *                and dotted IPv4 are accepted as written.
+ *                hyphen; a U-label holds only RFC 5892's LetterDigits, '-'
+ *                and its CONTEXTO code points in their contexts (appendix
+ *                A.3 to A.9, checked here: libidn2 checks CONTEXTJ only).
+ *                An IP-literal "[...]" must be an IPv6 address (RFC 3986
+ *                section 3.2.2; hex digits lower-cased, otherwise as
+ *                written, so "[::1]" and "[0::1]" differ); dotted IPv4 is
+ *                accepted as written.
  *   resourcepart PRECIS OpaqueString (RFC 8265 section 4.2): non-ASCII spaces
  *                mapped to U+0020, NFC, then the FreeformClass.  No case
  *                mapping: resources are case-sensitive.
@@ -43,8 +51,9 @@
  * CONTEXTJ/CONTEXTO code points only U+00B7 MIDDLE DOT (between two 'l') is
  * accepted; ZWJ/ZWNJ, Greek keraia, Hebrew geresh/gershayim, Katakana middle
  * dot and Arabic-Indic digits are refused in local- and resourceparts
- * (libidn2 applies the full contextual rules to domains).  The decomposed
- * form of a non-ASCII part must stay below 4096 code points.
+ * (domains get the full contextual rules, their scripts told by Unicode
+ * block).  IPvFuture literals ("[v1.x]") are refused.  The decomposed form
+ * of a non-ASCII part must stay below 4096 code points.
  *
  * Threads: every function here is pure and thread-safe.
  */
