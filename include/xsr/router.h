@@ -49,7 +49,8 @@
  * hundred nanoseconds; they may come from any registered thread while other
  * threads route, also for the same session (a worker kicking another's
  * session on a resource conflict while its owner changes its presence):
- * each takes effect whole, in some order.
+ * each takes effect whole, in some order.  Only a bind must not race with
+ * the session's xsr_session_close_owner().
  *
  * DELIVERY SETS.  For every bare JID the table holds an immutable,
  * RCU-published snapshot of its resources sorted by (available first,
