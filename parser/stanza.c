@@ -42,7 +42,7 @@ const xsr_attr *xsr_stanza_find_attr(const xsr_stanza *st, size_t el, uint32_t n
 }
 
 size_t xsr_stanza_find_child(const xsr_stanza *st, size_t el, uint32_t ns, const char *name) {
-  if (el + 1 >= st->node_count || st->nodes[el].kind != XSR_NODE_ELEMENT)
+  if (el >= st->node_count || el + 1 >= st->node_count || st->nodes[el].kind != XSR_NODE_ELEMENT)
     return 0;
   unsigned child_depth = st->nodes[el].depth + 1u;
   size_t i = el + 1;

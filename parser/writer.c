@@ -244,8 +244,13 @@ void xsr_writer_start_n(xsr_writer *w, const char *name, size_t len) {
     return;
   }
   close_start_tag(w);
+  if (len > 6 && memcmp(name, "xmlns:", 6) == 0) {
+    fail(w, XSR_EINVAL); /* the reserved prefix (Namespaces in XML 1.0) */
+    return;
+  }
   put_char(w, '<');
   put(w, name, len);
+  w->nattrs = 0;
   w->stack[w->depth].name = name;
   w->stack[w->depth].len = len;
   w->depth++;
@@ -275,6 +280,23 @@ void xsr_writer_attr_n(xsr_writer *w, const char *name, size_t name_len, const c
     fail(w, e);
     return;
   }
+  if (value_len == 0 && name_len > 6 && memcmp(name, "xmlns:", 6) == 0) {
+    fail(w, XSR_EINVAL); /* undeclaring a prefix: not in Namespaces in XML 1.0 */
+    return;
+  }
+  /* A repeated name makes the element not well-formed (XML 1.0 3.1): the
+   * names so far are kept as 64-bit hashes (FNV-1a), no copies. */
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < name_len; i++)
+    h = (h ^ (unsigned char)name[i]) * 0x100000001b3ull;
+  for (unsigned i = 0; i < w->nattrs; i++) {
+    if (w->attr_hash[i] == h) {
+      fail(w, XSR_EINVAL);
+      return;
+    }
+  }
+  if (w->nattrs < XSR_WRITER_MAX_ATTRS)
+    w->attr_hash[w->nattrs++] = h;
   put_char(w, ' ');
   put(w, name, name_len);
   put(w, "='", 2);

@@ -155,6 +155,10 @@ static void check_message(seen *s, const xsr_stanza *st) {
   cr_expect_eq(xsr_stanza_find_child(st, 0, XSR_NS_CLIENT, "subject"), 0);
   cr_expect_eq(xsr_stanza_find_child(st, body, XSR_NS_CLIENT, NULL), 0,
                "body has no child element");
+  /* Indices out of range, the largest included (el + 1 must not wrap). */
+  cr_expect_eq(xsr_stanza_find_child(st, st->node_count, XSR_NS_CLIENT, NULL), 0);
+  cr_expect_eq(xsr_stanza_find_child(st, (size_t)-1, XSR_NS_CLIENT, NULL), 0);
+  cr_expect_null(xsr_stanza_find_attr(st, (size_t)-1, XSR_NS_NONE, "to"));
 
   size_t req = xsr_stanza_find_child(st, 0, XSR_NS_RECEIPTS, NULL);
   cr_assert_neq(req, 0);

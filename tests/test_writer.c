@@ -46,6 +46,40 @@ Test(writer, header_example) {
                     "&amp; a Montague?</body></message>");
 }
 
+/* What no namespace-aware parser accepts fails instead of being written:
+ * a repeated attribute (XML 1.0 3.1), the reserved prefix on an element, a
+ * prefix undeclared (Namespaces in XML 1.0 allows xmlns='' only). */
+Test(writer, refuses_what_parsers_refuse) {
+  char buf[BUFSZ];
+  xsr_writer w;
+  xsr_writer_init(&w, buf, sizeof buf);
+  xsr_writer_start(&w, "message");
+  xsr_writer_attr(&w, "to", "a@b");
+  xsr_writer_attr(&w, "to", "c@d");
+  expect_error(&w, XSR_EINVAL);
+  xsr_writer_init(&w, buf, sizeof buf);
+  xsr_writer_start(&w, "xmlns:message");
+  expect_error(&w, XSR_EINVAL);
+  xsr_writer_init(&w, buf, sizeof buf);
+  xsr_writer_start(&w, "message");
+  xsr_writer_attr(&w, "xmlns:p", "");
+  expect_error(&w, XSR_EINVAL);
+  /* The same names on different elements, prefixed look-alikes and an
+   * empty default namespace are fine. */
+  xsr_writer_init(&w, buf, sizeof buf);
+  xsr_writer_start(&w, "message");
+  xsr_writer_attr(&w, "to", "a@b");
+  xsr_writer_attr(&w, "p:to", "c@d");
+  xsr_writer_attr(&w, "xmlns:p", "urn:p");
+  xsr_writer_start(&w, "x");
+  xsr_writer_attr(&w, "to", "e@f");
+  xsr_writer_attr(&w, "xmlns", "");
+  xsr_writer_end(&w);
+  xsr_writer_end(&w);
+  expect_output(&w,
+                "<message to='a@b' p:to='c@d' xmlns:p='urn:p'><x to='e@f' xmlns=''/></message>");
+}
+
 Test(writer, empty_and_nested_elements) {
   char buf[BUFSZ];
   xsr_writer w;

@@ -3,8 +3,10 @@
  *
  * Every code maps to an RFC 6120 section 4.9.3 stream error condition, so a
  * server can answer a parse failure with <stream:error><CONDITION/> without a
- * table of its own.  XSR_OK is 0; every other value is positive.  XSR_PAUSED
- * is not a failure: it says a callback asked the parser to stop for now.
+ * table of its own; the JID codes (XSR_EJID*) map to the stanza error
+ * condition jid-malformed (section 8.3.3.8) instead, since an address is
+ * refused in a stanza's error, not by closing the stream.  XSR_OK is 0; every other value is
+ * positive.  XSR_PAUSED is not a failure: it says a callback asked the parser to stop for now.
  *
  * The list below is the single source of truth: code, condition, message.
  */
@@ -59,7 +61,7 @@ extern "C" {
   XX(EJIDLONG, "jid-malformed", "JID part too long")                                               \
   XX(EJIDCHAR, "jid-malformed", "character not allowed in this JID part")                          \
   XX(EQUEUEFULL, "policy-violation", "session queue byte budget exceeded")                         \
-  XX(ENOTFOUND, "item-not-found", "not found")                                                     \
+  XX(ENOTFOUND, "undefined-condition", "not found")                                                \
   XX(EEXIST, "conflict", "already exists")
 
 typedef enum xsr_err {

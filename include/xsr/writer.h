@@ -20,7 +20,12 @@
  * the value given.  Text and values must be valid UTF-8 made of XML
  * characters: anything else (C0 controls, U+FFFE, broken sequences) makes
  * the writer fail with XSR_ECHAR or XSR_EUTF8 rather than emit a document no
- * parser accepts.  Names are written as given and must be valid XML names.
+ * parser accepts.  Names are written as given and must be valid XML
+ * qualified names; an attribute name repeated on one element (among its
+ * first XSR_WRITER_MAX_ATTRS), an element named with the reserved prefix
+ * "xmlns", and a prefix declaration with an empty value (xmlns:p='', which
+ * Namespaces in XML 1.0 does not allow) fail with XSR_EINVAL.  Binding the
+ * prefixes used is the caller's part: the writer does not track scopes.
  *
  * Errors are sticky and reported by xsr_writer_finish(); the calls return
  * nothing, so a builder reads straight.  When the buffer is too small the
@@ -34,6 +39,7 @@
 #define XSR_WRITER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -42,6 +48,7 @@ extern "C" {
 #endif
 
 #define XSR_WRITER_MAX_DEPTH 64
+#define XSR_WRITER_MAX_ATTRS 64 /* attributes per element checked for repeats */
 
 typedef struct xsr_writer {
   char *buf;
@@ -49,7 +56,9 @@ typedef struct xsr_writer {
   size_t len; /* bytes produced (may exceed cap after overflow) */
   xsr_err err;
   unsigned depth;
-  int open; /* a start tag is open: attributes may still be added */
+  int open;                                 /* a start tag is open: attributes may still be added */
+  unsigned nattrs;                          /* attributes of the open start tag */
+  uint64_t attr_hash[XSR_WRITER_MAX_ATTRS]; /* their names, hashed */
   struct {
     const char *name;
     size_t len;
