@@ -36,26 +36,39 @@ static int usage(FILE *f, int rc) {
   return rc;
 }
 
+static int bad_usage(const char *what, const char *arg) {
+  fprintf(stderr, "xsr-expat-count: %s%s%s%s\n", what, arg ? " '" : "", arg ? arg : "",
+          arg ? "'" : "");
+  return usage(stderr, 2);
+}
+
 int main(int argc, char **argv) {
   size_t chunk = 65536;
   const char *path = NULL;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
       return usage(stdout, 0);
-    if (strcmp(argv[i], "--chunk") == 0 && i + 1 < argc) {
+    if (strcmp(argv[i], "--chunk") == 0) {
+      if (i + 1 >= argc)
+        return bad_usage("--chunk needs a value", NULL);
       char *end;
-      unsigned long long v = strtoull(argv[++i], &end, 10);
-      if (*end || v == 0 || v > (1u << 30))
-        return usage(stderr, 2);
+      const char *a = argv[++i];
+      unsigned long long v = strtoull(a, &end, 10);
+      if (*a < '0' || *a > '9' || *end || v == 0 || v > (1u << 30))
+        return bad_usage("--chunk takes a number in 1..1073741824, not", a);
       chunk = (size_t)v;
+    } else if (argv[i][0] == '-' && argv[i][1] != '\0' && strcmp(argv[i], "--") != 0) {
+      return bad_usage("unknown option", argv[i]);
+    } else if (strcmp(argv[i], "--") == 0 && i + 1 < argc && !path) {
+      path = argv[++i];
     } else if (!path) {
       path = argv[i];
     } else {
-      return usage(stderr, 2);
+      return bad_usage("one input only; also got", argv[i]);
     }
   }
   if (!path)
-    return usage(stderr, 2);
+    return bad_usage("no input (a FILE, or - for stdin)", NULL);
   FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
   if (!in) {
     perror(path);
@@ -87,5 +100,9 @@ int main(int argc, char **argv) {
   free(buf);
   if (in != stdin)
     fclose(in);
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    fprintf(stderr, "xsr-expat-count: error writing output\n");
+    return 1;
+  }
   return ok && !rd_err ? 0 : 1;
 }

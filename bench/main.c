@@ -183,35 +183,64 @@ static void format_value(char *out, size_t cap, const char *metric, double v, do
     snprintf(out, cap, "%s", num);
 }
 
+/* Columns on a terminal: characters, not bytes ("\u00b1" takes two). */
+static int display_width(const char *s) {
+  int w = 0;
+  for (; *s; s++)
+    w += ((unsigned char)*s & 0xC0) != 0x80;
+  return w;
+}
+
+static void print_cell(const char *s, int width) {
+  for (int pad = width - display_width(s); pad > 0; pad--)
+    putchar(' ');
+  fputs(s, stdout);
+}
+
 static void print_table(const xsr_bench_env *env, const char *suite, const char *title,
                         const strlist *rows, const strlist *cols, int cols_are_metrics,
                         const char *fixed) {
   int w0 = 10;
   for (size_t i = 0; i < rows->n; i++)
-    if ((int)strlen(rows->v[i]) > w0)
-      w0 = (int)strlen(rows->v[i]);
-  int wc = 10;
-  for (size_t j = 0; j < cols->n; j++)
-    if ((int)strlen(cols->v[j]) + 1 > wc)
-      wc = (int)strlen(cols->v[j]) + 1;
-  printf("\n%s\n", title);
-  printf("%-*s", w0, "");
-  for (size_t j = 0; j < cols->n; j++)
-    printf(" %*s", wc + 4, cols->v[j]);
-  printf("\n");
-  for (size_t i = 0; i < rows->n; i++) {
-    printf("%-*s", w0, rows->v[i]);
-    for (size_t j = 0; j < cols->n; j++) {
+    if (display_width(rows->v[i]) > w0)
+      w0 = display_width(rows->v[i]);
+  /* Every cell first, so that each column is as wide as its widest one. */
+  size_t ncells = rows->n * cols->n;
+  char(*cells)[64] = calloc(ncells ? ncells : 1, sizeof *cells);
+  int cw[256];
+  if (!cells)
+    return;
+  for (size_t j = 0; j < cols->n; j++) {
+    cw[j] = display_width(cols->v[j]) + 5 > 14 ? display_width(cols->v[j]) + 5 : 14;
+    for (size_t i = 0; i < rows->n; i++) {
       const char *subject = cols_are_metrics ? fixed : cols->v[j];
       const char *metric = cols_are_metrics ? cols->v[j] : fixed;
       const record *r = find(env, suite, subject, rows->v[i], metric);
-      char cell[64] = "-";
+      char *cell = cells[i * cols->n + j];
+      snprintf(cell, 64, "-");
       if (r)
-        format_value(cell, sizeof cell, metric, r->value, r->spread);
-      printf(" %*s", wc + 4, cell);
+        format_value(cell, 64, metric, r->value, r->spread);
+      if (display_width(cell) > cw[j])
+        cw[j] = display_width(cell);
+    }
+  }
+  printf("\n%s\n%-*s", title, w0, "");
+  for (size_t j = 0; j < cols->n; j++) {
+    putchar(' ');
+    print_cell(cols->v[j], cw[j]);
+  }
+  printf("\n");
+  for (size_t i = 0; i < rows->n; i++) {
+    fputs(rows->v[i], stdout);
+    for (int pad = w0 - display_width(rows->v[i]); pad > 0; pad--)
+      putchar(' ');
+    for (size_t j = 0; j < cols->n; j++) {
+      putchar(' ');
+      print_cell(cells[i * cols->n + j], cw[j]);
     }
     printf("\n");
   }
+  free(cells);
 }
 
 static void print_tables(const xsr_bench_env *env) {
@@ -351,7 +380,8 @@ static void xml_escaped(FILE *f, const char *s) {
 /*
  * Horizontal grouped bars of every "MB/s" record: one group per scenario,
  * one bar per subject, on a log scale (memcpy and a 1-byte-chunk parser
- * differ by four orders of magnitude).
+ * differ by four orders of magnitude).  Returns 0, -1 when the file cannot
+ * be written (errno), 1 when there is no MB/s record to draw.
  */
 static int write_plot(const xsr_bench_env *env, const char *path, const char *cpu) {
   static const char *const colors[] = {"#d62728", "#1f77b4", "#2ca02c", "#9467bd",
@@ -368,7 +398,7 @@ static int write_plot(const xsr_bench_env *env, const char *path, const char *cp
     hi = r->value > hi ? r->value : hi;
   }
   if (rows.n == 0)
-    return 0;
+    return 1; /* nothing to draw */
   double dlo = floor(log10(lo)), dhi = ceil(log10(hi));
   if (dhi <= dlo)
     dhi = dlo + 1;
@@ -519,6 +549,7 @@ int main(int argc, char **argv) {
   xsr_bench_env env = {0};
   const char *json = NULL, *plot = NULL, *once = NULL, *corpus = NULL, *dump = NULL;
   size_t chunk = 65536;
+  int chunk_given = 0;
   int selected[NSUITES] = {0}, any = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -543,7 +574,7 @@ int main(int argc, char **argv) {
         corpus = v;
       else if (strcmp(a, "--dump-corpus") == 0)
         dump = v;
-      else if (strcmp(v, "stanza") == 0)
+      else if ((chunk_given = 1) && strcmp(v, "stanza") == 0)
         chunk = 0;
       else if (parse_size(v, &chunk) != 0)
         return usage_error("--chunk wants a positive number or 'stanza', not", v);
@@ -561,6 +592,14 @@ int main(int argc, char **argv) {
     }
   }
 
+  /* Options that the chosen mode would ignore are mistakes: say so. */
+  if ((dump || once || corpus) && (json || plot || any))
+    return usage_error("--json, --plot and suites go with a suite run, not with",
+                       dump ? "--dump-corpus" : "--once");
+  if (dump && (once || corpus))
+    return usage_error("--dump-corpus goes alone, not with", "--once");
+  if (chunk_given && !once && !corpus)
+    return usage_error("--chunk goes with --once, not with", "a suite run");
   if (dump) {
     if (!xsr_bench_corpus_known(dump))
       return usage_error("unknown corpus", dump);
@@ -575,10 +614,27 @@ int main(int argc, char **argv) {
   if (once || corpus) {
     if (!once || !corpus)
       return usage_error("--once and --corpus go together", NULL);
+    if (!xsr_bench_corpus_known(corpus))
+      return usage_error("unknown corpus", corpus);
     int rc = xsr_bench_parser_once(once, corpus, chunk, env.quick);
     if (rc == 2)
-      return usage_error("unknown subject or corpus for --once:", once);
+      return usage_error("unknown subject for --once", once);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+      fprintf(stderr, "xsr-bench: error writing output\n");
+      return 1;
+    }
     return rc;
+  }
+  /* Files asked for are opened now, not after minutes of measuring. */
+  const char *const outs[2] = {json, plot};
+  for (int k = 0; k < 2; k++) {
+    FILE *f = outs[k] ? fopen(outs[k], "a") : NULL; /* "a": nothing lost yet */
+    if (outs[k] && !f) {
+      fprintf(stderr, "xsr-bench: cannot write %s: %s\n", outs[k], strerror(errno));
+      return 1;
+    }
+    if (f)
+      fclose(f);
   }
 
   char cpu[256];
@@ -613,8 +669,19 @@ int main(int argc, char **argv) {
     fprintf(stderr, "xsr-bench: cannot write %s: %s\n", json, strerror(errno));
     failed = 1;
   }
-  if (plot && write_plot(&env, plot, cpu) != 0) {
-    fprintf(stderr, "xsr-bench: cannot write %s: %s\n", plot, strerror(errno));
+  if (plot) {
+    int pr = write_plot(&env, plot, cpu);
+    if (pr < 0) {
+      fprintf(stderr, "xsr-bench: cannot write %s: %s\n", plot, strerror(errno));
+      failed = 1;
+    } else if (pr > 0) {
+      fprintf(stderr, "xsr-bench: nothing to plot in %s: the suites run recorded no MB/s\n", plot);
+      remove(plot);
+      failed = 1;
+    }
+  }
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    fprintf(stderr, "xsr-bench: error writing output\n");
     failed = 1;
   }
   for (size_t i = 0; i < env.n; i++) {

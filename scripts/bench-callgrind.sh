@@ -16,7 +16,25 @@
 # Environment: BUILD_DIR (default build), BENCH (the xsr-bench binary).
 set -eu
 
+case ${1:-} in
+-h | --help)
+  sed -n '2,/^set -eu/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+  exit 0
+  ;;
+esac
+if [ $# -gt 1 ]; then
+  echo "usage: scripts/bench-callgrind.sh [CORPUS]" >&2
+  exit 2
+fi
 corpus=${1:-chat}
+case $corpus in
+chat | iq | large | adversarial) ;;
+*)
+  echo "bench-callgrind: unknown corpus '$corpus' (chat, iq, large, adversarial)" >&2
+  echo "usage: scripts/bench-callgrind.sh [CORPUS]" >&2
+  exit 2
+  ;;
+esac
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-"$root/build"}
 bench=${BENCH:-"$build/bin/xsr-bench"}

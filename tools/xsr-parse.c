@@ -30,7 +30,7 @@
 #define EXIT_USAGE      2
 #define DEFAULT_CHUNK   65536u
 #define MAX_CHUNK       (1u << 30)
-#define MAX_DEPTH_LIMIT 65535u /* xsr_node.depth is 16 bits */
+#define MAX_DEPTH_LIMIT 65534u /* what xsr_parser_new() accepts (xsr_node.depth is 16 bits) */
 
 static const char usage_text[] =
     "usage: xsr-parse [--chunk N] [--max-stanza BYTES] [--max-depth N] [--events] FILE|-\n"
@@ -430,10 +430,12 @@ int main(int argc, char **argv) {
     if (ferror(in))
       read_errno = errno;
     bytes += n;
-    /* After an error the parser refuses input; keep reading to count it. */
+    /* After an error the parser refuses input; the summary keeps reading
+     * to count it ("bytes"), events have nothing more to say (an endless
+     * input still gets its error event). */
     if (n > 0 && err == XSR_OK)
       err = xsr_parser_feed(t.parser, chunk, n);
-    if (n < o.chunk)
+    if (n < o.chunk || (err != XSR_OK && t.events))
       break;
   }
   if (ferror(in)) {
