@@ -1177,8 +1177,11 @@ static int version_number(const char *q, const char *e, int *out) {
   return 1;
 }
 
-/* Parses a version attribute value "major.minor". */
-static int parse_version(const char *v, size_t len, int *maj, int *min) {
+/* Parses a version attribute value "major.minor".  Once per stream: out
+ * of line, or GCC inlines it where the start-tag code is hot (measured:
+ * 2% more instructions on the adversarial corpus). */
+__attribute__((noinline, cold)) static int parse_version(const char *v, size_t len, int *maj,
+                                                         int *min) {
   const char *dot = memchr(v, '.', len);
   return dot && version_number(v, dot, maj) && version_number(dot + 1, v + len, min);
 }
