@@ -66,6 +66,16 @@ expect_status 2 "--max-stanza 0" "$bin" --max-stanza 0 "$tools/basic.xml"
 expect_status 2 "--max-stanza above the limit" "$bin" --max-stanza 1073741825 "$tools/basic.xml"
 expect_status 2 "--max-depth 0" "$bin" --max-depth 0 "$tools/basic.xml"
 expect_status 2 "--max-depth x" "$bin" --max-depth x "$tools/basic.xml"
+expect_status 0 "--max-depth 65534" "$bin" --max-depth 65534 "$tools/basic.xml"
+expect_status 2 "--max-depth 65535 (the parser's limit is 65534)" "$bin" --max-depth 65535 "$tools/basic.xml"
+if [ -w /dev/full ]; then
+  expect_status 1 "output to /dev/full" sh -c '"$0" "$1" >/dev/full' "$bin" "$tools/basic.xml"
+fi
+# --events stops at the first error: an endless input still gets its error.
+if command -v timeout >/dev/null 2>&1; then
+  expect_status 1 "--events on endless junk" timeout 20 "$bin" --events /dev/zero
+  grep -q '"event":"error"' "$tmp/out" || fail "--events on endless junk: no error event"
+fi
 expect_status 0 "--chunk=N form" "$bin" --chunk=5 "$tools/basic.xml"
 expect_status 0 "-- ends options" "$bin" -- "$tools/basic.xml"
 expect_status 1 "missing file" "$bin" "$tmp/does-not-exist.xml"
