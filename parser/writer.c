@@ -231,6 +231,11 @@ void xsr_writer_start(xsr_writer *w, const char *name) {
   xsr_writer_start_n(w, name, strlen(name));
 }
 
+/* Whether a qualified name has the reserved prefix "xmlns". */
+static int xmlns_prefixed(const char *name, size_t len) {
+  return len > 6 && memcmp(name, "xmlns:", 6) == 0;
+}
+
 void xsr_writer_start_n(xsr_writer *w, const char *name, size_t len) {
   if (w->err != XSR_OK)
     return;
@@ -244,7 +249,7 @@ void xsr_writer_start_n(xsr_writer *w, const char *name, size_t len) {
     return;
   }
   close_start_tag(w);
-  if (len > 6 && memcmp(name, "xmlns:", 6) == 0) {
+  if (xmlns_prefixed(name, len)) {
     fail(w, XSR_EINVAL); /* the reserved prefix (Namespaces in XML 1.0) */
     return;
   }
@@ -280,7 +285,7 @@ void xsr_writer_attr_n(xsr_writer *w, const char *name, size_t name_len, const c
     fail(w, e);
     return;
   }
-  if (value_len == 0 && name_len > 6 && memcmp(name, "xmlns:", 6) == 0) {
+  if (value_len == 0 && xmlns_prefixed(name, name_len)) {
     fail(w, XSR_EINVAL); /* undeclaring a prefix: not in Namespaces in XML 1.0 */
     return;
   }
