@@ -256,6 +256,8 @@ __attribute__((target("avx2"))) static int XSR__ELEMS(xsr_parser *p, const char 
       xsr_err err = complete_start_tag(p, b, errp);
       if (err)
         return *errc = err, *ps = s, EL_FAIL;
+      if (d == 1 && XSR_UNLIKELY(foreign_content_ns(p, p->nodes[p->cur_node].ns)))
+        return *errc = XSR_ESTANZANS, *errp = b + p->nodes[p->cur_node].off + 1, *ps = s, EL_FAIL;
       push_open(p, b, nbinds_before, defns_before);
       if (rc == STAG_END)
         goto content;

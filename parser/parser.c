@@ -154,6 +154,19 @@ struct xsr_parser {
   char *arena;
   uint32_t arena_len, arena_cap;
   uint32_t stream_qname_off, stream_qname_len;
+  uint32_t stream_ns;             /* the stream's content namespace */
+  uint32_t slang_off, slang_len;  /* the header's xml:lang, decoded, in the arena */
+  uint8_t has_slang;
+
+  /* Forwarding context (xsr_stanza.inherited): binds[0, nstream_binds) are
+   * the stream header's bindings; inh_used has bit min(i, 63) set when the
+   * stanza being parsed resolved a prefix through binds[i]; inh holds the
+   * declarations reported (room for every stream-level binding). */
+  uint32_t nstream_binds;
+  uint64_t inh_used;
+  xsr_ns_decl *inh;
+  uint32_t capinh;
+  unsigned tag_attrs, tag_decls; /* the stanza's start tag (see find_route) */
 
   /* Namespace interning: ids index `ns`; `nshash` holds id + 1. */
   ns_entry *ns;
@@ -450,6 +463,10 @@ static void stream_state_init(xsr_parser *p) {
   p->intop = 1;
   p->depth = 0;
   p->nbinds = 0;
+  p->nstream_binds = 0;
+  p->inh_used = 0;
+  p->has_slang = 0;
+  p->stream_ns = XSR_NS_NONE;
   p->defns = XSR_NS_NONE;
   p->nnodes = p->nattrs = 0;
   p->arena_len = 0;
@@ -508,6 +525,7 @@ void xsr_parser_free(xsr_parser *p) {
   xfree(p, p->last);
   xfree(p, p->binds);
   xfree(p, p->arena);
+  xfree(p, p->inh);
   xfree(p, p->tmp);
   xfree(p, p->aset);
   p->a.free(p->a.user, p);
@@ -691,16 +709,21 @@ static const char *binding_prefix(const xsr_parser *p, const binding *bd, const 
   return bd->persistent ? p->arena + bd->prefix_off : b + bd->prefix_off;
 }
 
-/* The namespace bound to a prefix ("" = default), or NONE32 if unbound. */
-static uint32_t resolve(const xsr_parser *p, const char *b, const char *pre, size_t len) {
+/* The namespace bound to a prefix ("" = default), or NONE32 if unbound.
+ * A prefix bound on the stream header is marked as inherited by the
+ * stanza being parsed. */
+static uint32_t resolve(xsr_parser *p, const char *b, const char *pre, size_t len) {
   if (len == 0) /* the default namespace: the common case */
     return p->defns;
   if (len == 3 && memcmp(pre, "xml", 3) == 0)
     return XSR_NS_XML;
   for (uint32_t i = p->nbinds; i-- > 0;) {
     const binding *bd = &p->binds[i];
-    if (bd->prefix_len == len && memcmp(binding_prefix(p, bd, b), pre, len) == 0)
+    if (bd->prefix_len == len && memcmp(binding_prefix(p, bd, b), pre, len) == 0) {
+      if (i < p->nstream_binds)
+        p->inh_used |= 1ull << (i < 63 ? i : 63);
       return bd->ns;
+    }
   }
   return len == 0 ? XSR_NS_NONE : NONE32;
 }
@@ -729,6 +752,7 @@ static inline int open_element(xsr_parser *p, const char *b, const char *s, unsi
     p->nnodes = 0;
     p->nattrs = 0;
     p->last[d] = 0;
+    p->inh_used = 0;
   }
   uint32_t idx;
   if (!push_node(p, &idx))
@@ -1076,11 +1100,15 @@ static inline xsr_err complete_start_tag(xsr_parser *p, const char *b, const cha
   return finish_start_tag(p, b, errp);
 }
 
-/* Finds the routing attributes of the stanza element (node 0). */
+/* Finds the routing attributes of the stanza element (node 0), and counts
+ * its start tag's attributes (its declarations were dropped from the
+ * index; el_nsdecls still counts them). */
 static void find_route(xsr_parser *p, const char *b) {
   for (int k = 0; k < 5; k++)
     p->route[k] = NONE32;
   const xsr_node *el = &p->nodes[0];
+  p->tag_decls = p->el_nsdecls;
+  p->tag_attrs = el->attr_count + p->el_nsdecls;
   for (uint32_t i = el->attr_first; i < el->attr_first + el->attr_count; i++) {
     const xsr_attr *a = &p->attrs[i];
     const char *an = b + a->name_off;
@@ -1102,6 +1130,13 @@ static void find_route(xsr_parser *p, const char *b) {
       p->route[4] = i;
     }
   }
+}
+
+/* Whether a stanza in namespace `ns` is in a content namespace other than
+ * the stream's (checked once its start tag is complete, on every path, so
+ * the error's offset, the element name, does not depend on the chunking). */
+static inline int foreign_content_ns(const xsr_parser *p, uint32_t ns) {
+  return ns - XSR_NS_CLIENT <= XSR_NS_COMPONENT - XSR_NS_CLIENT && ns != p->stream_ns;
 }
 
 /* The element p->cur_node, its start tag complete, becomes the open one;
@@ -1139,6 +1174,26 @@ static xsr_span route_span(const xsr_parser *p, const char *b, int k, unsigned *
   return s;
 }
 
+/* The stream-level bindings the stanza used, in the header's order (bit
+ * 63 stands for every binding from the 64th on). */
+__attribute__((noinline)) static void fill_inherited(xsr_parser *p, xsr_stanza *st) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < p->nstream_binds; i++) {
+    if (!(p->inh_used & (1ull << (i < 63 ? i : 63))))
+      continue;
+    const binding *bd = &p->binds[i];
+    if (bd->prefix_len == 0)
+      continue; /* the default namespace is never looked up this way */
+    p->inh[n].prefix.ptr = p->arena + bd->prefix_off;
+    p->inh[n].prefix.len = bd->prefix_len;
+    p->inh[n].uri.ptr = p->ns[bd->ns].uri;
+    p->inh[n].uri.len = p->ns[bd->ns].len;
+    n++;
+  }
+  st->inherited = p->inh;
+  st->inherited_count = n;
+}
+
 static void fill_view(xsr_parser *p, const char *b, size_t len, uint64_t off, xsr_stanza *st) {
   const xsr_node *el = &p->nodes[0];
   st->raw.ptr = b;
@@ -1158,6 +1213,14 @@ static void fill_view(xsr_parser *p, const char *b, size_t len, uint64_t off, xs
   st->node_count = p->nnodes;
   st->attrs = p->attrs;
   st->attr_count = p->nattrs;
+  st->inherited = NULL;
+  st->inherited_count = 0;
+  if (XSR_UNLIKELY(p->inh_used))
+    fill_inherited(p, st);
+  st->stream_lang.ptr = p->has_slang ? p->arena + p->slang_off : NULL;
+  st->stream_lang.len = p->slang_len;
+  st->tag_attrs = p->tag_attrs;
+  st->tag_decls = p->tag_decls;
 }
 
 /* One number of a version: digits only, at least one, saturating at
@@ -1186,14 +1249,22 @@ __attribute__((noinline, cold)) static int parse_version(const char *v, size_t l
   return dot && version_number(v, dot, maj) && version_number(dot + 1, v + len, min);
 }
 
-/* Copies stream-level bindings and the stream element's name out of the
- * header's bytes, which are about to be released. */
-static int persist_stream(xsr_parser *p, const char *b) {
+/* Copies stream-level bindings, the stream element's name and its
+ * xml:lang (decoded) out of the header's bytes, which are about to be
+ * released, and makes room for the stanzas' forwarding context. */
+static int persist_stream(xsr_parser *p, const char *b, const xsr_stream_header *h) {
   const xsr_node *el = &p->nodes[0];
-  uint32_t need = el->name_len;
+  const char *lang = h->lang.ptr;
+  size_t lang_len = h->lang.len;
+  if (lang && (h->escaped & XSR_ROUTE_LANG) && !decode_value(p, lang, lang_len, &lang, &lang_len))
+    return 0;
+  uint32_t need = el->name_len + (uint32_t)lang_len; /* both within max_stanza */
   for (uint32_t i = 0; i < p->nbinds; i++)
     need += p->binds[i].prefix_len;
   if (!grow(p, (void **)&p->arena, &p->arena_cap, need + 1, 1))
+    return 0;
+  if (p->nbinds > p->capinh &&
+      !grow(p, (void **)&p->inh, &p->capinh, p->nbinds, sizeof *p->inh))
     return 0;
   p->arena_len = 0;
   memcpy(p->arena, b + el->off + 1, el->name_len);
@@ -1207,6 +1278,14 @@ static int persist_stream(xsr_parser *p, const char *b) {
     bd->persistent = 1;
     p->arena_len += bd->prefix_len;
   }
+  p->nstream_binds = p->nbinds;
+  p->stream_ns = h->content_ns;
+  p->has_slang = lang != NULL;
+  p->slang_off = p->arena_len;
+  p->slang_len = (uint32_t)lang_len;
+  if (lang_len)
+    memcpy(p->arena + p->arena_len, lang, lang_len);
+  p->arena_len += (uint32_t)lang_len;
   return 1;
 }
 
@@ -2169,7 +2248,7 @@ start_tag_done : {
     err = check_header(p, b, &h);
     if (err)
       FAIL(err, (err == XSR_EVERSION || err == XSR_EBADVERSION) ? h.version.ptr : b);
-    if (!persist_stream(p, b))
+    if (!persist_stream(p, b, &h))
       FAIL(XSR_ENOMEM, b);
     n->len = REL(s);
     fill_view(p, b, REL(s), STREAM_OFF(b), &view);
@@ -2200,6 +2279,8 @@ start_tag_done : {
     lim = e;
     goto after_callback;
   }
+  if (p->depth == 0 && XSR_UNLIKELY(foreign_content_ns(p, n->ns)))
+    FAIL(XSR_ESTANZANS, AT(n->off + 1));
   push_open(p, b, nbinds_before, defns_before);
   if (empty)
     goto element_end;
@@ -2430,6 +2511,7 @@ element_end:
   }
 stanza_end : {
   xsr_stanza st;
+  const char *first = b;
   fill_view(p, b, REL(s), STREAM_OFF(b), &st);
   b = s;
   p->intop = 0;
@@ -2440,6 +2522,14 @@ stanza_end : {
     p->cb_off = STREAM_OFF(s);
     cbrc = p->cb->on_stanza(p->user, &st);
     p->in_cb = 0;
+    if (XSR_UNLIKELY(cbrc == XSR_RETRY)) {
+      /* Refused: stop before the stanza, its bytes unreleased; resume()
+       * parses them again from ST_BETWEEN, the state they began in. */
+      p->pos = 0;
+      *advanced = (size_t)(first - base);
+      p->paused = 1;
+      return XSR_PAUSED;
+    }
   }
 }
 after_callback:

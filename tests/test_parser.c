@@ -211,9 +211,11 @@ Test(callbacks, reentering_the_parser_is_refused) {
 }
 
 Test(callbacks, other_return_values_abort) {
-  static const int rets[] = {2, -1, 42};
-  for (int k = 0; k < 3; k++) {
+  static const int rets[] = {XSR_RETRY, 3, -1, 42};
+  for (int k = 0; k < 4; k++) {
     for (int which = 0; which < 3; which++) {
+      if (which == 1 && rets[k] == XSR_RETRY)
+        continue; /* on_stanza's own: tested below */
       api_ctx x = {0};
       if (which == 0)
         x.ret_open = rets[k];
@@ -280,6 +282,220 @@ Test(callbacks, feed_while_paused_is_kept_in_order) {
   while (xsr_parser_resume(p) == XSR_PAUSED && x.stanzas < 10)
     ;
   cr_expect_eq(x.stanzas, 3, "stanzas seen: %d (after feed while paused: %d)", x.stanzas, n);
+  xsr_parser_free(p);
+}
+
+/* ---- XSR_RETRY: a refused stanza is reported again ----------------------- */
+
+/* Records every stanza (raw bytes, offset, name), refusing the ones whose
+ * turn is set in `refuse` (a count per stanza ordinal, by first sight). */
+typedef struct retry_ctx {
+  int seen;     /* on_stanza calls */
+  int distinct; /* distinct stanzas (by offset) */
+  uint64_t last_off;
+  int refuse[8];  /* how many more times to refuse stanza i */
+  char log[2048]; /* "offset:raw\n" for every call */
+  size_t loglen;
+  uint64_t offset_in_cb;
+} retry_ctx;
+
+static int retry_stanza(void *user, const xsr_stanza *st) {
+  retry_ctx *x = user;
+  if (x->seen == 0 || st->offset != x->last_off)
+    x->distinct++;
+  x->seen++;
+  x->last_off = st->offset;
+  int n = snprintf(x->log + x->loglen, sizeof x->log - x->loglen, "%llu:%.*s\n",
+                   (unsigned long long)st->offset, (int)st->raw.len, st->raw.ptr);
+  if (n > 0 && (size_t)n < sizeof x->log - x->loglen)
+    x->loglen += (size_t)n;
+  int i = x->distinct - 1;
+  if (i < 8 && x->refuse[i] > 0) {
+    x->refuse[i]--;
+    return XSR_RETRY;
+  }
+  return 0;
+}
+
+static const xsr_parser_callbacks retry_cbs = {NULL, retry_stanza, NULL};
+
+/* Feeds `in` in chunks of `chunk` through feed() or buffer()/commit(),
+ * resuming after every pause; returns the last result. */
+static xsr_err retry_run(xsr_parser *p, const char *in, size_t len, size_t chunk, int commit) {
+  xsr_err r = XSR_OK;
+  for (size_t off = 0; off < len; off += chunk) {
+    size_t n = len - off < chunk ? len - off : chunk;
+    if (commit) {
+      size_t want = n;
+      char *b = xsr_parser_buffer(p, &want);
+      if (!b)
+        return XSR_ENOMEM;
+      memcpy(b, in + off, n);
+      r = xsr_parser_commit(p, n);
+    } else {
+      r = xsr_parser_feed(p, in + off, n);
+    }
+    for (int guard = 0; r == XSR_PAUSED && guard < 64; guard++)
+      r = xsr_parser_resume(p);
+    if (r != XSR_OK)
+      return r;
+  }
+  return r;
+}
+
+Test(retry, the_refused_stanza_comes_again_at_every_chunking) {
+  const char *in = HDR "<message id='m1'/> <message id='m2'><body>hi &amp; bye</body></message>"
+                       "<message id='m3'/></stream:stream>";
+  size_t len = strlen(in), hdr = strlen(HDR);
+  char expect[1024];
+  snprintf(expect, sizeof expect,
+           "%zu:<message id='m1'/>\n%zu:<message id='m1'/>\n%zu:<message id='m1'/>\n"
+           "%zu:<message id='m2'><body>hi &amp; bye</body></message>\n"
+           "%zu:<message id='m2'><body>hi &amp; bye</body></message>\n"
+           "%zu:<message id='m3'/>\n",
+           hdr, hdr, hdr, hdr + 19, hdr + 19, hdr + 71);
+  for (int commit = 0; commit <= 1; commit++) {
+    for (size_t chunk = 1; chunk <= len; chunk++) {
+      retry_ctx x = {0};
+      x.refuse[0] = 2; /* m1 twice */
+      x.refuse[1] = 1; /* m2 once */
+      xsr_parser *p = xsr_parser_new(NULL, &retry_cbs, &x, NULL);
+      xsr_err r = retry_run(p, in, len, chunk, commit);
+      cr_expect_eq(r, XSR_OK, "%s chunk %zu: %s", commit ? "commit" : "feed", chunk,
+                   xsr_err_name(r));
+      cr_expect_str_eq(x.log, expect, "%s chunk %zu", commit ? "commit" : "feed", chunk);
+      cr_expect(xsr_parser_closed(p));
+      cr_expect_eq(xsr_parser_offset(p), len);
+      xsr_parser_free(p);
+    }
+  }
+}
+
+Test(retry, pauses_before_the_stanza) {
+  retry_ctx x = {0};
+  x.refuse[0] = 1;
+  xsr_parser *p = xsr_parser_new(NULL, &retry_cbs, &x, NULL);
+  const char *in = HDR "<message id='m1'/><message id='m2'/>";
+  size_t hdr = strlen(HDR);
+  cr_assert_eq(feed_str(p, in), XSR_PAUSED);
+  cr_expect_eq(x.seen, 1);
+  cr_expect_eq(xsr_parser_offset(p), hdr, "offset after a refusal is the stanza's first byte");
+  cr_expect_eq(xsr_parser_held(p), 36, "the refused stanza and the rest are kept");
+  /* Bytes fed while refused queue behind it. */
+  cr_expect_eq(feed_str(p, "<message id='m3'/>"), XSR_PAUSED);
+  cr_expect_eq(x.seen, 1);
+  cr_expect_eq(xsr_parser_resume(p), XSR_OK);
+  cr_expect_str_eq(x.log, "116:<message id='m1'/>\n116:<message id='m1'/>\n"
+                          "134:<message id='m2'/>\n152:<message id='m3'/>\n");
+  xsr_parser_free(p);
+}
+
+Test(retry, a_refused_stanza_in_the_callers_buffer_is_copied_once) {
+  /* feed() parses in place: the refused stanza must survive the caller
+   * reusing its buffer. */
+  retry_ctx x = {0};
+  x.refuse[1] = 1;
+  xsr_parser *p = xsr_parser_new(NULL, &retry_cbs, &x, NULL);
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", HDR "<iq type='get' id='a'/><iq type='get' id='b'/>");
+  cr_assert_eq(xsr_parser_feed(p, buf, strlen(buf)), XSR_PAUSED);
+  memset(buf, 'X', sizeof buf);
+  cr_expect_eq(xsr_parser_resume(p), XSR_OK);
+  cr_expect_str_eq(x.log, "116:<iq type='get' id='a'/>\n139:<iq type='get' id='b'/>\n"
+                          "139:<iq type='get' id='b'/>\n");
+  xsr_parser_free(p);
+}
+
+Test(retry, restart_parses_the_refused_bytes_as_the_new_stream) {
+  retry_ctx x = {0};
+  x.refuse[0] = 1;
+  xsr_parser *p = xsr_parser_new(NULL, &retry_cbs, &x, NULL);
+  cr_assert_eq(feed_str(p, HDR "<message/>"), XSR_PAUSED);
+  cr_expect_eq(xsr_parser_restart(p), XSR_OK);
+  /* The kept <message/> is now where a stream header must be. */
+  cr_expect_eq(xsr_parser_resume(p), XSR_ESTREAMNS);
+  xsr_parser_free(p);
+}
+
+/* ---- forwarding context ---------------------------------------------------- */
+
+typedef struct fwd_ctx {
+  int n;
+  char ctx[8][512]; /* per stanza: inherited bindings, stream lang, tag counts */
+} fwd_ctx;
+
+static int fwd_stanza(void *user, const xsr_stanza *st) {
+  fwd_ctx *x = user;
+  if (x->n >= 8)
+    return 0;
+  char *o = x->ctx[x->n++];
+  size_t cap = sizeof x->ctx[0], len = 0;
+  for (size_t i = 0; i < st->inherited_count; i++)
+    len += (size_t)snprintf(o + len, cap - len, "%.*s=%.*s ", (int)st->inherited[i].prefix.len,
+                            st->inherited[i].prefix.ptr, (int)st->inherited[i].uri.len,
+                            st->inherited[i].uri.ptr);
+  if (st->stream_lang.ptr)
+    len += (size_t)snprintf(o + len, cap - len, "lang=%.*s ", (int)st->stream_lang.len,
+                            st->stream_lang.ptr);
+  snprintf(o + len, cap - len, "attrs=%u decls=%u", st->tag_attrs, st->tag_decls);
+  return 0;
+}
+
+static const xsr_parser_callbacks fwd_cbs = {NULL, fwd_stanza, NULL};
+
+Test(forwarding, inherited_bindings_lang_and_tag_counts_at_every_chunking) {
+  const char *in = "<s:stream xmlns='jabber:client' xmlns:s='http://etherx.jabber.org/streams' "
+                   "xmlns:foo='urn:foo' xmlns:stream='urn:not-streams' xmlns:bar='urn:b&amp;r' "
+                   "xml:lang='en&#x2D;GB' version='1.0'>"
+                   /* 0: nothing inherited */
+                   "<message to='a@b' id='1'><body>x</body></message>"
+                   /* 1: foo on a child, bar on an attribute, stream on a grandchild */
+                   "<message to='a@b'><foo:x bar:y='1'><stream:z/></foo:x></message>"
+                   /* 2: foo redeclared on the stanza: not inherited; s used */
+                   "<iq xmlns:foo='urn:other' type='get' id='2' from='x'><foo:q/><s:r/></iq>"
+                   /* 3: foo redeclared below a use */
+                   "<presence foo:a='1'><x xmlns:foo='urn:o'><foo:b/></x></presence>"
+                   /* 4: the stream prefix itself, and xml: (never inherited) */
+                   "<message xml:lang='fr'><s:features/></message>"
+                   "</s:stream>";
+  const char *expect[5] = {
+      "lang=en-GB attrs=2 decls=0",
+      "foo=urn:foo stream=urn:not-streams bar=urn:b&r lang=en-GB attrs=1 decls=0",
+      "s=http://etherx.jabber.org/streams lang=en-GB attrs=4 decls=1",
+      "foo=urn:foo lang=en-GB attrs=1 decls=0",
+      "s=http://etherx.jabber.org/streams lang=en-GB attrs=1 decls=0",
+  };
+  size_t len = strlen(in);
+  for (int commit = 0; commit <= 1; commit++) {
+    for (size_t chunk = 1; chunk <= len; chunk += (chunk < 40 ? 1 : 17)) {
+      fwd_ctx x = {0};
+      xsr_parser *p = xsr_parser_new(NULL, &fwd_cbs, &x, NULL);
+      cr_expect_eq(retry_run(p, in, len, chunk, commit), XSR_OK);
+      cr_expect_eq(x.n, 5, "chunk %zu: %d stanzas", chunk, x.n);
+      for (int i = 0; i < 5 && i < x.n; i++)
+        cr_expect_str_eq(x.ctx[i], expect[i], "%s chunk %zu stanza %d", commit ? "commit" : "feed",
+                         chunk, i);
+      xsr_parser_free(p);
+    }
+  }
+}
+
+Test(forwarding, context_is_per_stream) {
+  /* After a restart the new header's bindings and language apply. */
+  fwd_ctx x = {0};
+  api_ctx a = {0};
+  (void)a;
+  xsr_parser *p = xsr_parser_new(NULL, &fwd_cbs, &x, NULL);
+  cr_assert_eq(feed_str(p, "<stream:stream xmlns='jabber:client' "
+                           "xmlns:stream='http://etherx.jabber.org/streams' xmlns:foo='urn:1' "
+                           "xml:lang='de' version='1.0'><message><foo:a/></message>"),
+               XSR_OK);
+  cr_assert_eq(xsr_parser_restart(p), XSR_OK);
+  cr_assert_eq(feed_str(p, HDR "<message><stream:x/></message><message/>"), XSR_OK);
+  cr_assert_eq(x.n, 3);
+  cr_expect_str_eq(x.ctx[0], "foo=urn:1 lang=de attrs=0 decls=0");
+  cr_expect_str_eq(x.ctx[1], "stream=http://etherx.jabber.org/streams attrs=0 decls=0");
+  cr_expect_str_eq(x.ctx[2], "attrs=0 decls=0");
   xsr_parser_free(p);
 }
 

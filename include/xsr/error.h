@@ -62,7 +62,8 @@ extern "C" {
   XX(EJIDCHAR, "jid-malformed", "character not allowed in this JID part")                          \
   XX(EQUEUEFULL, "policy-violation", "session queue byte budget exceeded")                         \
   XX(ENOTFOUND, "undefined-condition", "not found")                                                \
-  XX(EEXIST, "conflict", "already exists")
+  XX(EEXIST, "conflict", "already exists")                                                         \
+  XX(ESTANZANS, "invalid-namespace", "stanza is in a content namespace other than the stream's")
 
 typedef enum xsr_err {
 #define XSR__ERR_ENUM(name, cond, msg) XSR_##name,

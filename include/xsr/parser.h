@@ -32,7 +32,9 @@
  * namespace of jabber:client, jabber:server or jabber:component:accept, a
  * version of 1.x or lower (0.x, or no version, marks a pre-1.0 peer, RFC 6120
  * section 4.7.5; 2.0 and up fail with unsupported-version), no character
- * data between stanzas), and the RFC 6120
+ * data between stanzas, no top-level element in a content namespace other
+ * than the stream's: <message xmlns='jabber:server'/> on a jabber:client
+ * stream fails with XSR_ESTANZANS, invalid-namespace), and the RFC 6120
  * section 11 restrictions (no comments, processing instructions, DTDs, or
  * entity references beyond the five predefined ones; CDATA is allowed).  An
  * XML declaration is allowed before the stream header (its encoding must be
@@ -123,8 +125,25 @@ typedef struct xsr_stream_header {
 
 /* Returned by a callback to stop the parser after this event: the feeding
  * call returns XSR_PAUSED, unparsed input is kept, and xsr_parser_resume()
- * continues.  Any other non-zero return fails the stream with XSR_EABORTED. */
+ * continues with the next event.  The event counts as consumed: its view
+ * is gone once the callback returns. */
 #define XSR_PAUSE 1
+
+/* Returned by on_stanza to refuse the stanza for now (back-pressure: the
+ * router had no room for it, see router.h): the parser stops *before* the
+ * stanza, as if it had not yet been parsed.  The feeding call returns
+ * XSR_PAUSED; the stanza's bytes and everything after them are kept (the
+ * part that was the caller's, in feed(), is copied into the parser once,
+ * only when this happens); xsr_parser_offset() is the stanza's first byte;
+ * and xsr_parser_resume() reports the same stanza again, with the same
+ * bytes, offset and view contents (the pointers may differ: the bytes may
+ * have moved into or within the parser's buffer), then goes on as usual.
+ * The stanza's bytes are scanned once more on resume; nothing else is.  It
+ * may be refused any number of times.  A restart or reset while a stanza is
+ * refused treats its bytes as any other unparsed input.  Only on_stanza may
+ * return it: from on_stream_open or on_stream_close it fails the stream
+ * with XSR_EABORTED, as any other value does. */
+#define XSR_RETRY 2
 
 /* Callbacks.  Any may be NULL.  The struct must outlive the parser.  The
  * views passed in are valid only until the callback returns.  A callback
@@ -165,7 +184,8 @@ char *xsr_parser_buffer(xsr_parser *p, size_t *len);
  * bytes are appended and XSR_PAUSED is returned without parsing. */
 xsr_err xsr_parser_commit(xsr_parser *p, size_t n);
 
-/* Continues after XSR_PAUSED with the bytes kept.  Returns as feed; XSR_OK
+/* Continues after XSR_PAUSED with the bytes kept (first reporting again a
+ * stanza that on_stanza refused with XSR_RETRY).  Returns as feed; XSR_OK
  * when not paused. */
 xsr_err xsr_parser_resume(xsr_parser *p);
 

@@ -10,7 +10,8 @@
  * contain references are decoded only when asked, into caller memory.
  *
  * Lifetime: every pointer in a view (raw.ptr, the index arrays, the routing
- * spans) is valid only until the callback that received the view returns.
+ * spans, the forwarding context) is valid only until the callback that
+ * received the view returns.
  * Copy `raw` if the stanza must outlive the callback; the index can be
  * recomputed from the copy by parsing it again.
  *
@@ -149,6 +150,12 @@ typedef struct xsr_attr {
 #define XSR_ROUTE_TYPE 0x08u
 #define XSR_ROUTE_LANG 0x10u
 
+/* A namespace binding: prefix (never empty) and its URI, decoded. */
+typedef struct xsr_ns_decl {
+  xsr_span prefix;
+  xsr_span uri;
+} xsr_ns_decl;
+
 /* A complete top-level element. */
 typedef struct xsr_stanza {
   xsr_span raw;    /* '<' ... final '>', exactly as received */
@@ -166,6 +173,22 @@ typedef struct xsr_stanza {
   size_t node_count;
   const xsr_attr *attrs;
   size_t attr_count;
+  /* Forwarding context: what a copy of `raw` needs to mean the same on
+   * another stream (the router's rewrite, see router.h FROM STAMPING).
+   * `inherited` lists the prefix bindings declared on the stream header
+   * (the stream prefix included) that the stanza uses, on an element or an
+   * attribute, without declaring them itself, in the header's order; most
+   * stanzas use none (inherited_count 0).  The default namespace is not
+   * listed: it is the stream's content namespace.  `stream_lang` is the
+   * stream header's xml:lang, decoded (ptr NULL when the header has none).
+   * `tag_attrs` counts the attributes of the stanza's start tag, namespace
+   * declarations included, as the max_attrs limit does; `tag_decls` the
+   * declarations among them. */
+  const xsr_ns_decl *inherited;
+  size_t inherited_count;
+  xsr_span stream_lang;
+  unsigned tag_attrs;
+  unsigned tag_decls;
 } xsr_stanza;
 
 /* Span helpers: positions in the index turned into spans. */

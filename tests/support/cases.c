@@ -224,6 +224,11 @@ typedef struct rctx {
   uint64_t fed;
   int restart_pending;
   int closed_seen;
+  /* pause_each == 2: the stanza refused last (XSR_RETRY), to be reported
+   * again identically before anything else */
+  int refused;
+  uint64_t refused_off;
+  tbuf refused_canon;
 } rctx;
 
 static int cb_open(void *user, const xsr_stream_header *h) {
@@ -238,11 +243,30 @@ static int cb_open(void *user, const xsr_stream_header *h) {
     tbuf_printf(x->problems, "open: header offset %llu is not a '<'\n",
                 (unsigned long long)h->offset);
   x->closed_seen = 0;
-  return x->how->pause_each ? XSR_PAUSE : 0;
+  return x->how->pause_each == 1 ? XSR_PAUSE : 0;
 }
 
 static int cb_stanza(void *user, const xsr_stanza *st) {
   rctx *x = user;
+  if (x->how->pause_each == 2) {
+    /* Refuse every stanza once: it must come again, the same, right away. */
+    tbuf canon = {0};
+    tbuf_printf(&canon, "@%llu+%zu ", (unsigned long long)st->offset, st->raw.len);
+    xt_canon_stanza(x->p, st, &canon, x->problems);
+    int again = x->refused && x->refused_off == st->offset;
+    if (x->refused && (!again || strcmp(tbuf_str(&canon), tbuf_str(&x->refused_canon)) != 0))
+      tbuf_printf(x->problems, "refused stanza %s came back as %s\n", tbuf_str(&x->refused_canon),
+                  tbuf_str(&canon));
+    x->refused = !again;
+    if (!again) {
+      tbuf_clear(&x->refused_canon);
+      tbuf_add(&x->refused_canon, canon.p, canon.len);
+      x->refused_off = st->offset;
+    }
+    tbuf_free(&canon);
+    if (!again)
+      return XSR_RETRY;
+  }
   tbuf_printf(x->log, "stanza @%llu+%zu ", (unsigned long long)st->offset, st->raw.len);
   xt_canon_stanza(x->p, st, x->log, x->problems);
   tbuf_puts(x->log, "\n");
@@ -252,7 +276,7 @@ static int cb_stanza(void *user, const xsr_stanza *st) {
   else if (memcmp(st->raw.ptr, x->c->input + st->offset, st->raw.len) != 0)
     tbuf_printf(x->problems, "stanza @%llu+%zu: raw bytes differ from the input there\n",
                 (unsigned long long)st->offset, st->raw.len);
-  int pause = x->how->pause_each;
+  int pause = x->how->pause_each == 1;
   if (x->c->restart && ((st->ns == XSR_NS_XMPP_SASL && st->name.len == 7 &&
                          memcmp(st->name.ptr, "success", 7) == 0) ||
                         (st->ns == XSR_NS_XMPP_TLS && st->name.len == 7 &&
@@ -270,13 +294,13 @@ static int cb_close(void *user, uint64_t offset) {
     tbuf_printf(x->problems, "close offset %llu is not at a '</' already fed\n",
                 (unsigned long long)offset);
   x->closed_seen = 1;
-  return x->how->pause_each ? XSR_PAUSE : 0;
+  return x->how->pause_each == 1 ? XSR_PAUSE : 0;
 }
 
 static const xsr_parser_callbacks replay_cbs = {cb_open, cb_stanza, cb_close};
 
 void xt_replay_case(const xt_case *c, const xt_replay *how, tbuf *log, tbuf *problems) {
-  rctx x = {c, how, NULL, log, problems, 0, 0, 0};
+  rctx x = {c, how, NULL, log, problems, 0, 0, 0, 0, 0, {0}};
   xsr_parser *p = xsr_parser_new(&c->cfg, &replay_cbs, &x, NULL);
   if (!p) {
     tbuf_puts(problems, "xsr_parser_new failed\n");
@@ -374,6 +398,10 @@ void xt_replay_case(const xt_case *c, const xt_replay *how, tbuf *log, tbuf *pro
       tbuf_printf(problems, "xsr_parser_closed = %d, but the close event was %sseen\n",
                   xsr_parser_closed(p), x.closed_seen ? "" : "not ");
   }
+  if (x.refused)
+    tbuf_printf(problems, "refused stanza %s was never reported again\n",
+                tbuf_str(&x.refused_canon));
+  tbuf_free(&x.refused_canon);
   xsr_parser_free(p);
 }
 
@@ -385,7 +413,7 @@ size_t xt_check_case(const xt_case *c, tbuf *report) {
   if (maxc == 0)
     maxc = 1;
   tbuf log = {0}, problems = {0};
-  for (int pause = 0; pause <= 1; pause++)
+  for (int pause = 0; pause <= 2; pause++)
     for (int mode = XT_FEED; mode <= XT_COMMIT; mode++)
       for (size_t chunk = 1; chunk <= maxc + 1; chunk++) {
         /* The extra round uses the whole input at once even when capped. */
@@ -399,7 +427,9 @@ size_t xt_check_case(const xt_case *c, tbuf *report) {
         if (mismatch || problems.len) {
           if (bad < 3) {
             tbuf_printf(report, "case %s, %s, chunk %zu%s:\n", c->name, mode_name(mode), how.chunk,
-                        pause ? ", pausing at every event" : "");
+                        pause == 1   ? ", pausing at every event"
+                        : pause == 2 ? ", refusing every stanza once"
+                                     : "");
             if (mismatch)
               tbuf_printf(report, "--- expected\n%s--- actual\n%s", c->expected, tbuf_str(&log));
             if (problems.len)

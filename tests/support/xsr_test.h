@@ -79,7 +79,9 @@ enum { XT_FEED = 0, XT_COMMIT = 1 };
 typedef struct xt_replay {
   int mode;       /* XT_FEED or XT_COMMIT */
   size_t chunk;   /* bytes per call */
-  int pause_each; /* return XSR_PAUSE from every callback, then resume */
+  int pause_each; /* 1: return XSR_PAUSE from every callback, then resume;
+                     2: XSR_RETRY from on_stanza for every stanza the first
+                     time (it must come again, the same, right away) */
 } xt_replay;
 
 /* Replays a case once; appends the event log to `log` and every contract
