@@ -13,6 +13,8 @@
  *   - no "<!" other than "<![CDATA[" (comments, DTDs) and no "<?" (PIs);
  *   - no character data or CDATA directly inside the stream element other
  *     than literal whitespace (xsr: bad-format), judged from expat's events;
+ *   - no stanza in a content namespace other than the stream's
+ *     (jabber:server or jabber:component:accept: xsr invalid-namespace);
  *   - no non-ASCII bytes inside markup (expat's name tables follow the
  *     XML 1.0 fourth edition, xsr the fifth);
  *   - and, as a documented expat leniency, expat does not check that a
@@ -40,8 +42,11 @@ typedef struct ex_state {
 } ex_state;
 
 static void XMLCALL ex_start(void *user, const XML_Char *name, const XML_Char **atts) {
-  (void)name, (void)atts;
-  ((ex_state *)user)->depth++;
+  (void)atts;
+  ex_state *s = user;
+  if (++s->depth == 2 && (strncmp(name, "jabber:server\x01", 14) == 0 ||
+                          strncmp(name, "jabber:component:accept\x01", 24) == 0))
+    s->skip = 1;
 }
 
 static void XMLCALL ex_end(void *user, const XML_Char *name) {

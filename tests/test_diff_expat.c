@@ -385,10 +385,12 @@ typedef struct xinfo {
   XML_Parser p;
   const unsigned char *in;
   int depth;
-  int restricted;       /* comment, PI, doctype, entity decl, skipped entity */
-  int text_at_1;        /* non-white-space data, a reference or CDATA at depth 1 */
-  int root_bad_ns;      /* root not {streams}stream */
-  int root_bad_default; /* default namespace of the root not a content ns */
+  int restricted;        /* comment, PI, doctype, entity decl, skipped entity */
+  int text_at_1;         /* non-white-space data, a reference or CDATA at depth 1 */
+  int root_bad_ns;       /* root not {streams}stream */
+  int root_bad_default;  /* default namespace of the root not a content ns */
+  char root_default[32]; /* the root's default namespace, when a content ns */
+  int stanza_bad_ns;     /* a stanza in a content ns other than the root's */
   int root_default_seen;
   int bad_version;     /* malformed root version */
   int high_version;    /* root version major > 1 */
@@ -446,6 +448,15 @@ static void XMLCALL x_start(void *u, const XML_Char *name, const XML_Char **atts
       strlen(name) > 1024 + 200)
     x->limit = 1;
   x->nsdecls_pending = 0;
+  if (x->depth == 2) { /* a stanza: in another content namespace? */
+    static const char *const content[] = {"jabber:client\x01", "jabber:server\x01",
+                                          "jabber:component:accept\x01"};
+    for (int k = 0; k < 3; k++) {
+      size_t n = strlen(content[k]);
+      if (strncmp(name, content[k], n) == 0 && strncmp(x->root_default, name, n - 1) != 0)
+        x->stanza_bad_ns = 1;
+    }
+  }
   if (x->depth == 1) {
     if (strcmp(name, "http://etherx.jabber.org/streams\x01stream") != 0)
       x->root_bad_ns = 1;
@@ -535,6 +546,8 @@ static void XMLCALL x_nsdecl(void *u, const XML_Char *prefix, const XML_Char *ur
     if (!uri || (strcmp(uri, "jabber:client") && strcmp(uri, "jabber:server") &&
                  strcmp(uri, "jabber:component:accept")))
       x->root_bad_default = 1;
+    else
+      snprintf(x->root_default, sizeof x->root_default, "%s", uri);
   }
 }
 
@@ -699,9 +712,10 @@ static void check_one(stats *s, unsigned seed) {
     const char *why = x.restricted                          ? "xsr accepted restricted XML"
                       : x.text_at_1                         ? "xsr accepted text between stanzas"
                       : x.root_bad_ns || x.root_bad_default ? "xsr accepted a bad stream namespace"
-                      : x.bad_encoding                      ? "xsr accepted a non-UTF-8 encoding"
-                      : x.bad_version || x.high_version     ? "xsr accepted a bad stream version"
-                                                            : NULL;
+                      : x.stanza_bad_ns ? "xsr accepted a stanza in another content namespace"
+                      : x.bad_encoding  ? "xsr accepted a non-UTF-8 encoding"
+                      : x.bad_version || x.high_version ? "xsr accepted a bad stream version"
+                                                        : NULL;
     if (why)
       report(s, seed, &in, why, e, off, ok, x.consumed);
     else
@@ -712,7 +726,7 @@ static void check_one(stats *s, unsigned seed) {
     if (strcmp(cond, "restricted-xml") == 0)
       confirmed = x.restricted || restricted_at(&in, off);
     else if (strcmp(cond, "invalid-namespace") == 0)
-      confirmed = x.root_bad_ns || x.root_bad_default;
+      confirmed = x.root_bad_ns || x.root_bad_default || x.stanza_bad_ns;
     else if (strcmp(cond, "bad-format") == 0)
       confirmed = x.text_at_1 || x.bad_version ||
                   (e == XSR_ETEXT && off >= x.consumed); /* text in the unfinished tail */
