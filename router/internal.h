@@ -143,4 +143,11 @@ xsr__rbuf *xsr__rbuf_new(xsr_router *r, size_t len, unsigned n);
 /* Queues msgs[0..n) of b to sessions to[0..n) (budgets already reserved). */
 void xsr__deliver(xsr__rbuf *b, xsr_session *const *to, unsigned n);
 
+/* Escapes s[0..n) as xsr_writer escapes an attribute value (& < > ' " as
+ * &amp; &lt; &gt; &apos; &quot;, TAB LF CR as &#9; &#10; &#13;; at most 6
+ * bytes per input byte) into out, or only counts when out is NULL; returns
+ * the escaped length.  Validates nothing: the input is a canonical JID or a
+ * value the parser decoded, which the writer would accept as is. */
+size_t xsr__escape_attr(char *out, const char *s, size_t n);
+
 #endif /* XSR_ROUTER_INTERNAL_H */

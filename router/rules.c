@@ -6,9 +6,11 @@
  *
  * The hot path (a full- or bare-JID message between local users) does: one
  * ASCII JID parse of 'to' into a stack buffer, one hash, one cds_lfht
- * lookup, one acquire load of the delivery set, a budget reservation per
- * recipient, one allocation and one copy of the stanza with 'from' stamped,
- * and one queue push per recipient.
+ * lookup, one acquire load of the delivery set, three compares of the
+ * rewritten stanza against the recipients' limits, a budget reservation per
+ * recipient, one allocation and one copy of the stanza with 'from' stamped
+ * (and, rarely, the forwarding context added), and one queue push per
+ * recipient.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -147,14 +149,68 @@ static int stamp_plan(const xsr_stanza *st, size_t *ins, size_t *cut_a, size_t *
   return 1;
 }
 
+/* The forwarding context (router.h FROM STAMPING), written after the
+ * 'from': " xmlns:P='URI'" per inherited binding, then " xml:lang='L'" when
+ * `lang` is set.  With out NULL, only counts.  Returns the length. */
+static size_t put_context(char *out, const xsr_stanza *st, int lang) {
+  size_t o = 0;
+  for (size_t i = 0; i < st->inherited_count; i++) {
+    const xsr_ns_decl *d = &st->inherited[i];
+    if (out) {
+      memcpy(out + o, " xmlns:", 7);
+      memcpy(out + o + 7, d->prefix.ptr, d->prefix.len);
+      memcpy(out + o + 7 + d->prefix.len, "='", 2);
+    }
+    o += 7 + d->prefix.len + 2;
+    o += xsr__escape_attr(out ? out + o : NULL, d->uri.ptr, d->uri.len);
+    if (out)
+      out[o] = '\'';
+    o++;
+  }
+  if (lang) {
+    if (out)
+      memcpy(out + o, " xml:lang='", 11);
+    o += 11;
+    o += xsr__escape_attr(out ? out + o : NULL, st->stream_lang.ptr, st->stream_lang.len);
+    if (out)
+      out[o] = '\'';
+    o++;
+  }
+  return o;
+}
+
+/* Stamps and queues st to to[0..n).  Returns XSR_ELIMITSTANZA,
+ * XSR_ELIMITATTRS or XSR_ELIMITNSDECL, having reserved nothing, when the
+ * rewritten stanza would exceed what recipients accept (router.h LIMITS):
+ * the caller bounces it.  The counts come from the view: they are what the
+ * parser counted, and nothing here re-reads the start tag for them. */
 static xsr_err deliver_stamped(xsr_router *r, xsr_session *from, const xsr_stanza *st,
                                xsr_session *const *to, unsigned n, xsr_route_result *res) {
   size_t ins, a, b;
   if (!stamp_plan(st, &ins, &a, &b))
     return XSR_EINVAL;
   size_t len = st->raw.len - (b - a) + from->from_attr_len;
-  if (len > UINT32_MAX)
-    return XSR_EINVAL;
+  /* Attributes of the delivered start tag: the stamped 'from' replaces the
+   * client's, one of tag_attrs (a view built by hand may leave tag_attrs 0
+   * even so: the 'from' is still one). */
+  size_t attrs = (size_t)st->tag_attrs + (st->from.ptr == NULL);
+  if (attrs == 0)
+    attrs = 1;
+  size_t decls = st->tag_decls;
+  int lang = !st->lang.ptr && st->stream_lang.ptr;
+  size_t ctx = 0;
+  if (st->inherited_count || lang) {
+    ctx = put_context(NULL, st, lang);
+    len += ctx;
+    attrs += st->inherited_count + (unsigned)lang;
+    decls += st->inherited_count;
+  }
+  if (len > r->cfg.max_stanza) /* at most XSR_MAX_STANZA_LIMIT < UINT32_MAX */
+    return len > UINT32_MAX ? XSR_EINVAL : XSR_ELIMITSTANZA;
+  if (attrs > r->cfg.max_attrs)
+    return XSR_ELIMITATTRS;
+  if (decls > r->cfg.max_ns_decls)
+    return XSR_ELIMITNSDECL;
   for (unsigned i = 0; i < n; i++) {
     if (!xsr__reserve(to[i], len)) {
       res->blocked = to[i];
@@ -177,6 +233,8 @@ static xsr_err deliver_stamped(xsr_router *r, xsr_session *from, const xsr_stanz
   o += ins;
   memcpy(o, attr, from->from_attr_len);
   o += from->from_attr_len;
+  if (ctx)
+    o += put_context(o, st, lang);
   if (a > ins) { /* attributes before the client's own 'from' */
     memcpy(o, p + ins, a - ins);
     o += a - ins;
@@ -352,7 +410,13 @@ xsr_err xsr_router_route_rcu(xsr_router *r, xsr_session *from, const xsr_stanza 
       DROP();                                                                                      \
     FINISH(bounce(r, from, st, to, cond, et, res));                                                \
   } while (0)
-#define SEND(arr, cnt) FINISH(deliver_stamped(r, from, st, (arr), (cnt), res))
+#define SEND(arr, cnt)                                                                             \
+  do {                                                                                             \
+    rc = deliver_stamped(r, from, st, (arr), (cnt), res);                                          \
+    if (rc == XSR_ELIMITSTANZA || rc == XSR_ELIMITATTRS || rc == XSR_ELIMITNSDECL)                 \
+      BOUNCE("policy-violation", "modify"); /* too big once rewritten */                           \
+    goto out;                                                                                      \
+  } while (0)
 
   if (rc == XSR_ENOMEM)
     goto out;

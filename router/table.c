@@ -62,6 +62,25 @@ void xsr_router_config_init(xsr_router_config *cfg) {
   cfg->workers = 1;
   cfg->session_budget = XSR_DEFAULT_SESSION_BUDGET;
   cfg->initial_buckets = 1024;
+  cfg->max_stanza = XSR_DEFAULT_MAX_STANZA;
+  cfg->max_attrs = XSR_DEFAULT_MAX_ATTRS;
+  cfg->max_ns_decls = XSR_DEFAULT_MAX_NS_DECLS;
+}
+
+/* v - a - b, or 1 when that is below 1. */
+static size_t less_floor1(size_t v, size_t a, size_t b) {
+  if (v <= a || v - a <= b)
+    return 1;
+  return v - a - b;
+}
+
+void xsr_router_sender_limits(const xsr_router_config *rcfg, size_t header_room,
+                              unsigned header_decls, xsr_parser_config *pcfg) {
+  /* The 'from' may be one attribute the client did not send, xml:lang
+   * another: hence 2 (see LIMITS in router.h). */
+  pcfg->max_stanza = less_floor1(rcfg->max_stanza, XSR_ROUTER_FROM_ROOM, header_room);
+  pcfg->max_attrs = (unsigned)less_floor1(rcfg->max_attrs, 2, header_decls);
+  pcfg->max_ns_decls = (unsigned)less_floor1(rcfg->max_ns_decls, 0, header_decls);
 }
 
 xsr_router *xsr_router_new(const xsr_router_config *cfg, const xsr_allocator *alloc) {
@@ -72,6 +91,11 @@ xsr_router *xsr_router_new(const xsr_router_config *cfg, const xsr_allocator *al
     xsr_router_config_init(&c);
   if (c.workers == 0 || c.workers > XSR_MAX_WORKERS || c.session_budget == 0 ||
       c.session_budget > UINT32_MAX)
+    return NULL;
+  /* The ranges xsr_parser_new() accepts: a recipient must be able to read
+   * with the same limits. */
+  if (c.max_stanza == 0 || c.max_stanza > XSR_MAX_STANZA_LIMIT || c.max_attrs == 0 ||
+      c.max_attrs > 0xFFFFu || c.max_ns_decls == 0)
     return NULL;
   if (c.initial_buckets == 0)
     c.initial_buckets = 1024;
@@ -536,39 +560,45 @@ void xsr_session_unbind_rcu(xsr_session *s) {
 
 /* ---- sessions ----------------------------------------------------------- */
 
-static size_t escape_attr(char *out, const char *s, size_t n) {
+size_t xsr__escape_attr(char *out, const char *s, size_t n) {
   size_t o = 0;
   for (size_t i = 0; i < n; i++) {
-    const char *rep = NULL;
+    const char *rep;
+    size_t rl;
     switch (s[i]) {
     case '&':
-      rep = "&amp;";
+      rep = "&amp;", rl = 5;
       break;
     case '<':
-      rep = "&lt;";
+      rep = "&lt;", rl = 4;
       break;
     case '>':
-      rep = "&gt;";
+      rep = "&gt;", rl = 4;
       break;
     case '\'':
-      rep = "&apos;";
+      rep = "&apos;", rl = 6;
       break;
     case '"':
-      rep = "&quot;";
+      rep = "&quot;", rl = 6;
+      break;
+    case '\t':
+      rep = "&#9;", rl = 4;
+      break;
+    case '\n':
+      rep = "&#10;", rl = 5;
+      break;
+    case '\r':
+      rep = "&#13;", rl = 5;
       break;
     default:
-      break;
-    }
-    if (rep) {
-      size_t rl = strlen(rep);
-      if (out)
-        memcpy(out + o, rep, rl);
-      o += rl;
-    } else {
       if (out)
         out[o] = s[i];
       o++;
+      continue;
     }
+    if (out)
+      memcpy(out + o, rep, rl);
+    o += rl;
   }
   return o;
 }
@@ -585,8 +615,8 @@ xsr_err xsr_session_new(xsr_worker *w, const char *jid, size_t len, void *user, 
   if (!j.resource.ptr || !j.local.ptr)
     return XSR_EINVAL; /* a domain's resources are the server's (router.h) */
   xsr_span full = xsr_jid_full(&j);
-  size_t esc = escape_attr(NULL, full.ptr, full.len);
-  size_t attr_len = 8 + esc + 1; /* " from='" ... "'" */
+  size_t esc = xsr__escape_attr(NULL, full.ptr, full.len);
+  size_t attr_len = 7 + esc + 1; /* " from='" ... "'": XSR_ROUTER_FROM_ROOM at most */
   if (attr_len > UINT16_MAX)
     return XSR_EJIDLONG;
   xsr_router *r = w->router;
@@ -604,9 +634,8 @@ xsr_err xsr_session_new(xsr_worker *w, const char *jid, size_t len, void *user, 
   memcpy(s->str, full.ptr, full.len);
   char *a = s->str + full.len;
   memcpy(a, " from='", 7);
-  escape_attr(a + 7, full.ptr, full.len);
+  xsr__escape_attr(a + 7, full.ptr, full.len);
   a[7 + esc] = '\'';
-  s->from_attr_len = (uint16_t)(7 + esc + 1);
   *out = s;
   return XSR_OK;
 }

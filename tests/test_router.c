@@ -1,6 +1,7 @@
 /* Criterion suite for xsr/router.h: every delivery rule as a table of cases,
- * 'from' stamping, shared fan-out buffers, budgets and back-pressure,
- * session lifetime, and allocation counts. */
+ * 'from' stamping and the forwarding context, the delivery limits, shared
+ * fan-out buffers, budgets and back-pressure, session lifetime, and
+ * allocation counts. */
 #include <criterion/criterion.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "xsr/router.h"
+#include "xsr/writer.h"
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -37,7 +39,8 @@ static void c_free(void *u, void *p) {
 static const xsr_allocator counting = {c_malloc, c_realloc, c_free, NULL};
 
 /* A stanza view built from a literal by scanning the start tag's
- * attributes, independent of the parser. */
+ * attributes, independent of the parser: the routing spans, xml:lang, and
+ * the start tag's attribute and declaration counts. */
 static xsr_stanza view(const char *raw) {
   xsr_stanza st;
   memset(&st, 0, sizeof st);
@@ -78,6 +81,11 @@ static xsr_stanza view(const char *raw) {
       st.id = sp, st.escaped |= esc * XSR_ROUTE_ID;
     if (al == 4 && !memcmp(an, "type", 4))
       st.type = sp, st.escaped |= esc * XSR_ROUTE_TYPE;
+    if (al == 8 && !memcmp(an, "xml:lang", 8))
+      st.lang = sp, st.escaped |= esc * XSR_ROUTE_LANG;
+    st.tag_attrs++;
+    if ((al == 5 && !memcmp(an, "xmlns", 5)) || (al > 6 && !memcmp(an, "xmlns:", 6)))
+      st.tag_decls++;
     p = ve + 1;
   }
   return st;
@@ -139,6 +147,75 @@ static int has(xsr_span s, const char *needle) {
     if (!memcmp(s.ptr + i, needle, nl))
       return 1;
   return 0;
+}
+
+#define STREAM_HDR                                                                                 \
+  "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "          \
+  "version='1.0'>"
+
+/* What a recipient's xsr parser makes of a delivered stanza. */
+typedef struct reparsed {
+  xsr_parser *p;
+  int stanzas;
+  int froms;       /* unprefixed 'from' attributes on the stanza element */
+  char from[4096]; /* the last one, decoded */
+  size_t from_len;
+  int has_lang; /* the stanza's xml:lang, decoded */
+  char lang[64];
+  size_t lang_len;
+  char child_ns[256]; /* namespace URI of node 1 when it is an element */
+  size_t child_ns_len;
+} reparsed;
+
+static int reparse_on_stanza(void *user, const xsr_stanza *st) {
+  reparsed *rp = user;
+  rp->stanzas++;
+  const xsr_node *el = &st->nodes[0];
+  for (uint32_t i = el->attr_first; i < el->attr_first + el->attr_count; i++) {
+    const xsr_attr *a = &st->attrs[i];
+    xsr_span nm = xsr_stanza_attr_name(st, a);
+    if (a->ns == XSR_NS_NONE && nm.len == 4 && !memcmp(nm.ptr, "from", 4)) {
+      rp->froms++;
+      if (xsr_decode_attr(xsr_stanza_attr_raw(st, a), rp->from, sizeof rp->from, &rp->from_len) !=
+          XSR_OK)
+        rp->from_len = 0;
+    }
+  }
+  if (st->lang.ptr) {
+    rp->has_lang = 1;
+    if (xsr_decode_attr(st->lang, rp->lang, sizeof rp->lang, &rp->lang_len) != XSR_OK)
+      rp->lang_len = 0;
+  }
+  if (st->node_count > 1 && st->nodes[1].kind == XSR_NODE_ELEMENT) {
+    xsr_span u = xsr_parser_ns_uri(rp->p, st->nodes[1].ns);
+    rp->child_ns_len = u.len < sizeof rp->child_ns ? u.len : 0;
+    memcpy(rp->child_ns, u.ptr, rp->child_ns_len);
+  }
+  return 0;
+}
+
+static const xsr_parser_callbacks reparse_cb = {NULL, reparse_on_stanza, NULL};
+
+/* Feeds STREAM_HDR + the bytes to a fresh parser with limits `pc` (NULL:
+ * defaults); returns the feed's result. */
+static xsr_err reparse(xsr_span b, const xsr_parser_config *pc, reparsed *rp) {
+  memset(rp, 0, sizeof *rp);
+  rp->p = xsr_parser_new(pc, &reparse_cb, rp, NULL);
+  cr_assert_not_null(rp->p);
+  xsr_err rc = xsr_parser_feed(rp->p, STREAM_HDR, strlen(STREAM_HDR));
+  if (rc == XSR_OK)
+    rc = xsr_parser_feed(rp->p, b.ptr, b.len);
+  xsr_parser_free(rp->p);
+  rp->p = NULL;
+  return rc;
+}
+
+/* A delivered stanza must read back as one stanza with exactly one 'from'. */
+static void assert_reparses(xsr_span b, const xsr_parser_config *pc, reparsed *rp) {
+  xsr_err rc = reparse(b, pc, rp);
+  cr_assert_eq(rc, XSR_OK, "%s: %.*s", xsr_err_name(rc), (int)(b.len < 600 ? b.len : 600), b.ptr);
+  cr_assert_eq(rp->stanzas, 1, "%.*s", (int)b.len, b.ptr);
+  cr_assert_eq(rp->froms, 1, "%.*s", (int)b.len, b.ptr);
 }
 
 /* ---- the rule table ------------------------------------------------------- */
@@ -308,6 +385,8 @@ static void run_case(const rcase *c, size_t idx) {
     for (size_t i = 0; i < n; i++) {
       xsr_span b = xsr_msg_bytes(msgs[i]);
       cr_assert(has(b, " from='romeo@montague.lit/orchard'"));
+      reparsed rp;
+      assert_reparses(b, NULL, &rp);
     }
   }
   for (size_t i = 0; i < n; i++)
@@ -379,6 +458,8 @@ Test(router, from_is_stamped_never_trusted, .init = setup, .fini = teardown) {
     xsr_span b = xsr_msg_bytes(m[0]);
     cr_assert(b.len == strlen(out[i]) && !memcmp(b.ptr, out[i], b.len), "%zu: %.*s", i, (int)b.len,
               b.ptr);
+    reparsed rp;
+    assert_reparses(b, NULL, &rp);
     xsr_msg_release(m[0]);
   }
   /* A resource with characters that need escaping is escaped in the stamp. */
@@ -389,6 +470,10 @@ Test(router, from_is_stamped_never_trusted, .init = setup, .fini = teardown) {
   xsr_msg *m[2];
   cr_assert_eq(pop_all(r, m, 2), 1);
   cr_assert(has(xsr_msg_bytes(m[0]), " from='romeo@montague.lit/a&apos;b&amp;c&lt;'"));
+  reparsed rp;
+  assert_reparses(xsr_msg_bytes(m[0]), NULL, &rp);
+  cr_assert_eq(rp.from_len, strlen("romeo@montague.lit/a'b&c<"));
+  cr_assert(!memcmp(rp.from, "romeo@montague.lit/a'b&c<", rp.from_len));
   xsr_msg_release(m[0]);
   xsr_session_close_owner(odd);
   xsr_session_close_owner(jul);
@@ -675,4 +760,714 @@ Test(router, queue_order_and_batches, .init = setup, .fini = teardown) {
   xsr_session_close_owner(jul);
   xsr_session_close_owner(romeo);
   xsr_router_free(r);
+}
+
+/* ---- forwarding context and delivery limits ------------------------------- */
+
+static xsr_router *new_router_limits(size_t max_stanza, unsigned max_attrs, unsigned max_decls) {
+  xsr_router_config cfg;
+  xsr_router_config_init(&cfg);
+  cfg.workers = 2;
+  cfg.account_exists = account_exists;
+  if (max_stanza)
+    cfg.max_stanza = max_stanza;
+  if (max_attrs)
+    cfg.max_attrs = max_attrs;
+  if (max_decls)
+    cfg.max_ns_decls = max_decls;
+  xsr_router *r = xsr_router_new(&cfg, &counting);
+  cr_assert_not_null(r);
+  return r;
+}
+
+/* Routes st from `from` to exactly one recipient and returns the delivered
+ * bytes (copied into out, NUL-terminated). */
+static size_t route_one(xsr_router *r, xsr_session *from, const xsr_stanza *st, char *out,
+                        size_t cap) {
+  xsr_route_result res;
+  xsr_err rc = xsr_router_route_rcu(r, from, st, &res);
+  cr_assert_eq(rc, XSR_OK, "%s", xsr_err_name(rc));
+  cr_assert_eq(res.action, XSR_ROUTE_DELIVER, "action %d cond %s", res.action,
+               res.condition ? res.condition : "");
+  cr_assert_eq(res.recipients, 1);
+  xsr_msg *m[4];
+  cr_assert_eq(pop_all(r, m, 4), 1);
+  cr_assert_neq(xsr_msg_session(m[0]), from);
+  xsr_span b = xsr_msg_bytes(m[0]);
+  cr_assert_lt(b.len, cap);
+  memcpy(out, b.ptr, b.len);
+  out[b.len] = '\0';
+  xsr_msg_release(m[0]);
+  return b.len;
+}
+
+/* The stanza is refused whole: the sender gets a policy-violation (modify)
+ * bounce and nobody else gets anything. */
+static void assert_policy_bounce(xsr_router *r, xsr_session *from, const xsr_stanza *st) {
+  xsr_route_result res;
+  cr_assert_eq(xsr_router_route_rcu(r, from, st, &res), XSR_OK);
+  cr_assert_eq(res.action, XSR_ROUTE_BOUNCE, "action %d", res.action);
+  cr_assert_str_eq(res.condition, "policy-violation");
+  cr_assert_eq(res.recipients, 1);
+  xsr_msg *m[4];
+  cr_assert_eq(pop_all(r, m, 4), 1);
+  cr_assert_eq(xsr_msg_session(m[0]), from);
+  xsr_span b = xsr_msg_bytes(m[0]);
+  cr_assert(has(b, "<error type='modify'><policy-violation "
+                   "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>"),
+            "%.*s", (int)b.len, b.ptr);
+  cr_assert(has(b, " type='error'"));
+  xsr_msg_release(m[0]);
+}
+
+static const xsr_ns_decl inh_x[] = {
+    {{"x", 1}, {"urn:x?a=1&b=<>'\"\t\n\r", 19}},
+    {{"stream", 6}, {"http://etherx.jabber.org/streams", 32}},
+};
+
+#define ROMEO "romeo@montague.lit/orchard"
+
+Test(router, forwarding_context_declarations, .init = setup, .fini = teardown) {
+  xsr_router *r = new_router(0, 1);
+  xsr_session *romeo = bind(r, 0, ROMEO, 1, 0);
+  xsr_session *jul = bind(r, 1, J "/balcony", 1, 0);
+  xsr_stanza st = view("<message to='" J "/balcony' from='evil' type='chat'><x:y/><stream:z/>"
+                       "</message>");
+  st.inherited = inh_x;
+  st.inherited_count = 2;
+  long before = atomic_load(&total_allocs);
+  char out[1024];
+  size_t n = route_one(r, romeo, &st, out, sizeof out);
+  cr_assert_eq(atomic_load(&total_allocs) - before, 1, "still one allocation per stanza");
+  const char *want = "<message from='" ROMEO "'"
+                     " xmlns:x='urn:x?a=1&amp;b=&lt;&gt;&apos;&quot;&#9;&#10;&#13;'"
+                     " xmlns:stream='http://etherx.jabber.org/streams'"
+                     " to='" J "/balcony' type='chat'><x:y/><stream:z/></message>";
+  cr_assert_str_eq(out, want);
+  cr_assert_eq(n, strlen(want));
+  /* Escaped exactly as xsr_writer escapes the same value. */
+  char wb[256];
+  xsr_writer w;
+  xsr_writer_init(&w, wb, sizeof wb);
+  xsr_writer_start(&w, "m");
+  xsr_writer_attr_n(&w, "xmlns:x", 7, inh_x[0].uri.ptr, inh_x[0].uri.len);
+  xsr_writer_end(&w);
+  size_t wl;
+  cr_assert_eq(xsr_writer_finish(&w, &wl), XSR_OK);
+  const char *wattr = " xmlns:x='urn:x?a=1&amp;b=&lt;&gt;&apos;&quot;&#9;&#10;&#13;'";
+  cr_assert_eq(wl, 2 + strlen(wattr) + 2);
+  cr_assert(!memcmp(wb + 2, wattr, strlen(wattr)), "writer: %.*s", (int)wl, wb);
+  cr_assert(strstr(out, wattr) != NULL);
+  /* A recipient reads the prefixes in the sender's namespaces, although its
+   * own stream binds neither (x) or binds it otherwise (see below). */
+  reparsed rp;
+  assert_reparses((xsr_span){out, n}, NULL, &rp);
+  cr_assert_eq(rp.child_ns_len, inh_x[0].uri.len);
+  cr_assert(!memcmp(rp.child_ns, inh_x[0].uri.ptr, inh_x[0].uri.len));
+  cr_assert_eq(rp.from_len, strlen(ROMEO));
+  cr_assert(!memcmp(rp.from, ROMEO, rp.from_len));
+  cr_assert(!rp.has_lang);
+  /* Without the declarations the recipient refuses it: they are needed. */
+  xsr_stanza plain = st;
+  plain.inherited_count = 0;
+  n = route_one(r, romeo, &plain, out, sizeof out);
+  cr_assert_eq(reparse((xsr_span){out, n}, NULL, &rp), XSR_EPREFIX);
+  /* A prefix the recipient's stream binds to another namespace ("stream"
+   * here, bound by the sender's header to its own URI) keeps the sender's. */
+  static const xsr_ns_decl other[] = {{{"stream", 6}, {"urn:other", 9}}};
+  xsr_stanza os = view("<message to='" J "/balcony'><stream:z/></message>");
+  os.inherited = other;
+  os.inherited_count = 1;
+  n = route_one(r, romeo, &os, out, sizeof out);
+  cr_assert_str_eq(out, "<message from='" ROMEO "' xmlns:stream='urn:other' to='" J
+                        "/balcony'><stream:z/></message>");
+  assert_reparses((xsr_span){out, n}, NULL, &rp);
+  cr_assert_eq(rp.child_ns_len, 9);
+  cr_assert(!memcmp(rp.child_ns, "urn:other", 9));
+  /* Fan-out: every recipient gets the same rewritten bytes. */
+  xsr_session *jul2 = bind(r, 0, J "/chamber", 1, 0);
+  xsr_stanza bare = view("<message to='" J "' type='chat'><x:y/></message>");
+  bare.inherited = inh_x;
+  bare.inherited_count = 1;
+  xsr_route_result res;
+  cr_assert_eq(xsr_router_route_rcu(r, romeo, &bare, &res), XSR_OK);
+  cr_assert_eq(res.recipients, 2);
+  xsr_msg *m[4];
+  cr_assert_eq(pop_all(r, m, 4), 2);
+  for (int i = 0; i < 2; i++) {
+    xsr_span b = xsr_msg_bytes(m[i]);
+    cr_assert(has(b, "<message from='" ROMEO "' xmlns:x='urn:x?a=1&amp;"), "%.*s", (int)b.len,
+              b.ptr);
+    assert_reparses(b, NULL, &rp);
+    xsr_msg_release(m[i]);
+  }
+  xsr_session_close_owner(jul2);
+  xsr_session_close_owner(jul);
+  xsr_session_close_owner(romeo);
+  xsr_router_free(r);
+}
+
+Test(router, forwarding_context_lang, .init = setup, .fini = teardown) {
+  xsr_router *r = new_router(0, 1);
+  xsr_session *romeo = bind(r, 0, ROMEO, 1, 0);
+  xsr_session *jul = bind(r, 1, J "/balcony", 1, 0);
+  static const struct {
+    const char *in, *stream_lang, *out, *lang; /* lang: what the recipient reads, or NULL */
+  } tc[] = {
+      /* The stanza has none, the stream has one: added, escaped. */
+      {"<message to='" J "/balcony'/>", "en'GB&",
+       "<message from='" ROMEO "' xml:lang='en&apos;GB&amp;' to='" J "/balcony'/>", "en'GB&"},
+      /* The stanza's own wins. */
+      {"<message to='" J "/balcony' xml:lang='fr'/>", "en",
+       "<message from='" ROMEO "' to='" J "/balcony' xml:lang='fr'/>", "fr"},
+      /* Neither: nothing added. */
+      {"<message to='" J "/balcony'/>", NULL, "<message from='" ROMEO "' to='" J "/balcony'/>",
+       NULL},
+      /* The stream's empty xml:lang (no language) is carried as such. */
+      {"<message from='x' to='" J "/balcony'/>", "",
+       "<message from='" ROMEO "' xml:lang='' to='" J "/balcony'/>", ""},
+  };
+  for (size_t i = 0; i < sizeof tc / sizeof tc[0]; i++) {
+    xsr_stanza st = view(tc[i].in);
+    if (tc[i].stream_lang) {
+      st.stream_lang.ptr = tc[i].stream_lang;
+      st.stream_lang.len = strlen(tc[i].stream_lang);
+    }
+    char out[512];
+    size_t n = route_one(r, romeo, &st, out, sizeof out);
+    cr_assert_str_eq(out, tc[i].out, "case %zu", i);
+    reparsed rp;
+    assert_reparses((xsr_span){out, n}, NULL, &rp);
+    cr_assert_eq(rp.has_lang, tc[i].lang != NULL, "case %zu", i);
+    if (tc[i].lang) {
+      cr_assert_eq(rp.lang_len, strlen(tc[i].lang), "case %zu", i);
+      cr_assert(!memcmp(rp.lang, tc[i].lang, rp.lang_len), "case %zu", i);
+    }
+  }
+  xsr_session_close_owner(jul);
+  xsr_session_close_owner(romeo);
+  xsr_router_free(r);
+}
+
+/* A stanza whose rewrite is exactly max_stanza bytes is delivered (and a
+ * recipient with that max_stanza reads it); one byte more is refused. */
+Test(router, limit_stanza_bytes, .init = setup, .fini = teardown) {
+  const char *raw = "<message to='" J "/balcony' from='evil' type='chat'><x:y/><stream:z/>"
+                    "<body>wherefore</body></message>";
+  xsr_stanza st = view(raw);
+  st.inherited = inh_x;
+  st.inherited_count = 2;
+  st.stream_lang.ptr = "en";
+  st.stream_lang.len = 2;
+  size_t want = strlen(raw) - strlen(" from='evil'") + strlen(" from='" ROMEO "'") +
+                strlen(" xmlns:x='urn:x?a=1&amp;b=&lt;&gt;&apos;&quot;&#9;&#10;&#13;'") +
+                strlen(" xmlns:stream='http://etherx.jabber.org/streams'") +
+                strlen(" xml:lang='en'");
+  xsr_parser_config pc;
+  xsr_parser_config_init(&pc);
+  pc.max_stanza = want;
+  {
+    xsr_router *r = new_router_limits(want, 0, 0);
+    xsr_session *romeo = bind(r, 0, ROMEO, 1, 0);
+    xsr_session *jul = bind(r, 1, J "/balcony", 1, 0);
+    char out[1024];
+    cr_assert_eq(route_one(r, romeo, &st, out, sizeof out), want);
+    reparsed rp;
+    assert_reparses((xsr_span){out, want}, &pc, &rp);
+    xsr_session_close_owner(jul);
+    xsr_session_close_owner(romeo);
+    xsr_router_free(r);
+  }
+  {
+    xsr_router *r = new_router_limits(want - 1, 0, 0);
+    xsr_session *romeo = bind(r, 0, ROMEO, 1, 0);
+    xsr_session *jul = bind(r, 1, J "/balcony", 1, 0);
+    xsr_session *jul2 = bind(r, 1, J "/chamber", 1, 0);
+    assert_policy_bounce(r, romeo, &st);
+    cr_assert_eq(xsr_session_queued(jul), 0);
+    /* A view claiming more than 4 GiB is not a stanza any parser reports:
+     * refused as an invalid argument (nothing past the start tag is read). */
+    if (sizeof(size_t) > 4) {
+      xsr_stanza huge = view("<message to='" J "/balcony'/>");
+      huge.raw.len = (size_t)1 << 33;
+      xsr_route_result res;
+      cr_assert_eq(xsr_router_route_rcu(r, romeo, &huge, &res), XSR_EINVAL);
+      cr_assert_eq(res.action, 0);
+      xsr_msg *m[2];
+      cr_assert_eq(pop_all(r, m, 2), 0);
+    }
+    /* Each lengthening counts: without the stream's xml:lang it fits. */
+    xsr_stanza nolang = st;
+    nolang.stream_lang.ptr = NULL;
+    char out[1024];
+    cr_assert_eq(route_one(r, romeo, &nolang, out, sizeof out), want - strlen(" xml:lang='en'"));
+    /* A fan-out is refused for all its recipients at once. */
+    const char *braw = "<message to='" J "' type='chat'><x:y/><stream:z/>"
+                       "<body>wherefore art thou</body></message>";
+    xsr_stanza bst = view(braw);
+    bst.inherited = inh_x;
+    bst.inherited_count = 2;
+    bst.stream_lang = st.stream_lang;
+    assert_policy_bounce(r, romeo, &bst);
+    cr_assert_eq(xsr_session_queued(jul) + xsr_session_queued(jul2), 0);
+    /* An iq get is bounced too. */
+    xsr_stanza iq = view("<iq to='" J "/balcony' type='get' id='q1'><x:y/><stream:z/>"
+                         "<query xmlns='jabber:iq:version'/></iq>");
+    iq.inherited = inh_x;
+    iq.inherited_count = 2;
+    iq.stream_lang = st.stream_lang;
+    cr_assert_gt(iq.raw.len, st.raw.len - strlen(" from='evil'")); /* longer once stamped */
+    assert_policy_bounce(r, romeo, &iq);
+    /* Errors and iq results are never answered: dropped. */
+    const char *dropped[] = {
+        "<message to='" J "/balcony' type='error'><x:y/><stream:z/><body>wherefore</body>"
+        "</message>",
+        "<iq to='" J "/balcony' type='result' id='q1'><x:y/><stream:z/><body>wherefore art</body>"
+        "</iq>",
+    };
+    for (size_t i = 0; i < 2; i++) {
+      xsr_stanza d = view(dropped[i]);
+      d.inherited = inh_x;
+      d.inherited_count = 2;
+      d.stream_lang = st.stream_lang;
+      cr_assert_gt(d.raw.len, st.raw.len - strlen(" from='evil'"));
+      xsr_route_result res;
+      cr_assert_eq(xsr_router_route_rcu(r, romeo, &d, &res), XSR_OK);
+      cr_assert_eq(res.action, XSR_ROUTE_DROP, "%zu: action %d", i, res.action);
+      xsr_msg *m[2];
+      cr_assert_eq(pop_all(r, m, 2), 0);
+    }
+    xsr_session_close_owner(jul2);
+    xsr_session_close_owner(jul);
+    xsr_session_close_owner(romeo);
+    xsr_router_free(r);
+  }
+}
+
+/* The delivered start tag's attributes: the client's 'from' is replaced,
+ * one is added for a 'from' it did not send, one per inherited binding,
+ * one for the stream's xml:lang.  The count is the parser's own: a
+ * recipient reads the stanza with max_attrs at the count, not one less. */
+Test(router, limit_attrs, .init = setup, .fini = teardown) {
+  static const struct {
+    const char *raw;
+    unsigned delivered; /* attributes on the delivered start tag */
+  } tc[] = {
+      {"<message to='" J "/balcony' id='1' from='evil'><x:y/></message>", 3 - 1 + 1 + 1 + 1},
+      {"<message to='" J "/balcony' id='1' type='chat'><x:y/></message>", 3 + 1 + 1 + 1},
+  };
+  for (size_t i = 0; i < 2; i++) {
+    xsr_stanza st = view(tc[i].raw);
+    st.inherited = inh_x;
+    st.inherited_count = 1;
+    st.stream_lang.ptr = "en";
+    st.stream_lang.len = 2;
+    unsigned max = tc[i].delivered;
+    xsr_router *r = new_router_limits(0, max, 0);
+    xsr_session *romeo = bind(r, 0, ROMEO, 1, 0);
+    xsr_session *jul = bind(r, 1, J "/balcony", 1, 0);
+    char out[512];
+    size_t n = route_one(r, romeo, &st, out, sizeof out);
+    xsr_parser_config pc;
+    xsr_parser_config_init(&pc);
+    pc.max_attrs = max;
+    reparsed rp;
+    assert_reparses((xsr_span){out, n}, &pc, &rp);
+    pc.max_attrs = max - 1;
+    cr_assert_eq(reparse((xsr_span){out, n}, &pc, &rp), XSR_ELIMITATTRS, "case %zu: %s", i, out);
+    xsr_session_close_owner(jul);
+    xsr_session_close_owner(romeo);
+    xsr_router_free(r);
+
+    r = new_router_limits(0, max - 1, 0);
+    romeo = bind(r, 0, ROMEO, 1, 0);
+    jul = bind(r, 1, J "/balcony", 1, 0);
+    assert_policy_bounce(r, romeo, &st);
+    xsr_session_close_owner(jul);
+    xsr_session_close_owner(romeo);
+    xsr_router_free(r);
+  }
+  /* A view built by hand that leaves tag_attrs 0 although it has a 'from'
+   * does not wrap around: its delivered start tag counts the 'from' only. */
+  xsr_router *r = new_router_limits(0, 1, 0);
+  xsr_session *romeo = bind(r, 0, ROMEO, 1, 0);
+  xsr_session *jul = bind(r, 1, J "/balcony", 1, 0);
+  xsr_stanza st = view("<message from='evil' to='" J "/balcony'/>");
+  st.tag_attrs = 0;
+  char out[512];
+  route_one(r, romeo, &st, out, sizeof out);
+  cr_assert_str_eq(out, "<message from='" ROMEO "' to='" J "/balcony'/>");
+  xsr_session_close_owner(jul);
+  xsr_session_close_owner(romeo);
+  xsr_router_free(r);
+  /* ... and still counts every attribute the rewrite adds: 'from', one
+   * inherited binding and xml:lang make 3. */
+  st.inherited = inh_x;
+  st.inherited_count = 1;
+  st.stream_lang.ptr = "en";
+  st.stream_lang.len = 2;
+  r = new_router_limits(0, 2, 0);
+  romeo = bind(r, 0, ROMEO, 1, 0);
+  jul = bind(r, 1, J "/balcony", 1, 0);
+  assert_policy_bounce(r, romeo, &st);
+  xsr_session_close_owner(jul);
+  xsr_session_close_owner(romeo);
+  xsr_router_free(r);
+  r = new_router_limits(0, 3, 0);
+  romeo = bind(r, 0, ROMEO, 1, 0);
+  jul = bind(r, 1, J "/balcony", 1, 0);
+  route_one(r, romeo, &st, out, sizeof out);
+  xsr_session_close_owner(jul);
+  xsr_session_close_owner(romeo);
+  xsr_router_free(r);
+}
+
+Test(router, limit_ns_decls, .init = setup, .fini = teardown) {
+  xsr_stanza st = view("<message to='" J "/balcony' xmlns:a='urn:a' xmlns:b='urn:b'>"
+                       "<a:p/><b:q/><x:y/></message>");
+  cr_assert_eq(st.tag_decls, 2);
+  st.inherited = inh_x;
+  st.inherited_count = 1;
+  xsr_router *r = new_router_limits(0, 0, 3);
+  xsr_session *romeo = bind(r, 0, ROMEO, 1, 0);
+  xsr_session *jul = bind(r, 1, J "/balcony", 1, 0);
+  char out[512];
+  size_t n = route_one(r, romeo, &st, out, sizeof out);
+  xsr_parser_config pc;
+  xsr_parser_config_init(&pc);
+  pc.max_ns_decls = 3;
+  reparsed rp;
+  assert_reparses((xsr_span){out, n}, &pc, &rp);
+  pc.max_ns_decls = 2;
+  cr_assert_eq(reparse((xsr_span){out, n}, &pc, &rp), XSR_ELIMITNSDECL, "%s", out);
+  xsr_session_close_owner(jul);
+  xsr_session_close_owner(romeo);
+  xsr_router_free(r);
+
+  r = new_router_limits(0, 0, 2);
+  romeo = bind(r, 0, ROMEO, 1, 0);
+  jul = bind(r, 1, J "/balcony", 1, 0);
+  assert_policy_bounce(r, romeo, &st);
+  /* The stanza's own declarations alone fit. */
+  st.inherited_count = 0;
+  st.raw.len = strlen(st.raw.ptr);
+  n = route_one(r, romeo, &st, out, sizeof out);
+  cr_assert(strstr(out, "xmlns:x=") == NULL, "%s", out);
+  xsr_session_close_owner(jul);
+  xsr_session_close_owner(romeo);
+  xsr_router_free(r);
+}
+
+Test(router, config_limits) {
+  xsr_router_config cfg;
+  memset(&cfg, 0xA5, sizeof cfg);
+  xsr_router_config_init(&cfg);
+  cr_assert_eq(cfg.max_stanza, XSR_DEFAULT_MAX_STANZA);
+  cr_assert_eq(cfg.max_attrs, XSR_DEFAULT_MAX_ATTRS);
+  cr_assert_eq(cfg.max_ns_decls, XSR_DEFAULT_MAX_NS_DECLS);
+  cr_assert_eq(cfg.workers, 1);
+  cr_assert_eq(cfg.session_budget, XSR_DEFAULT_SESSION_BUDGET);
+  /* The parser's defaults: what a recipient using xsr's defaults accepts. */
+  xsr_parser_config pc;
+  xsr_parser_config_init(&pc);
+  cr_assert_eq(cfg.max_stanza, pc.max_stanza);
+  cr_assert_eq(cfg.max_attrs, pc.max_attrs);
+  cr_assert_eq(cfg.max_ns_decls, pc.max_ns_decls);
+
+  static const struct {
+    size_t max_stanza;
+    unsigned max_attrs, max_ns_decls;
+    int ok;
+  } tc[] = {
+      {0, 64, 32, 0},
+      {XSR_MAX_STANZA_LIMIT + 1ull, 64, 32, 0},
+      {(size_t)-1, 64, 32, 0},
+      {1000, 0, 32, 0},
+      {1000, 65536, 32, 0},
+      {1000, 64, 0, 0},
+      {1, 1, 1, 1},
+      {XSR_MAX_STANZA_LIMIT, 65535, 65535, 1},
+      {1000, 64, 0xFFFFFFFFu, 1},
+  };
+  for (size_t i = 0; i < sizeof tc / sizeof tc[0]; i++) {
+    xsr_router_config_init(&cfg);
+    cfg.max_stanza = tc[i].max_stanza;
+    cfg.max_attrs = tc[i].max_attrs;
+    cfg.max_ns_decls = tc[i].max_ns_decls;
+    xsr_router *r = xsr_router_new(&cfg, NULL);
+    cr_assert_eq(r != NULL, tc[i].ok, "case %zu", i);
+    /* The same range as the parser's. */
+    pc.max_stanza = tc[i].max_stanza;
+    pc.max_attrs = tc[i].max_attrs;
+    pc.max_ns_decls = tc[i].max_ns_decls;
+    xsr_parser *p = xsr_parser_new(&pc, NULL, NULL, NULL);
+    cr_assert_eq(p != NULL, tc[i].ok, "case %zu: parser", i);
+    xsr_parser_free(p);
+    xsr_router_free(r);
+  }
+}
+
+Test(router, sender_limits) {
+  xsr_router_config rc;
+  xsr_router_config_init(&rc);
+  xsr_parser_config pc;
+  xsr_parser_config_init(&pc);
+  pc.max_depth = 7;
+  pc.max_name = 99;
+  pc.max_namespaces = 5;
+  pc.accept = XSR_ACCEPT_CLIENT;
+  xsr_router_sender_limits(&rc, 100, 3, &pc);
+  cr_assert_eq(pc.max_stanza, XSR_DEFAULT_MAX_STANZA - XSR_ROUTER_FROM_ROOM - 100);
+  cr_assert_eq(pc.max_attrs, XSR_DEFAULT_MAX_ATTRS - 2 - 3);
+  cr_assert_eq(pc.max_ns_decls, XSR_DEFAULT_MAX_NS_DECLS - 3);
+  /* Other fields are left as they were. */
+  cr_assert_eq(pc.max_depth, 7);
+  cr_assert_eq(pc.max_name, 99);
+  cr_assert_eq(pc.max_namespaces, 5);
+  cr_assert_eq(pc.accept, XSR_ACCEPT_CLIENT);
+  /* Nothing from the header. */
+  xsr_router_sender_limits(&rc, 0, 0, &pc);
+  cr_assert_eq(pc.max_stanza, XSR_DEFAULT_MAX_STANZA - XSR_ROUTER_FROM_ROOM);
+  cr_assert_eq(pc.max_attrs, XSR_DEFAULT_MAX_ATTRS - 2);
+  cr_assert_eq(pc.max_ns_decls, XSR_DEFAULT_MAX_NS_DECLS);
+  /* Saturation: never below 1, never wrapping. */
+  xsr_router_sender_limits(&rc, (size_t)-1, 0xFFFFFFFFu, &pc);
+  cr_assert_eq(pc.max_stanza, 1);
+  cr_assert_eq(pc.max_attrs, 1);
+  cr_assert_eq(pc.max_ns_decls, 1);
+  rc.max_stanza = XSR_ROUTER_FROM_ROOM + 10;
+  rc.max_attrs = 5;
+  rc.max_ns_decls = 3;
+  xsr_router_sender_limits(&rc, 10, 3, &pc); /* exactly used up: 0 -> 1 */
+  cr_assert_eq(pc.max_stanza, 1);
+  cr_assert_eq(pc.max_attrs, 1);
+  cr_assert_eq(pc.max_ns_decls, 1);
+  xsr_router_sender_limits(&rc, 9, 2, &pc); /* one left */
+  cr_assert_eq(pc.max_stanza, 1);
+  cr_assert_eq(pc.max_attrs, 1);
+  cr_assert_eq(pc.max_ns_decls, 1);
+  xsr_router_sender_limits(&rc, 8, 1, &pc);
+  cr_assert_eq(pc.max_stanza, 2);
+  cr_assert_eq(pc.max_attrs, 2);
+  cr_assert_eq(pc.max_ns_decls, 2);
+  rc.max_stanza = 100; /* less than the 'from' alone */
+  rc.max_attrs = 1;
+  xsr_router_sender_limits(&rc, 0, 0, &pc);
+  cr_assert_eq(pc.max_stanza, 1);
+  cr_assert_eq(pc.max_attrs, 1);
+  cr_assert_eq(pc.max_ns_decls, 3);
+  /* The result is a config the parser takes. */
+  xsr_router_config_init(&rc);
+  xsr_parser_config_init(&pc);
+  xsr_router_sender_limits(&rc, 4096, 4, &pc);
+  xsr_parser *p = xsr_parser_new(&pc, NULL, NULL, NULL);
+  cr_assert_not_null(p);
+  xsr_parser_free(p);
+}
+
+/* The longest full JID, with a resource of characters that escape the
+ * longest: its stamp is exactly XSR_ROUTER_FROM_ROOM bytes. */
+static char *longest_jid(char res_char, size_t local, size_t domain, size_t resource) {
+  char *j = malloc(local + 1 + domain + 1 + resource + 1);
+  cr_assert_not_null(j);
+  size_t o = 0;
+  memset(j, 'a', local);
+  o += local;
+  j[o++] = '@';
+  for (size_t i = 0; i < domain; i++) /* labels of 60 letters, the first shorter */
+    j[o + i] = (domain - 1 - i) % 61 == 60 ? '.' : 'b';
+  o += domain;
+  j[o++] = '/';
+  memset(j + o, res_char, resource);
+  o += resource;
+  j[o] = '\0';
+  return j;
+}
+
+Test(router, from_room_is_the_worst_case, .init = setup, .fini = teardown) {
+  xsr_router *r = new_router(0, 1);
+  xsr_session *jul = bind(r, 1, J "/balcony", 1, 0);
+  const size_t M = XSR_JID_PART_MAX;
+  static const char worst[] = {'\'', '"'};
+  for (size_t k = 0; k < 2; k++) {
+    char *jid = longest_jid(worst[k], M, M, M);
+    size_t jl = strlen(jid);
+    cr_assert_eq(jl, XSR_JID_MAX);
+    xsr_session *s;
+    cr_assert_eq(xsr_session_new(xsr_router_worker(r, 0), jid, jl, NULL, &s), XSR_OK);
+    xsr_jid sj = xsr_session_jid(s);
+    cr_assert_eq(xsr_jid_full(&sj).len, jl, "nothing was normalised away");
+    xsr_stanza st = view("<message to='" J "/balcony'/>");
+    char *out = malloc(st.raw.len + XSR_ROUTER_FROM_ROOM + 1);
+    size_t n = route_one(r, s, &st, out, st.raw.len + XSR_ROUTER_FROM_ROOM + 1);
+    cr_assert_eq(n, st.raw.len + XSR_ROUTER_FROM_ROOM, "stamp of %zu bytes", n - st.raw.len);
+    reparsed rp;
+    assert_reparses((xsr_span){out, n}, NULL, &rp);
+    cr_assert_eq(rp.from_len, jl);
+    cr_assert(!memcmp(rp.from, jid, jl));
+    free(out);
+    xsr_session_close_owner(s);
+    free(jid);
+  }
+  /* And it is the longest: one byte more in any part is refused. */
+  for (int part = 0; part < 3; part++) {
+    char *jid = longest_jid('\'', M + (part == 0), M + (part == 1), M + (part == 2));
+    xsr_session *s = NULL;
+    cr_assert_neq(xsr_session_new(xsr_router_worker(r, 0), jid, strlen(jid), NULL, &s), XSR_OK,
+                  "part %d", part);
+    cr_assert_null(s);
+    free(jid);
+  }
+  xsr_session_close_owner(jul);
+  xsr_router_free(r);
+}
+
+/* What sender_limits promises: a stanza at the sender's limits, from the
+ * longest JID, with everything its stream header can add, is delivered at
+ * exactly the router's limits. */
+Test(router, sender_limits_meet_router_limits, .init = setup, .fini = teardown) {
+  xsr_router_config rc;
+  xsr_router_config_init(&rc);
+  rc.workers = 2;
+  rc.max_stanza = 20000;
+  xsr_router *r = xsr_router_new(&rc, NULL);
+  cr_assert_not_null(r);
+  const char *lang = "en";
+  size_t header_room = strlen(" xmlns:x='urn:x?a=1&amp;b=&lt;&gt;&apos;&quot;&#9;&#10;&#13;'") +
+                       strlen(" xmlns:stream='http://etherx.jabber.org/streams'") +
+                       strlen(" xml:lang='en'");
+  xsr_parser_config pc;
+  xsr_parser_config_init(&pc);
+  xsr_router_sender_limits(&rc, header_room, 2, &pc);
+  /* A start tag with pc.max_attrs attributes and no 'from', padded to
+   * pc.max_stanza bytes. */
+  char *raw = malloc(pc.max_stanza + 1);
+  int o = snprintf(raw, pc.max_stanza, "<message to='" J "/balcony'");
+  for (unsigned i = 1; i < pc.max_attrs; i++)
+    o += snprintf(raw + o, pc.max_stanza - (size_t)o, " a%u=''", i);
+  o += snprintf(raw + o, pc.max_stanza - (size_t)o, "><x:y/><stream:z/><body>");
+  const char *tail = "</body></message>";
+  size_t pad = pc.max_stanza - (size_t)o - strlen(tail);
+  memset(raw + o, '.', pad);
+  strcpy(raw + o + pad, tail);
+  cr_assert_eq(strlen(raw), pc.max_stanza);
+  xsr_stanza st = view(raw);
+  cr_assert_eq(st.tag_attrs, pc.max_attrs);
+  st.inherited = inh_x;
+  st.inherited_count = 2;
+  st.stream_lang.ptr = lang;
+  st.stream_lang.len = 2;
+  char *jid = longest_jid('\'', XSR_JID_PART_MAX, XSR_JID_PART_MAX, XSR_JID_PART_MAX);
+  xsr_session *s, *jul = bind(r, 1, J "/balcony", 1, 0);
+  cr_assert_eq(xsr_session_new(xsr_router_worker(r, 0), jid, strlen(jid), NULL, &s), XSR_OK);
+  char *out = malloc(rc.max_stanza + 1);
+  size_t n = route_one(r, s, &st, out, rc.max_stanza + 1);
+  cr_assert_eq(n, rc.max_stanza);
+  xsr_parser_config recv;
+  xsr_parser_config_init(&recv);
+  recv.max_stanza = rc.max_stanza;
+  recv.max_attrs = rc.max_attrs;
+  recv.max_ns_decls = rc.max_ns_decls;
+  reparsed rp;
+  assert_reparses((xsr_span){out, n}, &recv, &rp);
+  recv.max_attrs = rc.max_attrs - 1;
+  cr_assert_eq(reparse((xsr_span){out, n}, &recv, &rp), XSR_ELIMITATTRS);
+  free(out);
+  free(raw);
+  free(jid);
+  xsr_session_close_owner(s);
+  xsr_session_close_owner(jul);
+  xsr_router_free(r);
+}
+
+/* Views straight from the parser: the sender's stream binds a prefix and
+ * declares a language on its header; what is delivered reads the same on a
+ * recipient's stream that does neither. */
+typedef struct fwd_ctx {
+  xsr_router *r;
+  xsr_session *from;
+  int routed;
+  unsigned tag_attrs[4];
+  xsr_route_result res[4];
+} fwd_ctx;
+
+static int fwd_on_stanza(void *user, const xsr_stanza *st) {
+  fwd_ctx *c = user;
+  cr_assert_lt(c->routed, 4);
+  c->tag_attrs[c->routed] = st->tag_attrs;
+  cr_assert_eq(xsr_router_route_rcu(c->r, c->from, st, &c->res[c->routed]), XSR_OK);
+  c->routed++;
+  return 0;
+}
+
+static const xsr_parser_callbacks fwd_cb = {NULL, fwd_on_stanza, NULL};
+
+Test(router, forwarding_context_from_the_parser, .init = setup, .fini = teardown) {
+  fwd_ctx c;
+  memset(&c, 0, sizeof c);
+  c.r = new_router(0, 1);
+  c.from = bind(c.r, 0, ROMEO, 1, 0);
+  xsr_session *jul = bind(c.r, 1, J "/balcony", 1, 0);
+  const char *in =
+      "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
+      " xmlns:x='urn:x&amp;y' version='1.0' xml:lang='en'>"
+      "<message to='" J "/balcony' from='evil'><x:y x:a='1'/></message>"
+      "<message to='" J "/balcony' xml:lang='fr'><body>plain</body></message>";
+  xsr_parser *p = xsr_parser_new(NULL, &fwd_cb, &c, NULL);
+  cr_assert_not_null(p);
+  cr_assert_eq(xsr_parser_feed(p, in, strlen(in)), XSR_OK);
+  xsr_parser_free(p);
+  cr_assert_eq(c.routed, 2);
+  cr_assert_eq(c.tag_attrs[0], 2);
+  cr_assert_eq(c.tag_attrs[1], 2);
+  static const char *const want[] = {
+      "<message from='" ROMEO "' xmlns:x='urn:x&amp;y' xml:lang='en' to='" J
+      "/balcony'><x:y x:a='1'/></message>",
+      "<message from='" ROMEO "' to='" J "/balcony' xml:lang='fr'><body>plain</body></message>",
+  };
+  xsr_msg *m[4];
+  cr_assert_eq(pop_all(c.r, m, 4), 2);
+  for (int i = 0; i < 2; i++) {
+    cr_assert_eq(c.res[i].action, XSR_ROUTE_DELIVER);
+    xsr_span b = xsr_msg_bytes(m[i]);
+    cr_assert(b.len == strlen(want[i]) && !memcmp(b.ptr, want[i], b.len), "%d: %.*s", i, (int)b.len,
+              b.ptr);
+    reparsed rp;
+    assert_reparses(b, NULL, &rp);
+    cr_assert_eq(rp.has_lang, 1);
+    xsr_msg_release(m[i]);
+  }
+  /* The same stream against recipients that take 4 attributes, then 3: the
+   * first stanza's rewrite has 4 (to, 'from', xmlns:x, xml:lang), the
+   * second's 3 (to, xml:lang, 'from'). */
+  for (unsigned max = 4; max >= 3; max--) {
+    xsr_router_config cfg;
+    xsr_router_config_init(&cfg);
+    cfg.workers = 2;
+    cfg.account_exists = account_exists;
+    cfg.max_attrs = max;
+    fwd_ctx d;
+    memset(&d, 0, sizeof d);
+    d.r = xsr_router_new(&cfg, NULL);
+    cr_assert_not_null(d.r);
+    d.from = bind(d.r, 0, ROMEO, 1, 0);
+    xsr_session *j2 = bind(d.r, 1, J "/balcony", 1, 0);
+    p = xsr_parser_new(NULL, &fwd_cb, &d, NULL);
+    cr_assert_eq(xsr_parser_feed(p, in, strlen(in)), XSR_OK);
+    xsr_parser_free(p);
+    cr_assert_eq(d.routed, 2);
+    cr_assert_eq(d.res[0].action, max == 4 ? XSR_ROUTE_DELIVER : XSR_ROUTE_BOUNCE, "max %u", max);
+    if (max == 3)
+      cr_assert_str_eq(d.res[0].condition, "policy-violation");
+    cr_assert_eq(d.res[1].action, XSR_ROUTE_DELIVER);
+    cr_assert_eq(pop_all(d.r, m, 4), 2);
+    xsr_msg_release(m[0]);
+    xsr_msg_release(m[1]);
+    xsr_session_close_owner(j2);
+    xsr_session_close_owner(d.from);
+    xsr_router_free(d.r);
+  }
+  xsr_session_close_owner(jul);
+  xsr_session_close_owner(c.from);
+  xsr_router_free(c.r);
 }

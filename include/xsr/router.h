@@ -17,7 +17,7 @@
  *   // for each stanza the client sends (inside the parser's on_stanza):
  *   xsr_route_result res;
  *   if (xsr_router_route_rcu(r, s, stanza, &res) == XSR_EQUEUEFULL)
- *     return XSR_PAUSE;                               // stop reading; retry later
+ *     return XSR_RETRY;     // parser keeps it; stop reading; resume on on_room
  *   // in worker w's loop:
  *   xsr_msg *batch[64];
  *   size_t n = xsr_worker_pop_owner(worker, batch, 64);
@@ -115,21 +115,50 @@
  *
  * FROM STAMPING.  The router never trusts the 'from' a client sends: the
  * bytes delivered are the stanza as received with its 'from' attribute
- * removed and " from='<sender's full JID>'" inserted right after the element
- * name.  They are produced once per routed stanza, into one reference-counted
- * buffer shared by every recipient of a fan-out (the buffer and all its queue
- * nodes are a single allocation).
+ * removed and, right after the element name, " from='<sender's full JID>'",
+ * then what the stanza took from its sender's stream (the view's forwarding
+ * context, see stanza.h), so that it means the same on the recipient's
+ * stream: " xmlns:P='URI'" for each prefix binding it inherited from the
+ * sender's stream header (without them a recipient's parser would refuse
+ * it as using an unbound prefix, or, for a prefix the recipient's stream
+ * binds too, such as "stream", read it in another namespace), and
+ * " xml:lang='L'" when the stanza has no xml:lang and the sender's stream
+ * declared one (RFC 6120 section 4.7.4).  Values are escaped as xsr_writer
+ * escapes them.  The bytes are produced once per routed stanza, into one
+ * reference-counted buffer shared by every recipient of a fan-out (the
+ * buffer and all its queue nodes are a single allocation).
+ *
+ * LIMITS.  The rewrite makes a stanza longer (by at most
+ * XSR_ROUTER_FROM_ROOM bytes for the 'from', plus the declarations and
+ * xml:lang) and can add attributes to its start tag (one for a 'from' the
+ * client did not send, one per inherited binding, one for xml:lang).  A
+ * recipient must be able to read whatever is delivered, so the router
+ * never delivers a stanza longer than cfg.max_stanza bytes, or whose start
+ * tag has more than cfg.max_attrs attributes or cfg.max_ns_decls
+ * declarations (by default the parser's own defaults: what a recipient
+ * using xsr's defaults accepts).  The start tag's counts come from the
+ * view's tag_attrs and tag_decls (stanza.h), which a view built by hand
+ * must therefore fill.  Such a stanza is bounced to the sender with the
+ * stanza error policy-violation (type modify), or dropped when it is an
+ * error or an iq result (see above), and nothing is delivered.  A server
+ * keeps that from happening to any stanza its clients' streams accept by
+ * reading them with tighter limits than it delivers with:
+ * xsr_router_sender_limits() gives them.
  *
  * BUDGETS AND BACK-PRESSURE.  Each session may have at most cfg.session_budget
  * bytes queued and not yet released (xsr_msg_release()), counting the bytes
  * of its stanzas.  A stanza is queued to all its recipients or to none: when
  * one recipient's budget would be exceeded, xsr_router_route_rcu() queues
  * nothing and returns XSR_EQUEUEFULL with res->blocked naming that
- * recipient.  The caller must then stop reading from the sender (the parser
- * keeps the stanza when on_stanza returns XSR_PAUSE) and route the same
- * stanza again when cfg.on_room reports that the blocked session has drained
- * to half its budget (that call is never lost: a refusal racing with the
- * releases that drain the queue is seen by one of them).  Memory is therefore bounded by budget x
+ * recipient.  The caller then returns XSR_RETRY from on_stanza (the parser
+ * stops before the stanza and keeps its bytes and stream context; see
+ * parser.h), stops reading from the sender, and when cfg.on_room reports
+ * that the blocked session has drained to half its budget, calls
+ * xsr_parser_resume() on the sender's parser (on the sender's own thread:
+ * on_room runs on whichever thread released the message), which reports
+ * the same stanza to on_stanza again, to be routed again.  The on_room call
+ * is never lost: a refusal racing with the releases that drain the queue is
+ * seen by one of them.  Memory is therefore bounded by budget x
  * sessions, never by how fast senders send.  A session with nothing queued always accepts one
  * stanza, however large, so a budget smaller than the largest stanza cannot block a session
  * forever.  Bounces to a sender whose own budget is exhausted are dropped (res->recipients is 0).
@@ -150,6 +179,7 @@
 #include "alloc.h"
 #include "error.h"
 #include "jid.h"
+#include "parser.h"
 #include "stanza.h"
 
 #ifdef __cplusplus
@@ -181,10 +211,37 @@ typedef struct xsr_router_config {
    * exists while it has a bound session. */
   int (*account_exists)(void *user, xsr_span bare);
   void *user; /* passed to the callbacks */
+  /* What recipients accept (see LIMITS), in the ranges xsr_parser_new()
+   * accepts: max_stanza 1..XSR_MAX_STANZA_LIMIT, max_attrs 1..65535,
+   * max_ns_decls 1.. (declarations count among the attributes, so
+   * max_attrs bounds them too). */
+  size_t max_stanza;     /* bytes of a delivered stanza [XSR_DEFAULT_MAX_STANZA] */
+  unsigned max_attrs;    /* attributes of its start tag [XSR_DEFAULT_MAX_ATTRS] */
+  unsigned max_ns_decls; /* declarations on its start tag [XSR_DEFAULT_MAX_NS_DECLS] */
 } xsr_router_config;
+
+/* The most bytes a 'from' stamp adds: " from='" + the longest full JID
+ * (1023 + 1 + 1023 + 1 + 1023 bytes) with every byte of its resource
+ * escaped as "&apos;" (localparts and domains cannot hold & < > ' ") + "'". */
+#define XSR_ROUTER_FROM_ROOM (7u + 1023u + 1u + 1023u + 1u + 6u * 1023u + 1u)
 
 /* Fills `cfg` with the defaults in brackets above. */
 void xsr_router_config_init(xsr_router_config *cfg);
+
+/* The limits to read a sender's stream with, so that every stanza it
+ * accepts can be delivered under the router's limits `rcfg` (see LIMITS):
+ * sets pcfg->max_stanza to rcfg->max_stanza less XSR_ROUTER_FROM_ROOM and
+ * `header_room` bytes, max_attrs to rcfg->max_attrs less 2 and
+ * `header_decls`, max_ns_decls to rcfg->max_ns_decls less `header_decls`
+ * (never below 1).  `header_room` and `header_decls` are what the sender's
+ * stream header may add to a stanza: the escaped length of its prefix
+ * declarations and xml:lang (" xmlns:P='URI'" and " xml:lang='L'") and the
+ * number of its prefix declarations.  A server that cannot know the header
+ * before creating the parser passes the most it will accept in a header
+ * and refuses headers that add more.  Other fields of pcfg are left as
+ * they are.  Any thread. */
+void xsr_router_sender_limits(const xsr_router_config *rcfg, size_t header_room,
+                              unsigned header_decls, xsr_parser_config *pcfg);
 
 /* Creates a router.  cfg NULL: defaults; alloc NULL: libc (the hash table's
  * own bucket arrays always come from libc).  Returns NULL when out of memory
@@ -271,8 +328,10 @@ typedef struct xsr_route_result {
 } xsr_route_result;
 
 /* Routes one stanza sent by session `from` (which need not be bound).
- * Applies the rules above, stamps 'from', and queues the bytes.  `st` is
- * only read during the call.  Returns:
+ * Applies the rules above, stamps 'from' (and adds the stanza's forwarding
+ * context), and queues the bytes; a stanza that would exceed the limits
+ * after the rewrite is bounced with policy-violation (res->condition).  `st`
+ * is only read during the call.  Returns:
  *   XSR_OK         res says what happened
  *   XSR_EQUEUEFULL nothing was queued; res->blocked had no room (see
  *                  BUDGETS AND BACK-PRESSURE)
