@@ -6,8 +6,8 @@
 
 #define XSR_VERSION_MAJOR  0
 #define XSR_VERSION_MINOR  1
-#define XSR_VERSION_PATCH  0
-#define XSR_VERSION_STRING "0.1.0"
+#define XSR_VERSION_PATCH  1
+#define XSR_VERSION_STRING "0.1.1"
 
 #include "alloc.h"
 #include "error.h"

@@ -1,0 +1,192 @@
+/*
+ * server/users.h: the accounts store of xsr-router (the --users file).
+ *
+ * The file is JSON, read through yajl and written with yajl_gen.  Version 1:
+ *
+ *   {
+ *     "version": 1,
+ *     "domain": "example.com",
+ *     "users": {
+ *       "alice": {
+ *         "scram-sha-1":   {"salt": "<base64>", "iterations": 4096,
+ *                           "stored-key": "<base64>", "server-key": "<base64>"},
+ *         "scram-sha-256": {"salt": "<base64>", "iterations": 4096,
+ *                           "stored-key": "<base64>", "server-key": "<base64>"},
+ *         "roster": [
+ *           {"jid": "bob@example.com", "name": "Bob", "groups": ["Friends"]}
+ *         ]
+ *       }
+ *     }
+ *   }
+ *
+ * Field by field:
+ *   version      required, the integer 1; any other value is refused (a later
+ *                format gets a new number and its own reader).
+ *   domain       required, the domain every account belongs to (RFC 7622
+ *                domainpart; stored and written in canonical form).
+ *   users        required, localpart -> account.  Keys are normalised
+ *                (PRECIS UsernameCaseMapped, as xsr_jid_parse does); two keys
+ *                with the same canonical form are an error.  A localpart
+ *                longer than XSR_JID_PART_MAX bytes once normalised is refused.
+ *   scram-sha-1, scram-sha-256
+ *                the SCRAM credentials of RFC 5802 / RFC 7677: salt (base64,
+ *                1..XSR__USERS_SALT_MAX bytes), iterations (integer,
+ *                XSR__USERS_ITER_MIN..XSR__USERS_ITER_MAX), StoredKey and
+ *                ServerKey (base64 of 20 bytes for SHA-1, 32 for SHA-256).  An
+ *                account has at least one of the two.  Never a password.
+ *   roster       optional array of items: "jid" (required, a bare JID,
+ *                stored canonical; unique within the roster), "name"
+ *                (optional string), "groups" (optional array of non-empty
+ *                strings), "subscription" (optional: "none", "to", "from" or
+ *                "both"; absent means "both", and "both" is not written out).
+ * Any other key is an error, so a misspelt field is reported, not ignored.
+ * Strings must be valid UTF-8 (yajl checks).  Files over XSR__USERS_FILE_MAX
+ * bytes are refused before they are read.
+ *
+ * Errors: every function that can fail writes one line into the caller's
+ * `err` buffer naming the file and what is wrong, with a JSON pointer
+ * (RFC 6901) to the offending value, e.g.
+ *   "users.json: /users/alice/scram-sha-256/salt: not valid base64"
+ *   "users.json:3:17: invalid JSON: parse error: invalid object key (must be a string)"
+ *
+ * Threads: a loaded table is immutable; any number of threads may look up in
+ * it concurrently.  Loading and xsr__users_add() do blocking file I/O: call
+ * them at start-up or from a thread pool, never on a worker loop.
+ */
+#ifndef XSR_SERVER_USERS_H
+#define XSR_SERVER_USERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xsr/jid.h"
+
+#define XSR__USERS_VERSION      1
+#define XSR__USERS_FILE_MAX     ((size_t)64 << 20) /* bytes */
+#define XSR__USERS_ITERATIONS   4096u              /* for new credentials */
+#define XSR__USERS_ITER_MIN     4096u              /* RFC 7677 section 4 */
+#define XSR__USERS_ITER_MAX     1000000u           /* bounds a PLAIN login's cost */
+#define XSR__USERS_SALT_LEN     16u                /* bytes, for new credentials */
+#define XSR__USERS_SALT_MAX     128u               /* bytes, accepted on load */
+#define XSR__USERS_KEY_MAX      32u                /* SHA-256 output */
+#define XSR__USERS_PASSWORD_MAX 1024u              /* bytes, for xsr__users_add */
+
+typedef enum xsr__scram_hash {
+  XSR__SCRAM_SHA1 = 0, /* 20-byte keys */
+  XSR__SCRAM_SHA256,   /* 32-byte keys */
+  XSR__SCRAM_NHASH
+} xsr__scram_hash;
+
+/* 20 or 32. */
+size_t xsr__scram_key_len(xsr__scram_hash h);
+/* "scram-sha-1" / "scram-sha-256": the key in the file. */
+const char *xsr__scram_file_key(xsr__scram_hash h);
+
+/* One mechanism's stored SCRAM credentials. */
+typedef struct xsr__scram_cred {
+  int present; /* 0: the account has none for this hash */
+  uint32_t iterations;
+  size_t salt_len;
+  unsigned char salt[XSR__USERS_SALT_MAX];
+  unsigned char stored_key[XSR__USERS_KEY_MAX]; /* xsr__scram_key_len() bytes used */
+  unsigned char server_key[XSR__USERS_KEY_MAX];
+} xsr__scram_cred;
+
+typedef enum xsr__subscription {
+  XSR__SUB_BOTH = 0, /* the default */
+  XSR__SUB_NONE,
+  XSR__SUB_TO,
+  XSR__SUB_FROM
+} xsr__subscription;
+
+/* "both", "none", "to", "from". */
+const char *xsr__subscription_name(xsr__subscription s);
+
+/* One roster item.  Strings are NUL-terminated and owned by the table. */
+typedef struct xsr__roster_item {
+  const char *jid;  /* canonical bare JID */
+  const char *name; /* NULL when absent */
+  const char *const *groups;
+  size_t ngroups;
+  xsr__subscription subscription;
+} xsr__roster_item;
+
+/* One account.  Owned by the table; valid until xsr__users_free(). */
+typedef struct xsr__account {
+  const char *local; /* canonical localpart, NUL-terminated */
+  size_t local_len;
+  xsr__scram_cred cred[XSR__SCRAM_NHASH]; /* indexed by xsr__scram_hash */
+  const xsr__roster_item *roster;
+  size_t nroster;
+} xsr__account;
+
+/* The loaded file: an immutable table hashed by canonical localpart. */
+typedef struct xsr__users xsr__users;
+
+/*
+ * Reads and validates the users file at `path`.  On success returns 0 and
+ * sets *out (free with xsr__users_free); on failure returns -1, sets *out to
+ * NULL and writes a message into err[0..errlen) (always NUL-terminated when
+ * errlen > 0).  A missing file is an error here (see xsr__users_add for the
+ * one place where it is not).
+ */
+int xsr__users_load(const char *path, xsr__users **out, char *err, size_t errlen);
+
+/* The same for a document in memory; `name` stands for the file name in
+ * messages.  json[0..len) need not be NUL-terminated. */
+int xsr__users_parse(const char *name, const char *json, size_t len, xsr__users **out, char *err,
+                     size_t errlen);
+
+/* Frees a table (NULL is fine).  Every pointer into it dies with it. */
+void xsr__users_free(xsr__users *u);
+
+/* The canonical domain, NUL-terminated. */
+const char *xsr__users_domain(const xsr__users *u);
+
+/* Number of accounts, and the i-th in canonical-localpart byte order
+ * (i < xsr__users_count()). */
+size_t xsr__users_count(const xsr__users *u);
+const xsr__account *xsr__users_at(const xsr__users *u, size_t i);
+
+/*
+ * Looks up an account by localpart: `local[0..len)` is normalised first (so
+ * "Alice" finds "alice"); input that is not a valid localpart, or contains
+ * '@' or '/', finds nothing.  Returns NULL when there is no such account.
+ * ASCII input allocates nothing.  Thread-safe.
+ */
+const xsr__account *xsr__users_lookup(const xsr__users *u, const char *local, size_t len);
+
+/*
+ * The canonical form of the localpart local[0..len) as xsr__users_lookup()
+ * computes it, written into out[0..XSR_JID_MAX) and spanned by *canon.
+ * Returns XSR_OK or the xsr_jid_parse() error (XSR_EJIDCHAR for '@' or '/').
+ */
+xsr_err xsr__users_normalise(const xsr__users *u, const char *local, size_t len, char *out,
+                             xsr_span *canon);
+
+/*
+ * Writes the table to `path` atomically: a temporary file in the same
+ * directory (mode 0600), fsync, rename over `path`, fsync of the directory.
+ * On any failure `path` is left as it was and the temporary file removed.
+ * Accounts are written in canonical-localpart order, so saving a loaded
+ * table twice gives the same bytes.  Returns 0, or -1 with a message.
+ */
+int xsr__users_save(const xsr__users *u, const char *path, char *err, size_t errlen);
+
+/*
+ * Adds the account `jid` (localpart@domain, no resource) with `password`, or
+ * replaces the credentials of an existing one (keeping its roster), in the
+ * file at `path`, which is created when it does not exist (its domain is then
+ * the JID's).  The password is SASLprep'd (RFC 4013) and turned into SCRAM-
+ * SHA-1 and SCRAM-SHA-256 credentials, each with a fresh random salt of
+ * XSR__USERS_SALT_LEN bytes (getrandom) and XSR__USERS_ITERATIONS
+ * iterations; the password itself is not stored.  Every other account is
+ * kept.  The file is written as by xsr__users_save().  A file that exists but
+ * does not load is reported and left untouched.  Returns 0, or -1 with a
+ * message.  Blocking; CPU-heavy (two PBKDF2 runs).  There is no locking:
+ * of two concurrent adds to one file, the last rename wins.
+ */
+int xsr__users_add(const char *path, const char *jid, size_t jid_len, const char *password,
+                   size_t password_len, char *err, size_t errlen);
+
+#endif /* XSR_SERVER_USERS_H */
