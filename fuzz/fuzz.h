@@ -97,6 +97,13 @@ typedef struct fuzz_run_opts {
    * read, as a server gets them), and the chunk pattern takes the rest. */
   const size_t *cuts;
   size_t ncuts;
+  /* on_stanza refuses (XSR_RETRY) every retry_every-th stanza the first time
+   * it is reported, retry_times times in a row (0: never).  The parser must
+   * stop before it (offset at its first byte) and report it again on resume
+   * at the same offset with the same bytes and view; the log records it once,
+   * so it must still equal a run without refusals. */
+  int retry_every;
+  int retry_times;
 } fuzz_run_opts;
 
 /* The outcome of one or more runs, plus the event log compared across

@@ -34,9 +34,19 @@ gen parser_buffer
 # The buffer harness reads the room it asks for from mode bits 4-6.
 printf '\060\000\000\132\245\074\303' >"$corpus/parser_buffer/c2s-session-ask1460"
 cat "$seeds/c2s-session.xml" >>"$corpus/parser_buffer/c2s-session-ask1460"
+# XSR_RETRY: refuse every 3rd stanza once (feed), every stanza twice (feed),
+# every 2nd stanza once (buffer/commit).
+for m in '\140' '\240'; do
+  f=$corpus/parser_feed/c2s-session-retry$(printf "$m" | od -An -tu1 | tr -d ' ')
+  printf "$m\000\000\132\245\074\303" >"$f"
+  cat "$seeds/c2s-session.xml" >>"$f"
+done
+printf '\010\000\000\132\245\074\303' >"$corpus/parser_buffer/c2s-session-retry"
+cat "$seeds/c2s-session.xml" >>"$corpus/parser_buffer/c2s-session-retry"
 gen restart
-# restart: mode bits 0-2 restart every n-th stanza; bit 3 buffer/commit.
-for m in '\000' '\023' '\010' '\002'; do
+# restart: mode bits 0-2 restart every n-th stanza; bit 3 buffer/commit;
+# bits 5-7 refuse stanzas with XSR_RETRY (0xa0: every one, twice).
+for m in '\000' '\023' '\010' '\002' '\240'; do
   f=$corpus/restart/c2s-session-mode$(printf "$m" | od -An -tu1 | tr -d ' ')
   printf "$m\000\000\132\245\074\303" >"$f"
   cat "$seeds/c2s-session.xml" >>"$f"
@@ -105,3 +115,49 @@ a@b.c/ with space
 JIDS
 printf '\000a@b\000c' >"$dir/nul"
 printf '\000\377@example.com' >"$dir/bad-utf8"
+
+# forward: [mode][budget][drain][chunks x4] BODY (see forward_fuzzer.c).
+# Wrapped inputs: header attributes NUL message content (NUL more messages).
+dir=$corpus/forward
+rm -rf "$dir"
+mkdir -p "$dir"
+printf '\000\003\007\132\245\074\303%s\000%s\000%s\000%s' "xmlns:foo='urn:foo' xml:lang='en'" \
+  "<foo:bar a='1'/><body>hi &amp; bye</body>" "<body><![CDATA[<x> & ]]></body><stream:x/>" \
+  "<foo:y xmlns:foo='urn:other'><foo:z/></foo:y>" >"$dir/wrapped-foo-lang"
+# small router limits: the long body is bounced with policy-violation
+long=$(printf '0123456789%.0s' $(seq 62))
+printf '\006\002\021\001\002\003\004%s\000%s\000%s\000%s' \
+  "xmlns:foo=\"urn:foo&amp;q'\" xmlns:bar='urn:bar'" "<foo:x p1='1' p2='2'/><bar:y/>" \
+  "<body>$long</body>" "<body>short</body>" >"$dir/wrapped-small-limits"
+# a 1-byte budget, early resumes, writes in flight
+printf '\364\001\377\377\377\377\377%s\000%s\000%s\000%s\000%s\000%s\000%s' "xmlns:p='urn:p'" \
+  "<p:a/>" "<p:b/>" "<p:c/>" "<p:d/>" "<body>x</body>" "<body>y</body>" \
+  >"$dir/wrapped-tiny-budget-early-hold"
+# raw streams: every route outcome (full, bare with two resources, self,
+# bounce, drop, server), a rebound stream prefix under sender limits
+{
+  printf '\161\002\005\021\021\042\042'
+  cat <<'EOF'
+<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' xmlns:foo='urn:foo' to='x.lit' version='1.0' xml:lang='en'>
+<message to='b@x.lit/r' from='evil@y/z' type='chat' id='1'><body>hi</body><foo:x foo:a='&lt;'/></message>
+<message to='b@x.lit' type='chat' id='2'><body>to both resources</body></message>
+<message to='c@x.lit/r' id='3' xml:lang='de'><body>hallo</body></message>
+<message to='a@x.lit/r' id='4'><body>to myself</body></message>
+<presence to='b@x.lit/s'><show>away</show><stream:error/></presence>
+<iq to='b@x.lit/gone' type='get' id='5'><query xmlns='jabber:iq:version'/></iq>
+<iq to='c@x.lit/r' type='result' id='6'/>
+<message to='nobody@x.lit' type='chat' id='7'/>
+<presence type='subscribe' to='c@x.lit'/>
+</stream:stream>
+EOF
+} >"$dir/raw-c2s"
+{
+  printf '\013\004\011\200\100\040\020'
+  cat <<'EOF'
+<s:stream xmlns:s='http://etherx.jabber.org/streams' xmlns:stream='urn:xsr:other' xmlns='jabber:client' xml:lang="x'y" version='1.0'>
+<message to='b@x.lit/r' id='1'><stream:x/><s:y/></message>
+<iq to='b@x.lit/s' type='set' id='3'><q xmlns='urn:q' xmlns:p='urn:p'><p:r/></q></iq>
+<message to='c@x.lit/r' id='2' a1='1' a2='2' a3='3' a4='4' a5='5' a6='6' a7='7' a8='8'/>
+</s:stream>
+EOF
+} >"$dir/raw-rebound-sender-limits"

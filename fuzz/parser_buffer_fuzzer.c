@@ -6,6 +6,7 @@
  * Input: [mode][limits a][limits b][4 chunk-pattern bytes] XML...
  *   mode bits 0-1  pause after stanzas / after stream open and close
  *        bit 2     call the API from callbacks (must answer XSR_EBUSY)
+ *        bit 3     refuse every second stanza once with XSR_RETRY
  *        bits 4-6  room asked of xsr_parser_buffer(): 0 (default), 1, 2,
  *                  16, 100, 1460, 4096, 65536
  *        bit 7     a read per event (see parser_feed_fuzzer), then the
@@ -29,6 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   opts.pause_mask = mode & 3;
   opts.check_callbacks = (mode & 4) != 0;
   opts.buffer_ask = asks[(mode >> 4) & 7];
+  opts.retry_every = (mode & 8) ? 2 : 0;
+  opts.retry_times = 1;
   xsr_parser_config cfg;
   fuzz_config(&cfg, a, b);
 

@@ -10,11 +10,13 @@
  *                  reference run's stream header, stanza or stream end
  *                  ended (a server reading whole stanzas), the chunk
  *                  pattern after the last
+ *        bits 5-6  (bit 3 clear) refuse every n-th stanza with XSR_RETRY
+ *                  (0: never), once, or twice in a row when bit 7 is set
  *
  * Checks: every invariant of fuzz_session_run() (spans, index, decoding,
- * offsets, refusal after an error), and split invariance: the chunked,
- * paused run reports exactly the events, error and offset of one feed of
- * the whole input.
+ * offsets, refusal after an error, a refused stanza reported again as it
+ * was), and split invariance: the chunked, paused, refusing run reports
+ * exactly the events, error and offset of one feed of the whole input.
  */
 #include "fuzz.h"
 
@@ -68,6 +70,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fuzz_log_expect_equal(&ref.log, &got.log, "feed with a failing allocator");
     }
   } else {
+    opts.retry_every = (mode >> 5) & 3;
+    opts.retry_times = (mode & 0x80) ? 2 : 1;
     if (mode & 16) {
       opts.cuts = ref.ends;
       opts.ncuts = ref.nends;

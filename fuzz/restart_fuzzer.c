@@ -7,6 +7,8 @@
  *                  <success/> and <proceed/>, as after SASL and STARTTLS)
  *        bit 3     feed through buffer/commit instead of feed
  *        bit 4     call the API from callbacks (must answer XSR_EBUSY)
+ *        bits 5-6  refuse every n-th stanza with XSR_RETRY (0: never), once,
+ *                  or twice in a row when bit 7 is set
  *
  * The harness pauses in on_stanza, restarts, and resumes: the bytes already
  * received must become the start of the new stream.  Checks: the
@@ -28,11 +30,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   opts.restart_on = 1;
   opts.restart_every = mode & 7;
   opts.check_callbacks = (mode & 16) != 0;
+  opts.retry_every = (mode >> 5) & 3;
+  opts.retry_times = (mode & 0x80) ? 2 : 1;
   xsr_parser_config cfg;
   fuzz_config(&cfg, a, b);
 
   fuzz_run_opts whole = opts;
   whole.way = FUZZ_FEED_WHOLE;
+  whole.retry_every = 0;
   fuzz_result ref = {0}, got = {0}, again = {0};
   fuzz_parse(&cfg, &whole, in.data, in.size, &ref);
 

@@ -14,6 +14,10 @@
  *     length needed when the buffer is one byte short;
  *   - events come in stream order (open, stanzas, close) at increasing
  *     offsets, and the API called from a callback answers XSR_EBUSY;
+ *   - a stanza refused with XSR_RETRY (opts.retry_every) leaves the parser
+ *     paused at its first byte, holding it, and comes back on resume at the
+ *     same offset with the same bytes and the same view, before anything
+ *     else;
  * and after the run:
  *   - xsr_parser_bytes() is the count fed, the error offset lies inside it,
  *     and a failed parser refuses more input with the same error, without
@@ -219,6 +223,13 @@ struct fuzz_session {
   uint64_t open_offset;           /* where the current stream's header starts */
   uint64_t res_stanzas_in_stream; /* stanzas since that header */
   int failed;                     /* the parser reported an error: no callback may follow */
+  /* XSR_RETRY: the stanza refused last (retry_off UINT64_MAX: none), the
+   * log record it produced, refusals still to make, stanzas seen fresh. */
+  uint64_t retry_off;
+  size_t retry_len;
+  int retry_left;
+  uint64_t fresh;
+  fuzz_log retry_rec;
   char *scratch;
   size_t scratch_cap;
 };
@@ -531,6 +542,7 @@ static int on_open(void *user, const xsr_stream_header *h) {
 static int on_stanza(void *user, const xsr_stanza *st) {
   fuzz_session *s = user;
   enter_callback(s, "stanza");
+  size_t mark = s->res->log.len; /* where this event's record starts */
   FUZZ_CHECK(s->state == 1, "stanza in state %d", s->state);
   FUZZ_CHECK(st->offset >= s->last_end, "stanza at %llu overlaps the previous event",
              (unsigned long long)st->offset);
@@ -575,6 +587,39 @@ static int on_stanza(void *user, const xsr_stanza *st) {
   log_span(l, st->type, st->raw.ptr);
   log_span(l, st->lang, st->raw.ptr);
   log_ns(s, st->ns);
+
+  /* XSR_RETRY: a refused stanza is not consumed, so its record leaves the
+   * log; the record it makes when reported again must be the same. */
+  const fuzz_run_opts *ro = s->opts;
+  if (s->retry_off != UINT64_MAX) {
+    FUZZ_CHECK(st->offset == s->retry_off,
+               "the stanza refused at %llu was not reported again first (next: %llu)",
+               (unsigned long long)s->retry_off, (unsigned long long)st->offset);
+    FUZZ_CHECK(l->len - mark == s->retry_rec.len &&
+                   memcmp(l->buf + mark, s->retry_rec.buf, s->retry_rec.len) == 0,
+               "the stanza refused at %llu came back with another view",
+               (unsigned long long)st->offset);
+    if (s->retry_left > 0) {
+      s->retry_left--;
+      l->len = mark;
+      check_api_busy(s);
+      s->in_callback = 0;
+      return XSR_RETRY;
+    }
+    s->retry_off = UINT64_MAX;
+  } else if (ro->retry_every > 0 && ro->retry_times > 0 &&
+             ++s->fresh % (uint64_t)ro->retry_every == 0) {
+    s->retry_rec.len = 0;
+    fuzz_log_bytes(&s->retry_rec, l->buf + mark, l->len - mark);
+    s->retry_off = st->offset;
+    s->retry_len = st->raw.len;
+    s->retry_left = ro->retry_times - 1;
+    l->len = mark;
+    check_api_busy(s);
+    s->in_callback = 0;
+    return XSR_RETRY;
+  }
+
   s->last_end = st->offset + st->raw.len;
   s->res->stanzas++;
   s->res_stanzas_in_stream++;
@@ -621,6 +666,7 @@ fuzz_session *fuzz_session_new(const xsr_parser_config *cfg, const xsr_allocator
   fuzz_session *s = calloc(1, sizeof *s);
   FUZZ_CHECK(s != NULL, "out of memory in the harness");
   s->cfg = *cfg;
+  s->retry_off = UINT64_MAX;
   s->p = xsr_parser_new(cfg, &fuzz_callbacks, s, alloc);
   if (s->p == NULL) {
     free(s);
@@ -638,6 +684,8 @@ void fuzz_session_reset(fuzz_session *s) {
   s->last_end = 0;
   s->failed = 0;
   s->want_restart = 0;
+  s->retry_off = UINT64_MAX; /* a reset drops a refused stanza too */
+  s->fresh = 0;
   FUZZ_CHECK(xsr_parser_bytes(s->p) == 0 && xsr_parser_offset(s->p) == 0 &&
                  xsr_parser_held(s->p) == 0 && xsr_parser_error(s->p, NULL) == XSR_OK &&
                  !xsr_parser_closed(s->p),
@@ -648,6 +696,7 @@ void fuzz_session_free(fuzz_session *s) {
   if (s == NULL)
     return;
   xsr_parser_free(s->p);
+  fuzz_log_free(&s->retry_rec);
   free(s->scratch);
   free(s);
 }
@@ -656,6 +705,15 @@ void fuzz_session_free(fuzz_session *s) {
  * stops pausing. */
 static xsr_err drain_pauses(fuzz_session *s, xsr_err r) {
   while (r == XSR_PAUSED) {
+    if (s->retry_off != UINT64_MAX) {
+      /* Stopped before the refused stanza, which the parser keeps. */
+      FUZZ_CHECK(xsr_parser_offset(s->p) == s->retry_off,
+                 "paused at %llu after refusing the stanza at %llu",
+                 (unsigned long long)xsr_parser_offset(s->p), (unsigned long long)s->retry_off);
+      FUZZ_CHECK(xsr_parser_held(s->p) >= s->retry_len,
+                 "the parser holds %zu bytes, the refused stanza has %zu", xsr_parser_held(s->p),
+                 s->retry_len);
+    }
     if (s->want_restart) {
       s->want_restart = 0;
       xsr_err rr = xsr_parser_restart(s->p);

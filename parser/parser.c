@@ -154,8 +154,8 @@ struct xsr_parser {
   char *arena;
   uint32_t arena_len, arena_cap;
   uint32_t stream_qname_off, stream_qname_len;
-  uint32_t stream_ns;             /* the stream's content namespace */
-  uint32_t slang_off, slang_len;  /* the header's xml:lang, decoded, in the arena */
+  uint32_t stream_ns;            /* the stream's content namespace */
+  uint32_t slang_off, slang_len; /* the header's xml:lang, decoded, in the arena */
   uint8_t has_slang;
 
   /* Forwarding context (xsr_stanza.inherited): binds[0, nstream_binds) are
@@ -1263,8 +1263,7 @@ static int persist_stream(xsr_parser *p, const char *b, const xsr_stream_header 
     need += p->binds[i].prefix_len;
   if (!grow(p, (void **)&p->arena, &p->arena_cap, need + 1, 1))
     return 0;
-  if (p->nbinds > p->capinh &&
-      !grow(p, (void **)&p->inh, &p->capinh, p->nbinds, sizeof *p->inh))
+  if (p->nbinds > p->capinh && !grow(p, (void **)&p->inh, &p->capinh, p->nbinds, sizeof *p->inh))
     return 0;
   p->arena_len = 0;
   memcpy(p->arena, b + el->off + 1, el->name_len);

@@ -287,6 +287,14 @@ static xsr_err bounce(xsr_router *r, xsr_session *sender, const xsr_stanza *st, 
   rc = xsr_writer_finish(&w, &len);
   if (rc != XSR_OK && rc != XSR_ENOSPC)
     goto out; /* unwritable values: drop */
+  if (len > r->cfg.max_stanza) {
+    /* Longer than the sender's stream may read (an id or 'to' of many
+     * escaped bytes): dropped, and said so. */
+    res->action = XSR_ROUTE_DROP;
+    res->condition = NULL;
+    rc = XSR_OK;
+    goto out;
+  }
   if (!xsr__reserve(sender, len)) {
     rc = XSR_OK; /* the sender's own queue is full: the bounce is dropped */
     goto out;
@@ -351,7 +359,9 @@ xsr_err xsr_router_bounce_rcu(xsr_router *r, xsr_session *to, const xsr_stanza *
     xsr_route_result res;
     memset(&res, 0, sizeof res);
     rc = bounce(r, to, st, orig_to, condition, type, &res);
-    if (rc == XSR_OK && res.recipients == 0)
+    if (rc == XSR_OK && res.action == XSR_ROUTE_DROP)
+      rc = XSR_ELIMITSTANZA; /* longer than cfg.max_stanza: never fits */
+    else if (rc == XSR_OK && res.recipients == 0)
       rc = XSR_EQUEUEFULL;
   }
   free(toheap);

@@ -22,3 +22,30 @@ endif()
 
 xsr_add_test(test_router_oom ${CMAKE_CURRENT_SOURCE_DIR}/test_router_oom.c)
 set_tests_properties(test_router_oom PROPERTIES TIMEOUT 30)
+
+# The parser and the router driven together as the daemon drives them:
+# generated streams routed under tiny budgets with XSR_RETRY and on_room,
+# every delivery read again by xsr and by expat (support/fwdcheck.c), and
+# the forwarding cases of the router's FROM STAMPING and LIMITS sections.
+if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_forward.c)
+  pkg_check_modules(XSR_FWD_EXPAT REQUIRED IMPORTED_TARGET expat)
+  xsr_add_test(test_forward ${CMAKE_CURRENT_SOURCE_DIR}/test_forward.c
+    ${CMAKE_CURRENT_SOURCE_DIR}/support/fwdcheck.c LIBS PkgConfig::XSR_FWD_EXPAT)
+  set_tests_properties(test_forward PROPERTIES TIMEOUT 120)
+endif()
+
+# The same with threads: senders' parsers on every thread routing to the
+# other threads' sessions under small budgets, resumed through on_room.  A
+# plain program (Criterion cannot start under TSan), labelled "tsan".
+if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_forward_stress.c)
+  find_package(Threads REQUIRED)
+  add_executable(test_forward_stress ${CMAKE_CURRENT_SOURCE_DIR}/test_forward_stress.c
+    ${CMAKE_CURRENT_SOURCE_DIR}/support/fwdcheck.c)
+  target_include_directories(test_forward_stress PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/support)
+  target_link_libraries(test_forward_stress PRIVATE xsr::xsr Threads::Threads
+    PkgConfig::XSR_FWD_EXPAT)
+  xsr_target_warnings(test_forward_stress)
+  add_test(NAME test_forward_stress COMMAND test_forward_stress)
+  set_tests_properties(test_forward_stress PROPERTIES LABELS "tsan" TIMEOUT 180
+    ENVIRONMENT "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=${CMAKE_CURRENT_SOURCE_DIR}/tsan-urcu.supp")
+endif()

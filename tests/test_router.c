@@ -780,6 +780,32 @@ static xsr_router *new_router_limits(size_t max_stanza, unsigned max_attrs, unsi
   return r;
 }
 
+/* An error longer than max_stanza is never sent (it echoes the id, which
+ * grows sixfold escaped): not a full queue to wait for, and a routed
+ * stanza whose bounce it would be is reported dropped. */
+Test(router, bounce_longer_than_max_stanza, .init = setup, .fini = teardown) {
+  xsr_router *r = new_router_limits(4096, 0, 0);
+  xsr_session *romeo = bind(r, 0, "romeo@montague.lit/orchard", 1, 0);
+  static char big[1200];
+  memcpy(big, "<iq to='capulet.lit' type='get' id='", 36);
+  memset(big + 36, '"', 1000);
+  memcpy(big + 1036, "'/>", 4);
+  xsr_stanza st = view(big);
+  cr_assert_eq(xsr_router_bounce_rcu(r, romeo, &st, "feature-not-implemented", "cancel"),
+               XSR_ELIMITSTANZA);
+  memcpy(big, "<iq to='juliet@capulet.lit/x' type='get' id='", 45);
+  memset(big + 45, '"', 1000);
+  memcpy(big + 1045, "'/>", 4);
+  st = view(big);
+  xsr_route_result res;
+  cr_assert_eq(xsr_router_route_rcu(r, romeo, &st, &res), XSR_OK);
+  cr_expect_eq(res.action, XSR_ROUTE_DROP, "action %d", res.action);
+  xsr_msg *m[2];
+  cr_assert_eq(pop_all(r, m, 2), 0);
+  xsr_session_close_owner(romeo);
+  xsr_router_free(r);
+}
+
 /* Routes st from `from` to exactly one recipient and returns the delivered
  * bytes (copied into out, NUL-terminated). */
 static size_t route_one(xsr_router *r, xsr_session *from, const xsr_stanza *st, char *out,

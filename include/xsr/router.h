@@ -161,7 +161,9 @@
  * seen by one of them.  Memory is therefore bounded by budget x
  * sessions, never by how fast senders send.  A session with nothing queued always accepts one
  * stanza, however large, so a budget smaller than the largest stanza cannot block a session
- * forever.  Bounces to a sender whose own budget is exhausted are dropped (res->recipients is 0).
+ * forever.  Bounces to a sender whose own budget is exhausted are dropped (res->recipients
+ * is 0); a bounce longer than cfg.max_stanza (it repeats the stanza's id and 'to', escaped)
+ * is not sent either, and res->action says DROP.
  * on_room is never called for a session after xsr_session_close_owner():
  * whoever closes a session resumes the senders waiting on it (routing their
  * stanza again no longer finds it).
@@ -335,7 +337,9 @@ typedef struct xsr_route_result {
  *   XSR_OK         res says what happened
  *   XSR_EQUEUEFULL nothing was queued; res->blocked had no room (see
  *                  BUDGETS AND BACK-PRESSURE)
- *   XSR_EINVAL     not a message, presence or iq in a content namespace,
+ *   XSR_EINVAL     not an unprefixed message, presence or iq in a content
+ *                  namespace (a stanza written <c:message xmlns:c='jabber:client'>
+ *                  is refused: no client writes one),
  *                  or a view whose 'from' attribute cannot be located
  *   XSR_ENOMEM     nothing was queued
  * Thread: any registered, online thread. */
@@ -347,7 +351,8 @@ xsr_err xsr_router_route_rcu(xsr_router *r, xsr_session *from, const xsr_stanza 
  * `type` ("cancel", "modify", "auth", "wait"), as the router's own bounces
  * are built; for the server's answers to SERVER-routed stanzas.  Returns
  * XSR_OK, XSR_EINVAL (st is itself an error or an iq result), XSR_EQUEUEFULL,
- * XSR_ENOMEM. */
+ * XSR_ELIMITSTANZA (the error would be longer than cfg.max_stanza: never
+ * sent), XSR_ENOMEM. */
 xsr_err xsr_router_bounce_rcu(xsr_router *r, xsr_session *to, const xsr_stanza *st,
                               const char *condition, const char *type);
 
