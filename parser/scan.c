@@ -17,6 +17,7 @@
  * selects the portable loop, which the tests use to prove every variant
  * stops at the same byte.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,12 +134,11 @@ __attribute__((target("avx2"))) const char *xsr__scan3_avx2(const char *s, const
 xsr__scan_fn xsr__scan3 = xsr__scan3_scalar;
 static const char *scan_impl_name = "scalar";
 
-void xsr__scan_init(void) {
-  /* Every thread computes the same answer, so a racy first call only stores
-   * the same values twice; the stores are of one pointer each. */
-  static volatile int done;
-  if (done)
-    return;
+/* Picks the implementations once per process: pthread_once makes every
+ * parser created afterwards, on any thread, see the stores (a plain flag
+ * let a second thread read the pointers while the first still wrote them;
+ * ThreadSanitizer saw it in xsr-router, whose workers create parsers). */
+static void scan_init_once(void) {
   const char *force = getenv("XSR_FORCE_SCALAR");
   int scalar = force && *force && strcmp(force, "0") != 0;
   xsr__scan_fn fn = xsr__scan3_scalar;
@@ -168,7 +168,11 @@ void xsr__scan_init(void) {
   __atomic_store_n(&xsr__scan_content, content_fn, __ATOMIC_RELEASE);
   xsr__tagmask_init(scalar);
   __atomic_store_n(&scan_impl_name, name, __ATOMIC_RELEASE);
-  done = 1;
+}
+
+void xsr__scan_init(void) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, scan_init_once);
 }
 
 const char *xsr__scan_impl(void) { return __atomic_load_n(&scan_impl_name, __ATOMIC_ACQUIRE); }

@@ -37,10 +37,14 @@
  *     iteration, or every few thousand stanzas): memory of unbound sessions
  *     and old table entries is reclaimed only after every registered thread
  *     has done so;
- *   - around blocking calls (epoll_wait, uv_run's poll phase: use a
- *     uv_prepare handle to go offline and a uv_check handle to come back) it
- *     must call xsr_router_thread_offline() / _online(), or other threads'
- *     reclamation stalls while it sleeps;
+ *   - around blocking calls (epoll_wait, uv_run's poll phase) it must call
+ *     xsr_router_thread_offline() / _online(), or other threads'
+ *     reclamation stalls while it sleeps.  With libuv: a uv_prepare handle
+ *     goes offline; but libuv runs I/O callbacks inside the poll phase,
+ *     before the uv_check handles, so every callback that may touch the
+ *     router comes back online first when the prepare handle left it
+ *     offline (one flag test), and the uv_check handle reports the
+ *     quiescent state (xsr-router: server/net.c);
  *   - pointers returned by `_rcu` functions (sessions found in the table)
  *     are valid only until the calling thread's next quiescent state or
  *     offline period.
@@ -333,7 +337,11 @@ typedef struct xsr_route_result {
  * Applies the rules above, stamps 'from' (and adds the stanza's forwarding
  * context), and queues the bytes; a stanza that would exceed the limits
  * after the rewrite is bounced with policy-violation (res->condition).  `st`
- * is only read during the call.  Returns:
+ * is only read during the call.  Its to, id and type spans are read as
+ * values only, so a caller may point them elsewhere than raw (a server
+ * addressing a message without 'to' to its sender's bare JID, RFC 6120
+ * 10.3.1; a changed 'to' is not written into the delivered bytes); 'from',
+ * when set, must be the attribute's value inside raw.  Returns:
  *   XSR_OK         res says what happened
  *   XSR_EQUEUEFULL nothing was queued; res->blocked had no room (see
  *                  BUDGETS AND BACK-PRESSURE)

@@ -5,9 +5,9 @@
 #define XSR_XSR_H
 
 #define XSR_VERSION_MAJOR  0
-#define XSR_VERSION_MINOR  1
-#define XSR_VERSION_PATCH  1
-#define XSR_VERSION_STRING "0.1.1"
+#define XSR_VERSION_MINOR  2
+#define XSR_VERSION_PATCH  0
+#define XSR_VERSION_STRING "0.2.0"
 
 #include "alloc.h"
 #include "error.h"
