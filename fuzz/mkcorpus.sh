@@ -161,3 +161,72 @@ EOF
 </s:stream>
 EOF
 } >"$dir/raw-rebound-sender-limits"
+
+# c2s: [mode][srv][drain][chunks x4] CLIENT-STREAM (see c2s_fuzzer.c).  bob is
+# logged in as bob@example.com/r before each input; PLAIN for alice is
+# base64("\0alice\0secret"), for bob base64("\0bob\0bobpw").
+dir=$corpus/c2s
+rm -rf "$dir"
+mkdir -p "$dir"
+hdr="<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>"
+sasl="xmlns='urn:ietf:params:xml:ns:xmpp-sasl'"
+plain_alice="<auth $sasl mechanism='PLAIN'>AGFsaWNlAHNlY3JldA==</auth>"
+plain_bob="<auth $sasl mechanism='PLAIN'>AGJvYgBib2Jwdw==</auth>"
+bind_res() { printf "<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>%s</resource></bind></iq>" "$1"; }
+session="<iq type='set' id='s1'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>"
+traffic="<presence><priority>5</priority><status>here</status></presence>\
+<message to='bob@example.com/r' type='chat' id='m1'><body>hi &amp; bye</body></message>\
+<message to='bob@example.com' id='m2'><body>bare</body></message>\
+<message type='chat' id='m3'><body>to myself</body></message>\
+<message to='nobody@example.com' type='chat' id='m4'/>\
+<presence to='bob@example.com/r' type='probe'/><presence to='bob@example.com' type='subscribe'/>\
+<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>\
+<iq type='get' id='p2' to='bob@example.com'><ping xmlns='urn:xmpp:ping'/></iq>\
+<iq type='get' id='d1' to='example.com'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>\
+<iq type='get' id='d2' to='example.com'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>\
+<iq type='get' id='v1' to='example.com'><query xmlns='jabber:iq:version'/></iq>\
+<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>\
+<iq type='set' id='r2'><query xmlns='jabber:iq:roster'><item jid='x@example.com'/></query></iq>\
+<iq type='get' id='x1' to='bob@example.com/r'><query xmlns='jabber:iq:version'/></iq>\
+<iq type='get' id='x2' to='elsewhere.org'><query xmlns='jabber:iq:version'/></iq>\
+<presence type='unavailable'/>"
+c2s_seed() { # c2s_seed NAME PREFIX BODY
+  printf "$2" >"$dir/$1"
+  printf '%s' "$3" >>"$dir/$1"
+}
+# a full PLAIN login, bind, traffic to bob and the server, close; mixed chunks
+c2s_seed plain-full '\000\000\000\132\245\074\303' \
+  "$hdr$plain_alice$hdr$(bind_res balcony)$session$traffic</stream:stream>"
+# the same, one byte at a time, the work and timer one chunk late, settling
+c2s_seed plain-full-bytes '\007\000\000\000\000\000\000' \
+  "$hdr$plain_alice$hdr$(bind_res balcony)$traffic"
+# pipelined in one read (64 KiB chunks), no close: the peer goes
+c2s_seed pipelined '\000\000\000\377\377\377\377' \
+  "$hdr$plain_alice$hdr$(bind_res pipe)<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>"
+# small budgets (200 bytes), held messages, retry on on_room only
+c2s_seed plain-small-budget '\301\001\005\021\042\063\104' \
+  "$hdr$plain_alice$hdr$(bind_res b)$traffic$traffic"
+# ANONYMOUS, a server-chosen resource, a message to bob
+c2s_seed anonymous '\000\000\000\132\245\074\303' \
+  "$hdr<auth $sasl mechanism='ANONYMOUS'>dHJhY2U=</auth>$hdr<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq><presence/><message to='bob@example.com/r' type='chat'><body>anon</body></message><message to='bob@example.com'><body>bare</body></message></stream:stream>"
+# bob's account binding bob's resource: bob's session is kicked (new wins) ...
+c2s_seed kick-bob '\000\000\000\132\245\074\303' \
+  "$hdr$plain_bob$hdr$(bind_res r)<presence/><message to='alice@example.com' type='chat'/>"
+# ... or the bind fails (old wins), on bob's worker
+c2s_seed conflict-old-wins '\040\040\000\132\245\074\303' "$hdr$plain_bob$hdr$(bind_res r)$(bind_res r)"
+# wrong passwords with the failure delay (the timer), 3 failures closes
+c2s_seed wrong-password-delay '\000\034\000\132\245\074\303' \
+  "$hdr<auth $sasl mechanism='PLAIN'>AGFsaWNlAHdyb25n</auth><abort $sasl/><auth $sasl mechanism='SCRAM-SHA-1'>biwsbj1hbGljZSxyPWFiY2Rl</auth><response $sasl>AAAA</response>$plain_alice"
+# abrupt end while PLAIN's work is pending
+c2s_seed plain-abrupt '\012\000\000\377\377\377\377' "$hdr$plain_alice"
+# errors: garbage, a bad 'to', no version, stanzas before auth, small header limits
+c2s_seed garbage '\000\000\000\132\245\074\303' "$(printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n<<<&&\377\376')"
+c2s_seed host-unknown '\000\000\000\132\245\074\303' \
+  "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='other.org' version='1.0'>"
+c2s_seed no-version '\000\000\000\132\245\074\303' \
+  "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' from='alice@example.com'>"
+c2s_seed before-auth '\000\000\000\132\245\074\303' "$hdr<message to='bob@example.com/r'><body>x</body></message>"
+c2s_seed header-decls '\000\200\000\132\245\074\303' \
+  "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' xmlns:a='urn:a' xml:lang='en' to='example.com' version='1.0'>$plain_alice"
+c2s_seed bound-junk '\000\000\000\132\245\074\303' \
+  "$hdr$plain_alice$hdr$(bind_res j)<foo xmlns='urn:x'/><message to='bob@example.com/r'/>"

@@ -9,7 +9,7 @@ packages=(
   libcriterion-dev libyajl-dev liburcu-dev libuv1-dev
   libexpat1-dev libxml2-dev libpugixml-dev libbenchmark-dev
   libidn2-dev libutf8proc-dev libgsasl-dev libstrophe-dev
-  afl++ valgrind python3
+  afl++ valgrind python3 python3-slixmpp
 )
 
 missing=()

@@ -564,9 +564,8 @@ static int sasl_result(xsr__c2s *c, xsr__sasl_status st, const xsr__sasl_result 
     a.len = r->data ? r->data_len : 0;
     c->local = local;
     c->local_len = r->local_len;
-    c->account = r->anonymous || !c->srv->users
-                     ? NULL
-                     : xsr__users_lookup(c->srv->users, local, r->local_len);
+    c->account =
+        r->anonymous || !c->users ? NULL : xsr__users_lookup(c->users, local, r->local_len);
     c->authed = 1;
     c->in_exchange = 0;
     if (emit(c, build_sasl, &a) != 0)
@@ -609,6 +608,61 @@ static int sasl_step(xsr__c2s *c, const xsr_stanza *st) {
   return sasl_result(c, s, &r);
 }
 
+/* ---- the users table (SIGHUP reload) ------------------------------------------ */
+
+const xsr__users *xsr__c2s_users_now(const xsr__server *srv) {
+  const xsr__users *u =
+      atomic_load_explicit((_Atomic(const xsr__users *) *)&srv->users_live, memory_order_acquire);
+  return u ? u : srv->users;
+}
+
+/* The table in force for a new SASL session: with a reference when it can
+ * be replaced (the caller is online, so it cannot be freed before the
+ * reference is taken: xsr__server_users_swap waits for a grace period). */
+static const xsr__users *users_take(const xsr__server *srv, int *ref) {
+  const xsr__users *u =
+      atomic_load_explicit((_Atomic(const xsr__users *) *)&srv->users_live, memory_order_acquire);
+  *ref = u != NULL;
+  return u ? xsr__users_ref(u) : srv->users;
+}
+
+static void users_drop(xsr__c2s *c) {
+  if (c->users_ref)
+    xsr__users_free((xsr__users *)c->users);
+  c->users = NULL;
+  c->users_ref = 0;
+}
+
+/* On <auth>: a reload since the connection began (or since its last
+ * attempt) counts from this attempt on, so an account added by the reload
+ * can log in on a connection opened before it.  The SASL session is
+ * renewed for the new table (xsr__sasl_start abandons the exchange in
+ * progress anyway; no work is pending while a stanza is read).  Returns 0,
+ * or -1 after ending the stream (out of memory). */
+static int users_refresh(xsr__c2s *c) {
+  if (!c->users_ref || c->work)
+    return 0;
+  const xsr__users *now = atomic_load_explicit((_Atomic(const xsr__users *) *)&c->srv->users_live,
+                                               memory_order_acquire);
+  if (now == c->users)
+    return 0;
+  int ref;
+  const xsr__users *u = users_take(c->srv, &ref);
+  xsr__sasl_session *s = xsr__sasl_session_new(c->srv->sasl, u);
+  if (!s) {
+    if (ref)
+      xsr__users_free((xsr__users *)u);
+    stream_error_text(c, "resource-constraint", NULL);
+    return -1;
+  }
+  xsr__sasl_session_free(c->sasl);
+  users_drop(c);
+  c->sasl = s;
+  c->users = u;
+  c->users_ref = (unsigned)ref;
+  return 0;
+}
+
 static int on_sasl(xsr__c2s *c, const xsr_stanza *st) {
   if (span_is(st->name, "auth")) {
     char mech[64];
@@ -616,6 +670,8 @@ static int on_sasl(xsr__c2s *c, const xsr_stanza *st) {
     size_t n = 0;
     if (!at || xsr_decode_attr(xsr_stanza_attr_raw(st, at), mech, sizeof mech, &n) != XSR_OK)
       return sasl_fail(c, XSR__SASL_COND_INVALID_MECHANISM);
+    if (users_refresh(c))
+      return XSR_PAUSE;
     xsr__sasl_condition cond = xsr__sasl_start(c->sasl, mech, n);
     if (cond != XSR__SASL_COND_NONE)
       return sasl_fail(c, cond);
@@ -1011,10 +1067,14 @@ xsr__c2s *xsr__c2s_new(const xsr__server *srv, unsigned w, const xsr__c2s_io *io
   xsr_parser_config pc = srv->parser_cfg;
   pc.accept = XSR_ACCEPT_CLIENT;
   c->parser = xsr_parser_new(&pc, &callbacks, c, NULL);
-  c->sasl = xsr__sasl_session_new(srv->sasl, srv->users);
+  int ref;
+  c->users = users_take(srv, &ref);
+  c->users_ref = (unsigned)ref;
+  c->sasl = xsr__sasl_session_new(srv->sasl, c->users);
   if (!c->parser || !c->sasl) {
     xsr_parser_free(c->parser);
     xsr__sasl_session_free(c->sasl);
+    users_drop(c);
     free(c);
     return NULL;
   }
@@ -1059,6 +1119,8 @@ static void really_free(xsr__c2s *c) {
   if (c->session)
     xsr_session_close_owner(c->session);
   xsr__sasl_session_free(c->sasl);
+  c->account = NULL;
+  users_drop(c); /* the table may go with it (a reload replaced it) */
   xsr_parser_free(c->parser);
   free(c->local);
   xsr__c2s_pres_retire(atomic_exchange(&c->last, NULL));
@@ -1134,12 +1196,32 @@ int xsr__server_account_exists(void *user, xsr_span bare) {
   xsr_span dom = {at + 1, bare.len - llen - 1};
   if (dom.len != srv->domain_len || memcmp(dom.ptr, srv->domain, dom.len) != 0)
     return 0;
-  if (srv->users && xsr__users_lookup(srv->users, bare.ptr, llen))
+  /* Online: the table in force cannot be freed before our next quiescent
+   * state, reference or not (xsr__server_users_swap). */
+  const xsr__users *u = xsr__c2s_users_now(srv);
+  int found = u && xsr__users_lookup(u, bare.ptr, llen) != NULL;
+  /* For TSan: the swap's grace period orders this read before the table's
+   * free, which TSan cannot see (liburcu is not instrumented). */
+  if (u)
+    XSR__C2S_TSAN_RELEASE(u);
+  if (found)
     return 1;
-  /* ANONYMOUS accounts exist while they have a session. */
+  /* ANONYMOUS accounts exist while they have a session, and so does an
+   * account that a reload removed while it was connected. */
   char jb[XSR_JID_MAX];
   xsr_jid j;
   xsr_session *one;
   return xsr_jid_parse(bare.ptr, bare.len, jb, sizeof jb, &j, NULL) == XSR_OK &&
          xsr_router_resources_rcu(srv->router, &j, &one, 1) > 0;
+}
+
+void xsr__server_users_swap(xsr__server *srv, const xsr__users *u) {
+  const xsr__users *old = atomic_exchange_explicit(&srv->users_live, u, memory_order_acq_rel);
+  /* Every online reader that may have loaded `old` without a reference
+   * (account_exists, or a connection about to take one) passes a quiescent
+   * state first. */
+  synchronize_rcu();
+  if (old)
+    XSR__C2S_TSAN_ACQUIRE(old);
+  xsr__users_free((xsr__users *)old);
 }

@@ -30,6 +30,7 @@
 #ifndef XSR_SERVER_C2S_H
 #define XSR_SERVER_C2S_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,15 @@ typedef struct xsr__server {
    * the default namespace and the stream prefix, and their bytes. */
   unsigned header_max_decls;
   size_t header_max_room;
+  /* The accounts in force when they can change while workers run
+   * (xsr-router's SIGHUP reload, xsr__server_users_swap): NULL (zero, as a
+   * zero-initialised server has it) means `users` above, which then never
+   * changes.  When set, it replaces `users` everywhere: new connections and
+   * every <auth> take a reference to the table then in force and keep it
+   * until xsr__c2s_free (their account and roster come from it), and
+   * account_exists reads it under RCU.  Set it before the workers run;
+   * afterwards only through xsr__server_users_swap. */
+  _Atomic(const xsr__users *) users_live;
 } xsr__server;
 
 /* Fills srv->parser_cfg's max_stanza, max_attrs and max_ns_decls for the
@@ -72,10 +82,20 @@ typedef struct xsr__server {
  * over either gets policy-violation.  Call once, before the workers run. */
 void xsr__server_limits(xsr__server *srv, const xsr_router_config *rcfg);
 
+/* Publishes the table `u` (the caller's reference passes to the server) as
+ * srv->users_live and drops the server's reference to the one it replaces
+ * after an RCU grace period (synchronize_rcu: workers read the live table
+ * without a reference until their next quiescent state), so the old table
+ * lives on while a connection holds it.  Blocks for the grace period.  One
+ * thread at a time, never an online RCU reader: xsr-router's main thread.
+ * srv->users_live must be set already. */
+void xsr__server_users_swap(xsr__server *srv, const xsr__users *u);
+
 /* For xsr_router_config.account_exists, with user = the xsr__server
  * (whose router field must be set before routing starts): the bare JID is
- * of our domain and is in the users file, or is an ANONYMOUS account with a
- * bound session.  Any registered thread. */
+ * of our domain and is in the users table in force, or has a bound session
+ * (an ANONYMOUS account, or one that a reload removed while it was
+ * connected).  Any registered thread, online. */
 int xsr__server_account_exists(void *srv, xsr_span bare);
 
 /* ---- what the network layer provides ------------------------------------- */
@@ -242,7 +262,9 @@ void xsr__local_gone(xsr__c2s *c);
  * state (they are replaced under RCU).  Any registered thread. */
 xsr_span xsr__c2s_last_presence_any(const xsr__c2s *c);
 
-/* The connection's account and its roster (NULL for ANONYMOUS). */
+/* The connection's account and its roster (NULL for ANONYMOUS): from the
+ * table it authenticated against, which the connection keeps alive until
+ * xsr__c2s_free even when a reload replaces it. */
 const xsr__account *xsr__c2s_account(const xsr__c2s *c);
 
 /* Writes bytes for the connection itself through io->write (before the

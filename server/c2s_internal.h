@@ -54,7 +54,8 @@ struct xsr__c2s {
   void *io_user;
   xsr_parser *parser;
   xsr__sasl_session *sasl;     /* until authenticated */
-  const xsr__account *account; /* NULL for ANONYMOUS or before auth */
+  const xsr__users *users;     /* the table the SASL session and account use */
+  const xsr__account *account; /* in `users`; NULL for ANONYMOUS or before auth */
   char *local;                 /* authenticated localpart (until bound) */
   size_t local_len;
   xsr_session *session; /* once bound */
@@ -81,7 +82,12 @@ struct xsr__c2s {
   unsigned closed : 1;         /* the stream is over (io->close or peer gone) */
   unsigned finished : 1;       /* the session's end was handled */
   unsigned free_pending : 1;   /* xsr__c2s_free() waits for the work's done */
+  unsigned users_ref : 1;      /* `users` holds a reference (srv->users_live) */
 };
+
+/* The users table in force (srv->users_live, else srv->users), without a
+ * reference: valid until the calling thread's next quiescent state. */
+const xsr__users *xsr__c2s_users_now(const xsr__server *srv);
 
 /* Builds output with an xsr_writer; called twice when the first buffer was
  * too small (must write the same both times). */

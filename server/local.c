@@ -194,12 +194,14 @@ static int shares_with(const xsr__account *owner, xsr_span viewer) {
   return 0;
 }
 
-/* The account of a local bare JID, or NULL. */
-static const xsr__account *account_of(const xsr__server *srv, const xsr_jid *j) {
-  if (!j->local.ptr || !srv->users || j->domain.len != srv->domain_len ||
+/* The account of a local bare JID, or NULL: in the table c authenticated
+ * against (a reload does not change what a connected session sees). */
+static const xsr__account *account_of(const xsr__c2s *c, const xsr_jid *j) {
+  const xsr__server *srv = c->srv;
+  if (!j->local.ptr || !c->users || j->domain.len != srv->domain_len ||
       memcmp(j->domain.ptr, srv->domain, srv->domain_len) != 0)
     return NULL;
-  return xsr__users_lookup(srv->users, j->local.ptr, j->local.len);
+  return xsr__users_lookup(c->users, j->local.ptr, j->local.len);
 }
 
 static xsr_span last_of(xsr_session *s) {
@@ -302,7 +304,7 @@ static void probe_all(xsr__c2s *c) {
       continue;
     if (span_eq(xsr_jid_bare(&j), own_bare))
       continue;
-    if (shares_with(account_of(c->srv, &j), own_bare))
+    if (shares_with(account_of(c, &j), own_bare))
       presence_of(c, &j, NULL);
   }
 }
@@ -582,7 +584,7 @@ static xsr_err on_presence(xsr__c2s *c, const xsr_stanza *st, target tg, const x
   xsr_jid own = xsr_session_jid(c->session);
   xsr_span own_bare = xsr_jid_bare(&own), bare = xsr_jid_bare(j);
   int self = span_eq(bare, own_bare);
-  int allowed = self || shares_with(account_of(c->srv, j), own_bare);
+  int allowed = self || shares_with(account_of(c, j), own_bare);
   if (probe) {
     if (!allowed)
       return XSR_OK; /* reveal nothing */

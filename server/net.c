@@ -1307,6 +1307,9 @@ int xsr__net_new(const xsr__config *cfg, const char *domain, const xsr__users *u
   srv->domain_len = strlen(n->domain);
   srv->router = n->router;
   srv->users = users;
+  /* The table in force, replaced on SIGHUP (reload_users): the server's
+   * reference; `users` itself stays the caller's. */
+  atomic_init(&srv->users_live, xsr__users_ref(users));
   srv->sasl = sasl;
   xsr_parser_config_init(&srv->parser_cfg);
   srv->header_max_room = XSR__NET_HEADER_ROOM;
@@ -1366,11 +1369,45 @@ static void stop_workers(xsr__net *n) {
   }
 }
 
+/* SIGHUP: reads the users file again, on the main thread (the workers go
+ * on serving meanwhile), and publishes it (xsr__server_users_swap: new
+ * logins use it; connections keep the table they authenticated against
+ * until they close).  A file that does not load, or whose domain is not the
+ * one served, changes nothing: one error line. */
+static void reload_users(xsr__net *n) {
+  const char *path = n->cfg->users;
+  char err[1024];
+  if (!path) {
+    xsr__log(XSR__LOG_WARN, "SIGHUP: no users file to reload (--users)");
+    return;
+  }
+  if (n->stopping) {
+    xsr__log(XSR__LOG_INFO, "SIGHUP: shutting down, users file not reloaded");
+    return;
+  }
+  xsr__users *u = NULL;
+  if (xsr__users_load(path, &u, err, sizeof err)) {
+    xsr__log(XSR__LOG_ERROR, "SIGHUP: users file not reloaded, keeping the accounts in force: %s",
+             err);
+    return;
+  }
+  if (strcmp(xsr__users_domain(u), n->domain) != 0) {
+    xsr__log(XSR__LOG_ERROR,
+             "SIGHUP: users file not reloaded, keeping the accounts in force: %s: domain %s "
+             "differs from the domain served (%s)",
+             path, xsr__users_domain(u), n->domain);
+    xsr__users_free(u);
+    return;
+  }
+  size_t count = xsr__users_count(u);
+  xsr__server_users_swap(&n->srv, u);
+  xsr__log(XSR__LOG_INFO, "SIGHUP: reloaded %s: %zu account%s", path, count, count == 1 ? "" : "s");
+}
+
 static void on_signal(uv_signal_t *s, int signum) {
   xsr__net *n = s->data; /* three handles, one callback */
   if (signum == SIGHUP) {
-    xsr__log(XSR__LOG_WARN, "SIGHUP: reloading the users file is not supported yet; restart "
-                            "the server to apply changes");
+    reload_users(n);
     return;
   }
   if (n->stopping) {
@@ -1463,6 +1500,8 @@ void xsr__net_free(xsr__net *n) {
    * their tombstones and call wake: the workers must still be there (their
    * live flag keeps uv_async_send off the closed handles). */
   xsr_router_free(n->router);
+  /* Every connection (and its reference to a users table) is gone. */
+  xsr__users_free((xsr__users *)atomic_load(&n->srv.users_live));
   free(n->workers);
   free(n->domain);
   free(n);

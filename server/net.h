@@ -10,7 +10,8 @@
  *                      (SO_REUSEPORT, one socket per worker and address),
  *                      create the router and the shared xsr__server; then
  *                      xsr__net_run: start the workers and wait on a loop of
- *                      its own for SIGINT/SIGTERM (and SIGHUP, logged).
+ *                      its own for SIGINT/SIGTERM (and SIGHUP: the users
+ *                      file is reloaded, see docs/server.md).
  *   worker thread w    uv_loop w: its listening sockets, its connections
  *                      (each with its c2s and, once bound, its router
  *                      session), the router's worker queue w (woken by

@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <gsasl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,7 @@ struct xsr__users {
   size_t mask;
   uint64_t seed;
   arena_blk *arena;
+  atomic_size_t refs; /* xsr__users_ref / xsr__users_free */
 };
 
 static void *arena_alloc(xsr__users *u, size_t n) {
@@ -132,11 +134,21 @@ static xsr__users *users_new(void) {
     return NULL;
   if (getrandom(&u->seed, sizeof u->seed, GRND_NONBLOCK) != (ssize_t)sizeof u->seed)
     u->seed = (uint64_t)(uintptr_t)u; /* only spreads lookups; the keys are the admin's */
+  atomic_init(&u->refs, 1);
+  return u;
+}
+
+const xsr__users *xsr__users_ref(const xsr__users *u) {
+  if (u)
+    atomic_fetch_add_explicit(&((xsr__users *)u)->refs, 1, memory_order_relaxed);
   return u;
 }
 
 void xsr__users_free(xsr__users *u) {
   if (!u)
+    return;
+  /* The last reference frees: acq_rel orders every holder's reads before it. */
+  if (atomic_fetch_sub_explicit(&u->refs, 1, memory_order_acq_rel) != 1)
     return;
   for (xsr__account *a = u->acct; a && a < u->acct + u->n; a++)
     explicit_bzero(a->cred, sizeof a->cred);

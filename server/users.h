@@ -49,9 +49,9 @@
  *   "users.json: /users/alice/scram-sha-256/salt: not valid base64"
  *   "users.json:3:17: invalid JSON: parse error: invalid object key (must be a string)"
  *
- * Threads: a loaded table is immutable; any number of threads may look up in
- * it concurrently.  Loading and xsr__users_add() do blocking file I/O: call
- * them at start-up or from a thread pool, never on a worker loop.
+ * Threads: a loaded table is immutable (but for its reference count); any
+ * number of threads may look up in it concurrently.  Loading and xsr__users_add() do blocking file
+ * I/O: call them at start-up or from a thread pool, never on a worker loop.
  */
 #ifndef XSR_SERVER_USERS_H
 #define XSR_SERVER_USERS_H
@@ -137,8 +137,16 @@ int xsr__users_load(const char *path, xsr__users **out, char *err, size_t errlen
 int xsr__users_parse(const char *name, const char *json, size_t len, xsr__users **out, char *err,
                      size_t errlen);
 
-/* Frees a table (NULL is fine).  Every pointer into it dies with it. */
+/* Drops a reference to a table and frees it with the last one (NULL is
+ * fine).  Every pointer into it dies with it.  A loaded table starts with
+ * one reference, so without xsr__users_ref() this simply frees it. */
 void xsr__users_free(xsr__users *u);
+
+/* Adds a reference (xsr-router's SIGHUP reload: each connection holds the
+ * table it authenticated against).  Returns u.  Atomic: any thread, and
+ * concurrently with xsr__users_free() of other references; the caller must
+ * already hold a reference or otherwise know the table is alive. */
+const xsr__users *xsr__users_ref(const xsr__users *u);
 
 /* The canonical domain, NUL-terminated. */
 const char *xsr__users_domain(const xsr__users *u);

@@ -44,12 +44,36 @@ if(TARGET xsr-router)
     add_executable(test_strophe ${CMAKE_CURRENT_SOURCE_DIR}/interop/test_strophe.c
       ${CMAKE_CURRENT_SOURCE_DIR}/server/daemon.c)
     target_include_directories(test_strophe PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/server)
-    target_link_libraries(test_strophe PRIVATE PkgConfig::XSR_STROPHE)
+    find_package(Threads REQUIRED)
+    target_link_libraries(test_strophe PRIVATE PkgConfig::XSR_STROPHE Threads::Threads)
     xsr_target_warnings(test_strophe)
     add_test(NAME test_strophe COMMAND test_strophe $<TARGET_FILE:xsr-router>)
     set_tests_properties(test_strophe PROPERTIES LABELS "tsan" TIMEOUT 120
       ENVIRONMENT "${_xsr_e2e_env}")
   else()
     message(STATUS "libstrophe not found: the libstrophe interop test is not built")
+  endif()
+  # slixmpp (python3-slixmpp) as a second real client: registered only when
+  # a python3 that can import it is found now (the first of find_package's
+  # interpreter and /usr/bin/python3, where Debian's package lives, that
+  # can).  The script starts and stops the daemon itself.
+  find_package(Python3 COMPONENTS Interpreter QUIET)
+  set(_xsr_slix_python "")
+  foreach(_py ${Python3_EXECUTABLE} /usr/bin/python3)
+    if(NOT _xsr_slix_python AND EXISTS "${_py}")
+      execute_process(COMMAND "${_py}" -c "import slixmpp" RESULT_VARIABLE _xsr_slix_rc
+        OUTPUT_QUIET ERROR_QUIET)
+      if(_xsr_slix_rc EQUAL 0)
+        set(_xsr_slix_python "${_py}")
+      endif()
+    endif()
+  endforeach()
+  if(_xsr_slix_python)
+    add_test(NAME test_slixmpp COMMAND "${_xsr_slix_python}"
+      ${CMAKE_CURRENT_SOURCE_DIR}/interop/test_slixmpp.py $<TARGET_FILE:xsr-router>)
+    set_tests_properties(test_slixmpp PROPERTIES LABELS "tsan" TIMEOUT 180
+      ENVIRONMENT "${_xsr_e2e_env}")
+  else()
+    message(STATUS "python3 with slixmpp not found: the slixmpp interop test is not registered")
   endif()
 endif()

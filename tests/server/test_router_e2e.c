@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -77,6 +78,71 @@ static int expect_stream_error(xc *c, const char *cond) {
     return -1;
   }
   return c->perr ? -1 : 0;
+}
+
+/* Gives account `local` of the users file `path` a roster item (the file as
+ * --add-user writes it: each account an object opening with
+ * `"local": {`), by inserting "roster" as its first key. */
+static int add_roster(const char *path, const char *local, const char *item) {
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return -1;
+  static char buf[1 << 16];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  char key[128];
+  snprintf(key, sizeof key, "\"%s\": {", local);
+  char *at = strstr(buf, key);
+  if (!at || n == sizeof buf - 1)
+    return -1;
+  at += strlen(key);
+  f = fopen(path, "w");
+  if (!f)
+    return -1;
+  fwrite(buf, 1, (size_t)(at - buf), f);
+  fprintf(f, "\n      \"roster\": [%s],", item);
+  fputs(at, f);
+  return fclose(f) == 0 ? 0 : -1;
+}
+
+/* The next stanza called `name` whose start tag has from='from' (others are
+ * skipped: presences from other tests' sessions, broadcasts), or NULL. */
+static xc_stanza *expect_from(xc *c, const char *name, const char *from, int timeout_ms) {
+  long long end = td_now_ms() + timeout_ms;
+  char v[512];
+  for (;;) {
+    long long left = end - td_now_ms();
+    xc_stanza *s = xc_next(c, (int)(left > 0 ? left : 0));
+    if (!s)
+      return NULL;
+    if (strcmp(s->name, name) == 0 && xc_attr(s->raw, "from", v, sizeof v) == 0 &&
+        strcmp(v, from) == 0)
+      return s;
+    xc_stanza_free(s);
+  }
+}
+
+/* A PLAIN login that must fail with <not-authorized/>. */
+static int login_refused(unsigned port, const char *user, const char *password) {
+  int rc = 0;
+  xc a;
+  memset(&a, 0, sizeof a);
+  a.fd = -1;
+  char auth[1024];
+  xc_stanza *s = NULL;
+  CHECK(xc_connect(&a, port, 0, 0) == 0, "connect");
+  xc_send(&a, xc_header);
+  CHECK((s = xc_expect(&a, "features", T_MS)) != NULL, "features");
+  xc_stanza_free(s);
+  xc_plain_auth(auth, sizeof auth, user, password);
+  xc_send(&a, auth);
+  CHECK((s = xc_expect(&a, "failure", T_MS)) != NULL && strstr(s->raw, "<not-authorized"),
+        "%s: want not-authorized, got %s", user, s ? s->raw : "nothing");
+out:
+  xc_stanza_free(s);
+  xc_free(&a);
+  return rc;
 }
 
 /* ---- the tests ---------------------------------------------------------------- */
@@ -307,6 +373,203 @@ static int t_conflict(void) {
 out:
   xc_free(&a);
   xc_free(&b);
+  return rc;
+}
+
+/* A roster get over the network (RFC 6121 2.1.3): the items of the users
+ * file, subscription both where both sides list each other. */
+static int t_roster(void) {
+  int rc = 0;
+  xc a;
+  memset(&a, 0, sizeof a);
+  a.fd = -1;
+  xc_stanza *s = NULL;
+  CHECK(xc_connect(&a, main_d.port, 0, 0) == 0, "connect");
+  CHECK(xc_login(&a, "alice", "alice-pw", "roster", T_MS) == 0, "login");
+  xc_send(&a, "<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>");
+  CHECK((s = xc_expect(&a, "iq", T_MS)) != NULL, "roster result");
+  CHECK(strstr(s->raw, "type='result'") && strstr(s->raw, "id='r1'") &&
+            strstr(s->raw, "<query xmlns='jabber:iq:roster'>") &&
+            strstr(s->raw, "jid='bob@localhost'") && strstr(s->raw, "name='Bob'") &&
+            strstr(s->raw, "subscription='both'") && strstr(s->raw, "<group>Friends</group>"),
+        "roster: %s", s->raw);
+  xc_stanza_free(s);
+  s = NULL;
+  /* Read-only: a roster set is refused. */
+  xc_send(&a, "<iq type='set' id='r2'><query xmlns='jabber:iq:roster'>"
+              "<item jid='carol@localhost'/></query></iq>");
+  CHECK((s = xc_expect(&a, "iq", T_MS)) != NULL && strstr(s->raw, "type='error'") &&
+            strstr(s->raw, "id='r2'") && strstr(s->raw, "not-allowed"),
+        "roster set: %s", s ? s->raw : "nothing");
+out:
+  xc_stanza_free(s);
+  xc_free(&a);
+  return rc;
+}
+
+/* Contacts that list each other send initial presence; one connection is
+ * closed without </stream:stream> (a FIN, then a reset for the other):
+ * the contact receives its unavailable presence in bounded time. */
+static int abrupt(int reset) {
+  int rc = 0;
+  xc a, b;
+  memset(&a, 0, sizeof a);
+  memset(&b, 0, sizeof b);
+  a.fd = b.fd = -1;
+  xc_stanza *s = NULL;
+  const char *res = reset ? "rst" : "fin";
+  char ajid[64];
+  snprintf(ajid, sizeof ajid, "alice@localhost/%s", res);
+  CHECK(xc_connect(&a, main_d.port, 0, 0) == 0, "connect");
+  CHECK(xc_connect(&b, main_d.port, 0, 0) == 0, "connect");
+  CHECK(xc_login(&b, "bob", "bob-pw", res, T_MS) == 0, "bob login");
+  CHECK(xc_login(&a, "alice", "alice-pw", res, T_MS) == 0, "alice login");
+  xc_send(&b, "<presence/>");
+  CHECK(xc_flush(&b, T_MS) == 0, "bob's presence");
+  xc_send(&a, "<presence><status>here</status></presence>");
+  s = expect_from(&b, "presence", ajid, T_MS);
+  CHECK(s && !strstr(s->raw, "type=") && strstr(s->raw, "<status>here</status>"),
+        "bob sees alice available: %s", s ? s->raw : "nothing");
+  xc_stanza_free(s);
+  s = NULL;
+  if (reset) {
+    struct linger lg = {1, 0}; /* close() sends a RST */
+    setsockopt(a.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  }
+  long long t0 = td_now_ms();
+  close(a.fd); /* no </stream:stream> */
+  a.fd = -1;
+  s = expect_from(&b, "presence", ajid, 5000);
+  CHECK(s && strstr(s->raw, "type='unavailable'"), "bob sees alice gone: %s",
+        s ? s->raw : "nothing within 5 s");
+  fprintf(stderr, "(unavailable presence after %lld ms, %s)\n", td_now_ms() - t0,
+          reset ? "reset" : "FIN");
+  CHECK(!b.perr, "every byte parsed");
+out:
+  xc_stanza_free(s);
+  xc_free(&a);
+  xc_free(&b);
+  return rc;
+}
+
+static int t_abrupt(void) { return abrupt(0) || abrupt(1) ? -1 : 0; }
+
+/* SIGHUP reloads the users file (a daemon of its own): an account added
+ * with --add-user while it runs can log in after the reload; one removed
+ * cannot log in anew while its connected session keeps working; a file
+ * that does not load changes nothing. */
+static int wait_log(const td_daemon *d, const char *needle) {
+  long long end = td_now_ms() + T_MS;
+  while (td_now_ms() < end) {
+    if (td_log_has(d, needle))
+      return 0;
+    usleep(20000);
+  }
+  fprintf(stderr, "no '%s' in the log\n", needle);
+  return -1;
+}
+
+static int t_sighup(void) {
+  int rc = 0;
+  td_daemon d;
+  memset(&d, 0, sizeof d);
+  xc a, b, e;
+  memset(&a, 0, sizeof a);
+  memset(&b, 0, sizeof b);
+  memset(&e, 0, sizeof e);
+  a.fd = b.fd = e.fd = -1;
+  xc_stanza *s = NULL;
+  char cfg[700], ufile[700], next[700], want[800];
+  snprintf(cfg, sizeof cfg, "%s/sighup.json", dir);
+  snprintf(ufile, sizeof ufile, "%s/reload-users.json", dir);
+  snprintf(next, sizeof next, "%s/reload-next.json", dir);
+  FILE *f = fopen(cfg, "w");
+  CHECK(f != NULL, "config");
+  fprintf(f, "{\"auth_failure_delay_ms\": 50, \"threads\": 2, \"log_level\": \"debug\"}\n");
+  fclose(f);
+  CHECK(td_add_user(bin, ufile, "alice@localhost", "alice-pw") == 0, "add alice");
+  CHECK(td_add_user(bin, ufile, "bob@localhost", "bob-pw") == 0, "add bob");
+  const char *args[] = {"--config", cfg, "--users", ufile, "--listen", "127.0.0.1:0", NULL};
+  CHECK(td_start(&d, bin, dir, args) == 0, "start");
+  CHECK(xc_connect(&a, d.port, 0, 0) == 0, "connect");
+  CHECK(xc_connect(&b, d.port, 0, 0) == 0, "connect");
+  CHECK(xc_login(&a, "alice", "alice-pw", "stay", T_MS) == 0, "alice");
+  CHECK(xc_login(&b, "bob", "bob-pw", "stay", T_MS) == 0, "bob");
+  CHECK(login_refused(d.port, "erin", "erin-pw") == 0, "erin before she is added");
+
+  /* Added while running: in after the reload. */
+  CHECK(td_add_user(bin, ufile, "erin@localhost", "erin-pw") == 0, "add erin");
+  CHECK(kill(d.pid, SIGHUP) == 0, "SIGHUP");
+  snprintf(want, sizeof want, "SIGHUP: reloaded %s: 3 accounts", ufile);
+  CHECK(wait_log(&d, want) == 0, "first reload");
+  CHECK(xc_connect(&e, d.port, 0, 0) == 0, "connect");
+  CHECK(xc_login(&e, "erin", "erin-pw", "new", T_MS) == 0, "erin after the reload");
+  xc_send(&e, "<message to='alice@localhost/stay' id='e1'><body>from erin</body></message>");
+  s = expect_from(&a, "message", "erin@localhost/new", T_MS);
+  CHECK(s && strstr(s->raw, "<body>from erin</body>"), "alice got %s", s ? s->raw : "nothing");
+  xc_stanza_free(s);
+  s = NULL;
+
+  /* bob removed (a file written anew, renamed over the old one). */
+  CHECK(td_add_user(bin, next, "alice@localhost", "alice-pw") == 0, "next: alice");
+  CHECK(td_add_user(bin, next, "erin@localhost", "erin-pw") == 0, "next: erin");
+  CHECK(rename(next, ufile) == 0, "rename");
+  CHECK(kill(d.pid, SIGHUP) == 0, "SIGHUP");
+  snprintf(want, sizeof want, "SIGHUP: reloaded %s: 2 accounts", ufile);
+  CHECK(wait_log(&d, want) == 0, "second reload");
+  CHECK(login_refused(d.port, "bob", "bob-pw") == 0, "bob cannot log in anew");
+  /* ... but his session goes on, both ways (his bare JID still routes). */
+  xc_send(&b, "<message to='alice@localhost/stay' id='b1'><body>still here</body></message>");
+  s = expect_from(&a, "message", "bob@localhost/stay", T_MS);
+  CHECK(s && strstr(s->raw, "<body>still here</body>"), "alice got %s", s ? s->raw : "nothing");
+  xc_stanza_free(s);
+  s = NULL;
+  xc_send(&b, "<presence/>"); /* available: a chat to the bare JID reaches him */
+  s = expect_from(&b, "presence", "bob@localhost/stay", T_MS);
+  CHECK(s != NULL, "bob's presence reflected");
+  xc_stanza_free(s);
+  s = NULL;
+  xc_send(&a, "<message to='bob@localhost' type='chat' id='a1'><body>hi bob</body></message>");
+  s = expect_from(&b, "message", "alice@localhost/stay", T_MS);
+  CHECK(s && strstr(s->raw, "<body>hi bob</body>"), "bob got %s", s ? s->raw : "nothing");
+  xc_stanza_free(s);
+  s = NULL;
+  xc_send(&b, "<iq type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+  CHECK((s = xc_expect(&b, "iq", T_MS)) != NULL && strstr(s->raw, "type='result'"),
+        "bob's ping: %s", s ? s->raw : "nothing");
+  xc_stanza_free(s);
+  s = NULL;
+  xc_free(&e);
+  CHECK(xc_connect(&e, d.port, 0, 0) == 0, "connect");
+  CHECK(xc_login(&e, "alice", "alice-pw", "again", T_MS) == 0, "alice with the new table");
+  xc_free(&e);
+
+  /* A file that does not load: one error line, the accounts stay. */
+  f = fopen(ufile, "w");
+  CHECK(f != NULL, "users");
+  fputs("{\"version\": 1, \"domain\": \"localhost\", \"users\": {\"x\": []}\n", f);
+  fclose(f);
+  CHECK(kill(d.pid, SIGHUP) == 0, "SIGHUP");
+  CHECK(wait_log(&d, "SIGHUP: users file not reloaded, keeping the accounts in force") == 0,
+        "bad file reported");
+  CHECK(xc_connect(&e, d.port, 0, 0) == 0, "connect");
+  CHECK(xc_login(&e, "erin", "erin-pw", "after-bad", T_MS) == 0, "erin after the bad file");
+  CHECK(login_refused(d.port, "bob", "bob-pw") == 0, "bob still out");
+  CHECK(!a.perr && !b.perr && !e.perr, "every byte parsed");
+out:
+  xc_stanza_free(s);
+  xc_free(&a);
+  xc_free(&b);
+  xc_free(&e);
+  if (d.pid) {
+    int st = td_stop(&d, SIGTERM, 20000);
+    if (st != 0) {
+      fprintf(stderr, "daemon exit status %d\n", st);
+      rc = -1;
+    }
+  }
+  if (rc)
+    td_dump_log(&d);
   return rc;
 }
 
@@ -706,10 +969,13 @@ static const test tests[] = {
     {"oversize", t_oversize},
     {"wrong-password", t_wrong_password},
     {"conflict", t_conflict},
+    {"roster", t_roster},
+    {"abrupt-disconnect", t_abrupt},
     {"ipv6", t_ipv6},
     {"many", t_many},
     {"timeouts", t_timeouts},
     {"limits", t_limits},
+    {"sighup", t_sighup},
     {"cli", t_cli},
     {"sigterm", t_sigterm},
 };
@@ -743,6 +1009,15 @@ int main(int argc, char **argv) {
       td_rmdir(dir);
       return 1;
     }
+  /* alice and bob list each other (presence, roster get). */
+  if (add_roster(users, "alice",
+                 "{\"jid\": \"bob@localhost\", \"name\": \"Bob\", "
+                 "\"groups\": [\"Friends\"]}") ||
+      add_roster(users, "bob", "{\"jid\": \"alice@localhost\"}")) {
+    fprintf(stderr, "cannot add the rosters to %s\n", users);
+    td_rmdir(dir);
+    return 1;
+  }
   /* The shared daemon: a config file whose listen address the command
    * line overrides. */
   char cfg[700];
