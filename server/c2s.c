@@ -126,7 +126,7 @@ xsr_span xsr__c2s_value(xsr_span raw, int escaped, char *buf, size_t cap) {
 /* ---- the end of a stream ------------------------------------------------------ */
 
 static void update_pause(xsr__c2s *c) {
-  unsigned want = (c->work || c->delay || c->blocked) && !c->closed;
+  unsigned want = (c->work || c->delay || c->blocked || c->closing) && !c->closed;
   if (want != c->read_paused) {
     c->read_paused = want;
     c->io->read_pause(c->io_user, (int)want);
@@ -470,15 +470,27 @@ static int on_stream_open(void *user, const xsr_stream_header *h) {
   return emit(c, build_features, &fa) == 0 ? 0 : XSR_PAUSE;
 }
 
+static const char stream_tail[] = "</stream:stream>";
+
 static int on_stream_close(void *user, uint64_t offset) {
   xsr__c2s *c = user;
   (void)offset;
-  /* RFC 6120 4.4: answer with our closing tag; the session ends. */
-  static const char tail[] = "</stream:stream>";
-  if (!c->closed) {
-    (void)c->io->write(c->io_user, tail, sizeof tail - 1);
-    end_stream(c);
+  if (c->closed || c->closing)
+    return XSR_PAUSE;
+  /* RFC 6120 4.4: answer with our closing tag; the session ends.  A bound
+   * session's answers to what the client sent before its closing tag (in
+   * the same read, often) are still in its queue: the tag goes behind
+   * them, and the stream ends when net pops it (xsr__c2s_popped). */
+  if (c->session && !atomic_load(&c->kicked)) {
+    finish(c);
+    if (xsr_router_send_rcu(c->srv->router, c->session, stream_tail, sizeof stream_tail - 1) ==
+        XSR_OK) {
+      c->closing = 1;
+      return XSR_PAUSE;
+    }
   }
+  (void)c->io->write(c->io_user, stream_tail, sizeof stream_tail - 1);
+  end_stream(c);
   return XSR_PAUSE;
 }
 
@@ -1005,7 +1017,7 @@ static int drive(xsr__c2s *c, xsr_err rc) {
         rc = xsr_parser_resume(c->parser);
       continue;
     }
-    if (c->work || c->delay || c->blocked)
+    if (c->work || c->delay || c->blocked || c->closing)
       break;
     rc = xsr_parser_resume(c->parser);
   }
@@ -1163,6 +1175,10 @@ int xsr__c2s_popped(xsr__c2s *c, const xsr_msg *m) {
   if (c->closed)
     return XSR__C2S_DROP;
   xsr_span b = xsr_msg_bytes(m);
+  if (c->closing && b.len == sizeof stream_tail - 1 && memcmp(b.ptr, stream_tail, b.len) == 0) {
+    c->closed = 1; /* our closing tag, queued by on_stream_close: the last */
+    return XSR__C2S_LAST;
+  }
   static const char se[] = "<stream:error";
   if (b.len >= sizeof se - 1 && memcmp(b.ptr, se, sizeof se - 1) == 0) {
     /* Only the server queues a stream error (kick()): routed stanzas are

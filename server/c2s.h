@@ -171,8 +171,11 @@ void xsr__c2s_free(xsr__c2s *c);
  *                   of a session that a new bind of the same full JID
  *                   replaced (RFC 6120 7.7.2.2), queued by that bind's
  *                   worker, which has already unbound the session and sent
- *                   its unavailable presence.  Messages popped after it:
- *                   DROP.
+ *                   its unavailable presence; or our own closing tag,
+ *                   queued behind the session's answers when the client
+ *                   closed its stream (RFC 6120 4.4: what it asked for
+ *                   before its </stream:stream> is answered first).
+ *                   Messages popped after it: DROP.
  * No other c2s call follows LAST except xsr__c2s_free. */
 enum { XSR__C2S_WRITE = 0, XSR__C2S_DROP = 1, XSR__C2S_LAST = 2 };
 int xsr__c2s_popped(xsr__c2s *c, const xsr_msg *m);

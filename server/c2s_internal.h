@@ -80,6 +80,7 @@ struct xsr__c2s {
   unsigned read_paused : 1;    /* what io->read_pause was last told */
   unsigned available : 1;      /* the session sent available presence */
   unsigned closed : 1;         /* the stream is over (io->close or peer gone) */
+  unsigned closing : 1;        /* our </stream:stream> is queued behind the answers */
   unsigned finished : 1;       /* the session's end was handled */
   unsigned free_pending : 1;   /* xsr__c2s_free() waits for the work's done */
   unsigned users_ref : 1;      /* `users` holds a reference (srv->users_live) */

@@ -782,6 +782,22 @@ Test(c2s, client_closes_the_stream) {
   EXPECT(b, "<presence", "from='alice@" DOMAIN "/r1'", "type='unavailable'");
 }
 
+/* What a client asked for in the same read as its closing tag is answered
+ * before ours (found by fuzz/c2s_fuzzer.c: the answers were dropped). */
+Test(c2s, answers_come_before_the_closing_tag) {
+  start(0);
+  conn *a = online(0, "alice", "secret", "r1");
+  drain(a);
+  send(a, "<iq type='get' id='last1'><ping xmlns='urn:xmpp:ping'/></iq>"
+          "<iq type='get' id='last2' to='" DOMAIN "'><query xmlns='jabber:iq:version'/></iq>"
+          "</stream:stream>");
+  cr_assert(a->closed && a->stream_closed);
+  EXPECT(a, "id='last1'", "type='result'");
+  EXPECT(a, "id='last2'", "type='result'", "xsr-router");
+  const char *tail = strstr(a->out.p, "</stream:stream>");
+  cr_assert(tail && tail > strstr(a->out.p, "id='last2'"), "%s", a->out.p);
+}
+
 Test(c2s, output_over_its_bound_fails_the_stream) {
   start(0);
   conn *k = connect_on(0, header);
