@@ -104,6 +104,11 @@ typedef struct fuzz_run_opts {
    * so it must still equal a run without refusals. */
   int retry_every;
   int retry_times;
+  /* Called (when not NULL) after every call that parses (feed, commit,
+   * resume): a second parser sharing the session's scratch pool parses
+   * there, so every hand-over of the pool's sets happens mid-stream. */
+  void (*between)(void *user);
+  void *between_user;
 } fuzz_run_opts;
 
 /* The outcome of one or more runs, plus the event log compared across

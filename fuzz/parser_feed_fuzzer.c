@@ -12,6 +12,12 @@
  *                  pattern after the last
  *        bits 5-6  (bit 3 clear) refuse every n-th stanza with XSR_RETRY
  *                  (0: never), once, or twice in a row when bit 7 is set
+ *   limits a/b     besides the limits (fuzz_config): the scratch comes from
+ *                  a pool shared with a second parser that is fed a chunk
+ *                  of another stream after every call (scratch sets change
+ *                  hands mid-stream) when a has bits 7 and 6 set (small
+ *                  limits, where bit 6 is free) or, with bits 7 and 6
+ *                  clear, when b has bit 0 set (b is free there)
  *
  * Checks: every invariant of fuzz_session_run() (spans, index, decoding,
  * offsets, refusal after an error, a refused stanza reported again as it
@@ -43,6 +49,34 @@ static void fa_free(void *user, void *p) {
   free(p);
 }
 
+/* The second parser on the pool: an endless chat stream in chunks of 1 to
+ * 97 bytes, so that it holds a partial stanza at times (keeping a set) and
+ * nothing at others (handing it back). */
+typedef struct other {
+  xsr_parser *p;
+  size_t off, step;
+} other;
+
+static const char other_stream[] =
+    "<message to='a@example.com' id='1'><body>one &amp; two</body>"
+    "<active xmlns='http://jabber.org/protocol/chatstates'/></message>"
+    "<presence><x xmlns='urn:example:other' a='1'><y>z</y></x></presence>";
+
+static void other_step(void *user) {
+  other *o = user;
+  static const char hdr[] = "<stream:stream xmlns='jabber:client' "
+                            "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
+  static const size_t sizes[] = {1, 7, 97, 13, 2, 64, 31, 5};
+  size_t n = sizes[o->step++ % 8];
+  char chunk[128];
+  for (size_t k = 0; k < n; k++, o->off++)
+    chunk[k] = o->off < sizeof hdr - 1
+                   ? hdr[o->off]
+                   : other_stream[(o->off - (sizeof hdr - 1)) % (sizeof other_stream - 1)];
+  xsr_err e = xsr_parser_feed(o->p, chunk, n);
+  FUZZ_CHECK(e == XSR_OK, "the second parser on the pool failed: %s", xsr_err_name(e));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_input in = {data, size};
   uint8_t mode = fuzz_take_byte(&in);
@@ -54,11 +88,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   opts.check_callbacks = (mode & 4) != 0;
   xsr_parser_config cfg;
   fuzz_config(&cfg, a, b);
+  int pooled = (a & 0x80) ? (a & 0x40) != 0 : !(a & 0x40) && (b & 1);
 
   fuzz_run_opts whole = {.way = FUZZ_FEED_WHOLE};
   fuzz_result ref = {0}, got = {0};
   fuzz_parse(&cfg, &whole, in.data, in.size, &ref);
 
+  other o = {0};
+  if (pooled) {
+    cfg.pool = xsr_parser_pool_new(NULL);
+    FUZZ_CHECK(cfg.pool != NULL, "out of memory in the harness");
+    xsr_parser_config ocfg;
+    xsr_parser_config_init(&ocfg);
+    ocfg.pool = cfg.pool;
+    o.p = xsr_parser_new(&ocfg, NULL, NULL, NULL);
+    FUZZ_CHECK(o.p != NULL, "out of memory in the harness");
+    opts.between = other_step;
+    opts.between_user = &o;
+  }
   if (mode & 8) {
     fail_alloc fa = {mode >> 4};
     xsr_allocator alloc = {fa_malloc, fa_realloc, fa_free, &fa};
@@ -82,5 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   fuzz_result_free(&ref);
   fuzz_result_free(&got);
+  xsr_parser_free(o.p);
+  xsr_parser_pool_free(cfg.pool);
   return 0;
 }

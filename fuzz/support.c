@@ -722,6 +722,8 @@ static xsr_err drain_pauses(fuzz_session *s, xsr_err r) {
       fuzz_log_bytes(&s->res->log, "R", 1);
       s->state = 0;
     }
+    if (s->opts->between)
+      s->opts->between(s->opts->between_user);
     r = xsr_parser_resume(s->p);
   }
   return r;
@@ -779,6 +781,8 @@ void fuzz_session_run(fuzz_session *s, const fuzz_run_opts *opts, const uint8_t 
       /* Paused: the parser must have kept its own copy of the rest. */
       free(copy);
     }
+    if (opts->between)
+      opts->between(opts->between_user);
     r = drain_pauses(s, r);
     pos += n;
     FUZZ_CHECK(xsr_parser_bytes(p) == s->fed, "xsr_parser_bytes %llu, fed %llu",

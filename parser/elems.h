@@ -44,7 +44,7 @@ XSR__STAG_BODY(xsr_parser *p, const char *b, const char *lim, const char **ps, s
 #define TM_WINDOW_AT(f) (f)
 #endif
   xsr__tagmask *const m = &win->m; /* in place: copying it in and out costs more */
-  xsr_node *n = &p->nodes[p->cur_node];
+  xsr_node *n = &p->sc.nodes[p->cur_node];
   uint64_t seen = 0;
   int rc;
   unsigned char c;
@@ -152,7 +152,7 @@ XSR__STAG_BODY(xsr_parser *p, const char *b, const char *lim, const char **ps, s
     uint64_t bit = 1ull << ((alen * 7 + (unsigned char)an[0] + (unsigned char)t[-1] * 3) & 63);
     if (seen & bit) {
       for (uint32_t i = first; i < na; i++) {
-        const xsr_attr *o = &p->attrs[i];
+        const xsr_attr *o = &p->sc.attrs[i];
         if (o->name_len == alen && memcmp(b + o->name_off, an, alen) == 0)
           goto done;
       }
@@ -181,17 +181,17 @@ XSR__STAG_BODY(xsr_parser *p, const char *b, const char *lim, const char **ps, s
       goto attr_bail;
     v = s + 1;
     TM_FIND(t, m->vstop | (c == '\'' ? m->apos : m->quot), v, attr_bail);
-    if (XSR_UNLIKELY(na == p->capattrs) &&
-        !grow(p, (void **)&p->attrs, &p->capattrs, na + 1, sizeof *p->attrs))
+    if (XSR_UNLIKELY(na == p->sc.capattrs) &&
+        !grow(p->sa, (void **)&p->sc.attrs, &p->sc.capattrs, na + 1, sizeof *p->sc.attrs, 16))
       goto attr_nomem;
     /* Written whole (value_len too: the byte-wise state sets it again when
      * it finishes a value handed over below). */
-    p->attrs[na++] = (xsr_attr){.name_off = (uint32_t)(an - b),
-                                .value_off = (uint32_t)(v - b),
-                                .value_len = (uint32_t)(t - v),
-                                .name_len = (uint16_t)alen,
-                                .prefix_len = (uint16_t)apl,
-                                .flags = xmlns ? ATTR_XMLNS : 0};
+    p->sc.attrs[na++] = (xsr_attr){.name_off = (uint32_t)(an - b),
+                                   .value_off = (uint32_t)(v - b),
+                                   .value_len = (uint32_t)(t - v),
+                                   .name_len = (uint16_t)alen,
+                                   .prefix_len = (uint16_t)apl,
+                                   .flags = xmlns ? ATTR_XMLNS : 0};
     if (xmlns)
       p->el_nsdecls++;
     else if (apl)
@@ -256,8 +256,9 @@ __attribute__((target("avx2"))) static int XSR__ELEMS(xsr_parser *p, const char 
       xsr_err err = complete_start_tag(p, b, errp);
       if (err)
         return *errc = err, *ps = s, EL_FAIL;
-      if (d == 1 && XSR_UNLIKELY(foreign_content_ns(p, p->nodes[p->cur_node].ns)))
-        return *errc = XSR_ESTANZANS, *errp = b + p->nodes[p->cur_node].off + 1, *ps = s, EL_FAIL;
+      if (d == 1 && XSR_UNLIKELY(foreign_content_ns(p, p->sc.nodes[p->cur_node].ns)))
+        return *errc = XSR_ESTANZANS, *errp = b + p->sc.nodes[p->cur_node].off + 1, *ps = s,
+               EL_FAIL;
       push_open(p, b, nbinds_before, defns_before);
       if (rc == STAG_END)
         goto content;

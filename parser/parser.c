@@ -59,6 +59,7 @@
  * the fuzzers compare every chunking, which moves the hand-over points.
  */
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,8 +86,42 @@ typedef struct open_el {
 typedef struct ns_entry {
   const char *uri;
   uint32_t len;
-  uint32_t owned; /* allocated by us (dynamic ids) */
 } ns_entry;
+
+/*
+ * Scratch: what the parser needs only while a top-level construct is open
+ * or while it is parsing.  A parser without a pool owns one set for life;
+ * with a pool, it borrows a set on entry and hands it back whenever a call
+ * returns with nothing held (scratch_get, scratch_put), so an idle
+ * connection holds none of it.  Contents never carry over from one
+ * construct to the next: a set may serve another parser in between.
+ */
+typedef struct scratch {
+  char *buf; /* held bytes: buf[start, end) */
+  size_t cap;
+  xsr_node *nodes; /* the index of the construct being parsed */
+  xsr_attr *attrs;
+  uint32_t capnodes, capattrs;
+  open_el *stack;     /* open elements: depth_cap entries (max_depth + 2) */
+  uint32_t *last;     /* last node at each depth under the current parent */
+  uint32_t depth_cap; /* entries of stack and last */
+  uint32_t aset_cap;  /* slots of aset */
+  uint32_t *aset;     /* duplicate-attribute set for elements with many attributes:
+                         attribute index + 1 per slot, open addressing */
+  char *tmp;          /* for decoding xmlns values and xml:lang that hold references */
+  size_t tmp_cap;
+} scratch;
+
+/* A pool's holder of one scratch set (free, or lent to p->set's parser). */
+struct pool_set {
+  struct pool_set *next;
+  scratch sc;
+};
+
+struct xsr_parser_pool {
+  xsr_allocator a;
+  struct pool_set *free; /* sets not lent */
+};
 
 struct xsr_parser {
   xsr_allocator a;
@@ -94,9 +129,16 @@ struct xsr_parser {
   void *user;
   xsr_parser_config cfg;
 
-  /* Held bytes: buf[start, end); buf[start] is at stream offset base_off. */
-  char *buf;
-  size_t cap, start, end;
+  /* Scratch: owned (pool NULL), or borrowed from the pool while `set` is
+   * not NULL (see scratch_get). */
+  scratch sc;
+  const xsr_allocator *sa; /* allocates the scratch: &a, or the pool's */
+  struct pool_set *set;    /* the pool's holder of sc while lent to this parser */
+  uint8_t need_sc;         /* a pool parser without its scratch: borrow before parsing */
+
+  /* Held bytes: sc.buf[start, end); sc.buf[start] is at stream offset
+   * base_off. */
+  size_t start, end;
   uint64_t base_off;
   uint64_t fed;
 
@@ -104,21 +146,21 @@ struct xsr_parser {
   uint32_t pos;
   uint8_t state, phase, intop, paused, in_cb, decl_ok, ret_state, quote;
   uint8_t ws, ref_hex, text_flags, closed;
-  uint32_t tok;        /* start of the name or value being scanned */
-  uint32_t text_start; /* start of the current text run */
-  uint32_t ref_start;  /* the '&' of the current reference */
+  uint8_t pending_close; /* an empty stream element still owes its close event */
+  uint8_t join_stop;     /* run() returns once the held construct completes: see feed_slow */
+  uint8_t whole_reads; /* run() parses a read that began with nothing held: feed_in_place, commit */
+  uint8_t lenient_decl; /* after a restart: whitespace may precede <?xml */
+  uint32_t tok;         /* start of the name or value being scanned */
+  uint32_t text_start;  /* start of the current text run */
+  uint32_t ref_start;   /* the '&' of the current reference */
   uint32_t ref_val, ref_digits;
   uint32_t etag_lt;  /* '<' of the end tag being parsed */
   uint32_t cur_node; /* element whose start tag is being parsed */
   uint32_t cdata_start;
-  uint32_t etag_len;     /* length of the end tag's name */
-  uint8_t pending_close; /* an empty stream element still owes its close event */
-  uint8_t join_stop;     /* run() returns once the held construct completes: see feed_slow */
-  uint8_t whole_reads; /* run() parses a read that began with nothing held: feed_in_place, commit */
+  uint32_t etag_len; /* length of the end tag's name */
   uint64_t close_off;
-  uint64_t cb_off;      /* xsr_parser_offset() while a callback runs */
-  uint8_t lenient_decl; /* after a restart: whitespace may precede <?xml */
-  unsigned depth;       /* open elements inside the stream element */
+  uint64_t cb_off; /* xsr_parser_offset() while a callback runs */
+  unsigned depth;  /* open elements inside the stream element */
   unsigned el_nsdecls;
   unsigned el_prefixed; /* prefixed attributes in the start tag */
   unsigned name_colon;  /* a ':' was seen in the part of the name scanned before */
@@ -135,53 +177,47 @@ struct xsr_parser {
   /* A non-ASCII character begun in such a run: its first u8pend of u8need
    * bytes are held after pos, not yet scanned (0 when none). */
   uint8_t u8pend, u8need;
+  uint8_t has_slang;
 
   xsr_err err;
   uint64_t err_off;
 
-  /* Index of the construct being parsed. */
-  xsr_node *nodes;
-  uint32_t nnodes, capnodes;
-  xsr_attr *attrs;
-  uint32_t nattrs, capattrs;
-  open_el *stack; /* max_depth + 2 */
-  uint32_t *last; /* last node at each depth under the current parent */
+  /* Index of the construct being parsed (arrays in sc). */
+  uint32_t nnodes, nattrs;
+  uint32_t aset_mask, aset_n; /* the duplicate-attribute set in sc.aset */
+
+  /* Namespace bindings in force: the stream header's, then the open
+   * elements'. */
   binding *binds;
   uint32_t nbinds, capbinds;
   uint32_t defns; /* the default namespace in force: the innermost binding of "" */
 
   /* Stream-level data that outlives the header's bytes. */
-  char *arena;
   uint32_t arena_len, arena_cap;
+  char *arena;
   uint32_t stream_qname_off, stream_qname_len;
   uint32_t stream_ns;            /* the stream's content namespace */
   uint32_t slang_off, slang_len; /* the header's xml:lang, decoded, in the arena */
-  uint8_t has_slang;
 
   /* Forwarding context (xsr_stanza.inherited): binds[0, nstream_binds) are
    * the stream header's bindings; inh_used has bit min(i, 63) set when the
    * stanza being parsed resolved a prefix through binds[i]; inh holds the
-   * declarations reported (room for every stream-level binding). */
+   * declarations reported (room for every prefixed stream-level binding). */
   uint32_t nstream_binds;
+  uint32_t capinh;
   uint64_t inh_used;
   xsr_ns_decl *inh;
-  uint32_t capinh;
   unsigned tag_attrs, tag_decls; /* the stanza's start tag (see find_route) */
 
-  /* Namespace interning: ids index `ns`; `nshash` holds id + 1. */
-  ns_entry *ns;
-  uint32_t nns, capns;
+  /* Namespace interning: ids below XSR_NS_FIRST_DYNAMIC are the shared
+   * well-known table's (wk_ns, wk_hash); `dyn` holds the rest, id
+   * XSR_NS_FIRST_DYNAMIC + i at dyn[i]; `nshash` (dynamic ids only, none
+   * until the first) holds id + 1.  nns counts every id. */
+  uint32_t nns, capdyn;
+  ns_entry *dyn;
   uint32_t *nshash;
   uint32_t nshash_cap;
   uint32_t nscache[16]; /* recent declarations: id + 1 (see ns_intern) */
-
-  char *tmp; /* scratch for decoding xmlns values that hold references */
-  size_t tmp_cap;
-
-  /* Duplicate-attribute set for elements with many attributes: attribute
-   * index + 1 per slot, open addressing, grown to the largest element. */
-  uint32_t *aset;
-  uint32_t aset_cap, aset_mask, aset_n;
 };
 
 /* ---- allocation ---------------------------------------------------------- */
@@ -205,16 +241,18 @@ static void xfree(xsr_parser *p, void *ptr) {
     p->a.free(p->a.user, ptr);
 }
 
-/* Grows *arr (of `size`-byte elements) to hold at least `need`. */
-static int grow(xsr_parser *p, void **arr, uint32_t *cap, uint32_t need, size_t size) {
+/* Grows *arr (of `size`-byte elements) to hold at least `need`, through
+ * allocator a, doubling from `min`. */
+static int grow(const xsr_allocator *a, void **arr, uint32_t *cap, uint32_t need, size_t size,
+                uint32_t min) {
   if (need <= *cap)
     return 1;
-  uint64_t n = *cap ? *cap : 16;
+  uint64_t n = *cap ? *cap : min;
   while (n < need)
     n *= 2;
   if (n > 0xFFFFFFFFu)
     n = 0xFFFFFFFFu;
-  void *q = p->a.realloc(p->a.user, *arr, (size_t)n * size);
+  void *q = a->realloc(a->user, *arr, (size_t)n * size);
   if (!q)
     return 0;
   *arr = q;
@@ -224,37 +262,37 @@ static int grow(xsr_parser *p, void **arr, uint32_t *cap, uint32_t need, size_t 
 
 /* Makes room for `n` more held bytes at the end of the buffer. */
 static int buf_reserve(xsr_parser *p, size_t n) {
-  if (p->cap - p->end >= n)
+  if (p->sc.cap - p->end >= n)
     return 1;
   if (n > SIZE_MAX / 2 - (p->end - p->start))
     return 0; /* no buffer that large can exist */
   if (p->start > 0) {
-    memmove(p->buf, p->buf + p->start, p->end - p->start);
+    memmove(p->sc.buf, p->sc.buf + p->start, p->end - p->start);
     p->end -= p->start;
     p->start = 0;
-    if (p->cap - p->end >= n)
+    if (p->sc.cap - p->end >= n)
       return 1;
   }
   size_t need = p->end + n;
-  size_t ncap = p->cap + p->cap / 2;
+  size_t ncap = p->sc.cap + p->sc.cap / 2;
   if (ncap < need)
     ncap = need;
-  char *q = p->a.realloc(p->a.user, p->buf, ncap);
+  char *q = p->sa->realloc(p->sa->user, p->sc.buf, ncap);
   if (!q)
     return 0;
-  p->buf = q;
-  p->cap = ncap;
+  p->sc.buf = q;
+  p->sc.cap = ncap;
   return 1;
 }
 
 static inline int buf_append(xsr_parser *p, const char *d, size_t n) {
-  if (XSR_UNLIKELY(p->cap - p->end < n) && !buf_reserve(p, n))
+  if (XSR_UNLIKELY(p->sc.cap - p->end < n) && !buf_reserve(p, n))
     return 0;
   if (n <= 8) { /* small chunks: a call to memcpy costs more than the copy */
     for (size_t i = 0; i < n; i++)
-      p->buf[p->end + i] = d[i];
+      p->sc.buf[p->end + i] = d[i];
   } else {
-    memcpy(p->buf + p->end, d, n);
+    memcpy(p->sc.buf + p->end, d, n);
   }
   p->end += n;
   return 1;
@@ -291,32 +329,70 @@ static uint32_t hash_bytes(const char *s, size_t n) {
   return (uint32_t)h;
 }
 
+/* The well-known namespaces, shared by every parser: their entries, and a
+ * hash table of id + 1 built once (wk_init, from xsr_parser_new). */
+#define WK_ENTRY(name, uri) {uri, sizeof uri - 1},
+static const ns_entry wk_ns[XSR_NS_FIRST_DYNAMIC] = {XSR_NS_MAP(WK_ENTRY)};
+#undef WK_ENTRY
+#define WK_HASH 128 /* at most a quarter full */
+static uint32_t wk_hash[WK_HASH];
+
+static void wk_init_once(void) {
+  for (uint32_t id = 0; id < XSR_NS_FIRST_DYNAMIC; id++) {
+    uint32_t i = hash_bytes(wk_ns[id].uri, wk_ns[id].len) & (WK_HASH - 1);
+    while (wk_hash[i])
+      i = (i + 1) & (WK_HASH - 1);
+    wk_hash[i] = id + 1;
+  }
+}
+
+static void wk_init(void) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, wk_init_once);
+}
+
+/* The entry of a valid id (below p->nns). */
+static inline const ns_entry *ns_ent(const xsr_parser *p, uint32_t id) {
+  return id < XSR_NS_FIRST_DYNAMIC ? &wk_ns[id] : &p->dyn[id - XSR_NS_FIRST_DYNAMIC];
+}
+
 static uint32_t ns_lookup(const xsr_parser *p, const char *uri, size_t len, uint32_t h) {
-  uint32_t mask = p->nshash_cap - 1;
-  for (uint32_t i = h & mask;; i = (i + 1) & mask) {
-    uint32_t v = p->nshash[i];
+  for (uint32_t i = h & (WK_HASH - 1);; i = (i + 1) & (WK_HASH - 1)) {
+    uint32_t v = wk_hash[i];
     if (!v)
-      return NONE32;
-    const ns_entry *e = &p->ns[v - 1];
+      break;
+    const ns_entry *e = &wk_ns[v - 1];
     if (e->len == len && memcmp(e->uri, uri, len) == 0)
       return v - 1;
   }
-}
-
-static int ns_insert_slot(xsr_parser *p, uint32_t id, uint32_t h) {
   uint32_t mask = p->nshash_cap - 1;
-  for (uint32_t i = h & mask;; i = (i + 1) & mask) {
-    if (!p->nshash[i]) {
-      p->nshash[i] = id + 1;
-      return 1;
-    }
+  for (uint32_t i = h & mask; p->nshash;
+       i = (i + 1) & mask) { /* no table before the first dynamic id */
+    uint32_t v = p->nshash[i];
+    if (!v)
+      break;
+    const ns_entry *e = ns_ent(p, v - 1);
+    if (e->len == len && memcmp(e->uri, uri, len) == 0)
+      return v - 1;
   }
+  return NONE32;
 }
 
-/* Adds a URI; `owned` URIs are copied. Returns the id or NONE32 on ENOMEM. */
-static uint32_t ns_add(xsr_parser *p, const char *uri, size_t len, int copy) {
-  if ((p->nns + 1) * 2 > p->nshash_cap) {
-    uint32_t ncap = p->nshash_cap ? p->nshash_cap * 2 : 128;
+static void ns_insert_slot(xsr_parser *p, uint32_t id, uint32_t h) {
+  uint32_t mask = p->nshash_cap - 1;
+  uint32_t i = h & mask;
+  while (p->nshash[i])
+    i = (i + 1) & mask;
+  p->nshash[i] = id + 1;
+}
+
+/* Adds a dynamic id for a copy of the URI.  Returns the id or NONE32 on
+ * ENOMEM.  The table and the entries start small (4 ids, 8 slots): most
+ * streams declare only a few namespaces that are not well known. */
+static uint32_t ns_add(xsr_parser *p, const char *uri, size_t len) {
+  uint32_t ndyn = p->nns - XSR_NS_FIRST_DYNAMIC;
+  if ((ndyn + 1) * 2 > p->nshash_cap) {
+    uint32_t ncap = p->nshash_cap ? p->nshash_cap * 2 : 8;
     uint32_t *h = xalloc(p, ncap * sizeof *h);
     if (!h)
       return NONE32;
@@ -324,32 +400,26 @@ static uint32_t ns_add(xsr_parser *p, const char *uri, size_t len, int copy) {
     xfree(p, p->nshash);
     p->nshash = h;
     p->nshash_cap = ncap;
-    for (uint32_t id = 0; id < p->nns; id++)
-      ns_insert_slot(p, id, hash_bytes(p->ns[id].uri, p->ns[id].len));
+    for (uint32_t i = 0; i < ndyn; i++)
+      ns_insert_slot(p, XSR_NS_FIRST_DYNAMIC + i, hash_bytes(p->dyn[i].uri, p->dyn[i].len));
   }
-  if (!grow(p, (void **)&p->ns, &p->capns, p->nns + 1, sizeof *p->ns))
+  if (!grow(&p->a, (void **)&p->dyn, &p->capdyn, ndyn + 1, sizeof *p->dyn, 4))
     return NONE32;
-  const char *u = uri;
-  if (copy) {
-    char *c = xalloc(p, len ? len : 1);
-    if (!c)
-      return NONE32;
-    memcpy(c, uri, len);
-    u = c;
-  }
+  char *c = xalloc(p, len ? len : 1);
+  if (!c)
+    return NONE32;
+  memcpy(c, uri, len);
   uint32_t id = p->nns++;
-  p->ns[id].uri = u;
-  p->ns[id].len = (uint32_t)len;
-  p->ns[id].owned = (uint32_t)copy;
-  ns_insert_slot(p, id, hash_bytes(u, len));
+  p->dyn[ndyn].uri = c;
+  p->dyn[ndyn].len = (uint32_t)len;
+  ns_insert_slot(p, id, hash_bytes(c, len));
   return id;
 }
 
 static void ns_clear(xsr_parser *p) {
-  for (uint32_t i = 0; i < p->nns; i++)
-    if (p->ns[i].owned)
-      xfree(p, (void *)p->ns[i].uri);
-  p->nns = 0;
+  for (uint32_t i = 0; i < p->nns - XSR_NS_FIRST_DYNAMIC; i++)
+    xfree(p, (void *)p->dyn[i].uri);
+  p->nns = XSR_NS_FIRST_DYNAMIC;
   if (p->nshash)
     memset(p->nshash, 0, p->nshash_cap * sizeof *p->nshash);
   memset(p->nscache, 0, sizeof p->nscache);
@@ -381,8 +451,11 @@ static inline unsigned ns_cache_slot(const char *v, size_t vlen) {
  * NONE32. */
 static inline uint32_t ns_cached(const xsr_parser *p, unsigned slot, const char *v, size_t vlen) {
   uint32_t c = p->nscache[slot];
-  if (c && c <= p->nns && p->ns[c - 1].len == vlen && same_bytes(p->ns[c - 1].uri, v, vlen))
-    return c - 1;
+  if (c && c <= p->nns) {
+    const ns_entry *n = ns_ent(p, c - 1);
+    if (n->len == vlen && same_bytes(n->uri, v, vlen))
+      return c - 1;
+  }
   return NONE32;
 }
 
@@ -408,7 +481,7 @@ static uint32_t ns_intern(xsr_parser *p, const char *v, size_t vlen, xsr_err *er
       *err = XSR_ELIMITNS;
       return NONE32;
     }
-    ns = ns_add(p, v, vlen, 1);
+    ns = ns_add(p, v, vlen);
     if (ns == NONE32) {
       *err = XSR_ENOMEM;
       return NONE32;
@@ -419,20 +492,11 @@ static uint32_t ns_intern(xsr_parser *p, const char *v, size_t vlen, xsr_err *er
   return ns;
 }
 
-static int ns_seed(xsr_parser *p) {
-  for (uint32_t id = 0; id < XSR_NS_FIRST_DYNAMIC; id++) {
-    const char *u = xsr_ns_wellknown_uri(id);
-    if (ns_add(p, u, strlen(u), 0) != id)
-      return 0;
-  }
-  return 1;
-}
-
 xsr_span xsr_parser_ns_uri(const xsr_parser *p, uint32_t ns) {
   xsr_span s = {NULL, 0};
   if (ns < p->nns) {
-    s.ptr = p->ns[ns].uri;
-    s.len = p->ns[ns].len;
+    s.ptr = ns_ent(p, ns)->uri;
+    s.len = ns_ent(p, ns)->len;
   }
   return s;
 }
@@ -454,6 +518,7 @@ void xsr_parser_config_init(xsr_parser_config *cfg) {
   cfg->max_ns_decls = XSR_DEFAULT_MAX_NS_DECLS;
   cfg->max_namespaces = XSR_DEFAULT_MAX_NAMESPACES;
   cfg->accept = XSR_ACCEPT_CLIENT | XSR_ACCEPT_SERVER | XSR_ACCEPT_COMPONENT;
+  cfg->pool = NULL;
 }
 
 static void stream_state_init(xsr_parser *p) {
@@ -479,6 +544,104 @@ static void stream_state_init(xsr_parser *p) {
   p->cont_left = 0;
 }
 
+/* Gives the scratch room for max_depth + 2 open elements.  0 when out of
+ * memory (depth_cap unchanged; an array that grew is kept). */
+static int scratch_fit(xsr_parser *p) {
+  uint32_t n = p->cfg.max_depth + 2;
+  open_el *st = p->sa->realloc(p->sa->user, p->sc.stack, n * sizeof *st);
+  if (!st)
+    return 0;
+  p->sc.stack = st;
+  uint32_t *l = p->sa->realloc(p->sa->user, p->sc.last, n * sizeof *l);
+  if (!l)
+    return 0;
+  p->sc.last = l;
+  p->sc.depth_cap = n;
+  return 1;
+}
+
+/* Hands the borrowed scratch back to the pool.  Nothing in it is needed
+ * once nothing is held (or the stream has failed): the next construct
+ * starts its index afresh. */
+__attribute__((noinline)) static void scratch_put(xsr_parser *p) {
+  struct pool_set *s = p->set;
+  s->sc = p->sc;
+  s->next = p->cfg.pool->free;
+  p->cfg.pool->free = s;
+  p->set = NULL;
+  memset(&p->sc, 0, sizeof p->sc);
+  p->cont = 0; /* the small-chunk path writes into the buffer: off */
+  p->cont_left = 0;
+  p->need_sc = 1;
+}
+
+/* Borrows a scratch set from the pool (a new, empty one when none is
+ * free).  0 when out of memory, with nothing borrowed. */
+__attribute__((noinline)) static int scratch_borrow(xsr_parser *p) {
+  xsr_parser_pool *pl = p->cfg.pool;
+  struct pool_set *s = pl->free;
+  if (s) {
+    pl->free = s->next;
+  } else {
+    s = pl->a.malloc(pl->a.user, sizeof *s);
+    if (!s)
+      return 0;
+    memset(s, 0, sizeof *s);
+  }
+  p->set = s;
+  p->sc = s->sc;
+  p->need_sc = 0;
+  if (XSR_UNLIKELY(p->sc.depth_cap < p->cfg.max_depth + 2) && !scratch_fit(p)) {
+    scratch_put(p);
+    return 0;
+  }
+  return 1;
+}
+
+/* Before parsing: the scratch is at hand (borrowed if need be). */
+static inline int scratch_get(xsr_parser *p) {
+  return XSR_LIKELY(!p->need_sc) || scratch_borrow(p);
+}
+
+/* Before returning from a call that parsed: a pool parser holding nothing
+ * hands its scratch back.  Returns rc. */
+static inline xsr_err scratch_done(xsr_parser *p, xsr_err rc) {
+  if (XSR_UNLIKELY(p->set != NULL) && (p->start == p->end || p->err))
+    scratch_put(p);
+  return rc;
+}
+
+xsr_parser_pool *xsr_parser_pool_new(const xsr_allocator *alloc) {
+  xsr_allocator a = {lib_malloc, lib_realloc, lib_free, NULL};
+  if (alloc)
+    a = *alloc;
+  xsr_parser_pool *pl = a.malloc(a.user, sizeof *pl);
+  if (!pl)
+    return NULL;
+  pl->a = a;
+  pl->free = NULL;
+  return pl;
+}
+
+static void scratch_free(const xsr_allocator *a, scratch *sc) {
+  void *arr[] = {sc->buf, sc->nodes, sc->attrs, sc->stack, sc->last, sc->aset, sc->tmp};
+  for (size_t i = 0; i < sizeof arr / sizeof arr[0]; i++)
+    if (arr[i])
+      a->free(a->user, arr[i]);
+}
+
+void xsr_parser_pool_free(xsr_parser_pool *pl) {
+  if (!pl)
+    return;
+  while (pl->free) {
+    struct pool_set *s = pl->free;
+    pl->free = s->next;
+    scratch_free(&pl->a, &s->sc);
+    pl->a.free(pl->a.user, s);
+  }
+  pl->a.free(pl->a.user, pl);
+}
+
 xsr_parser *xsr_parser_new(const xsr_parser_config *cfg, const xsr_parser_callbacks *cb, void *user,
                            const xsr_allocator *alloc) {
   xsr_parser_config c;
@@ -494,6 +657,7 @@ xsr_parser *xsr_parser_new(const xsr_parser_config *cfg, const xsr_parser_callba
   if (alloc)
     a = *alloc;
   xsr__scan_init();
+  wk_init();
   xsr_parser *p = a.malloc(a.user, sizeof *p);
   if (!p)
     return NULL;
@@ -502,11 +666,16 @@ xsr_parser *xsr_parser_new(const xsr_parser_config *cfg, const xsr_parser_callba
   p->cb = cb;
   p->user = user;
   p->cfg = c;
-  p->stack = xalloc(p, (c.max_depth + 2) * sizeof *p->stack);
-  p->last = xalloc(p, (c.max_depth + 2) * sizeof *p->last);
-  if (!p->stack || !p->last || !ns_seed(p)) {
-    xsr_parser_free(p);
-    return NULL;
+  p->nns = XSR_NS_FIRST_DYNAMIC;
+  if (c.pool) {
+    p->sa = &c.pool->a; /* the scratch comes when there is something to parse */
+    p->need_sc = 1;
+  } else {
+    p->sa = &p->a;
+    if (!scratch_fit(p)) {
+      xsr_parser_free(p);
+      return NULL;
+    }
   }
   stream_state_init(p);
   return p;
@@ -516,18 +685,15 @@ void xsr_parser_free(xsr_parser *p) {
   if (!p)
     return;
   ns_clear(p);
-  xfree(p, p->ns);
+  xfree(p, p->dyn);
   xfree(p, p->nshash);
-  xfree(p, p->buf);
-  xfree(p, p->nodes);
-  xfree(p, p->attrs);
-  xfree(p, p->stack);
-  xfree(p, p->last);
+  if (p->set)
+    scratch_put(p); /* kept by the pool for the next parser */
+  else if (!p->cfg.pool)
+    scratch_free(&p->a, &p->sc);
   xfree(p, p->binds);
   xfree(p, p->arena);
   xfree(p, p->inh);
-  xfree(p, p->tmp);
-  xfree(p, p->aset);
   p->a.free(p->a.user, p);
 }
 
@@ -535,12 +701,13 @@ void xsr_parser_reset(xsr_parser *p) {
   if (!p || p->in_cb)
     return;
   ns_clear(p);
-  ns_seed(p); /* cannot fail: the table already has room for these */
   p->start = p->end = 0;
   p->base_off = p->fed = 0;
   p->err = XSR_OK;
   p->err_off = 0;
   p->paused = 0;
+  if (p->set)
+    scratch_put(p);
   stream_state_init(p);
 }
 
@@ -729,8 +896,8 @@ static uint32_t resolve(xsr_parser *p, const char *b, const char *pre, size_t le
 }
 
 static int push_node(xsr_parser *p, uint32_t *idx) {
-  if (XSR_UNLIKELY(p->nnodes == p->capnodes) &&
-      !grow(p, (void **)&p->nodes, &p->capnodes, p->nnodes + 1, sizeof *p->nodes))
+  if (XSR_UNLIKELY(p->nnodes == p->sc.capnodes) &&
+      !grow(p->sa, (void **)&p->sc.nodes, &p->sc.capnodes, p->nnodes + 1, sizeof *p->sc.nodes, 16))
     return 0;
   *idx = p->nnodes++;
   return 1;
@@ -738,9 +905,9 @@ static int push_node(xsr_parser *p, uint32_t *idx) {
 
 /* Links node `idx` at element depth `d` after its previous sibling. */
 static inline void link_sibling(xsr_parser *p, unsigned d, uint32_t idx) {
-  if (p->last[d])
-    p->nodes[p->last[d]].next = idx;
-  p->last[d] = idx;
+  if (p->sc.last[d])
+    p->sc.nodes[p->sc.last[d]].next = idx;
+  p->sc.last[d] = idx;
 }
 
 /* The node of an element at depth d (the stream element is 0) whose '<'
@@ -751,19 +918,19 @@ static inline int open_element(xsr_parser *p, const char *b, const char *s, unsi
   if (d <= 1) {
     p->nnodes = 0;
     p->nattrs = 0;
-    p->last[d] = 0;
+    p->sc.last[d] = 0;
     p->inh_used = 0;
   }
   uint32_t idx;
   if (!push_node(p, &idx))
     return 0;
-  p->nodes[idx] = (xsr_node){.off = (uint32_t)(s - b),
-                             .attr_first = p->nattrs,
-                             .kind = XSR_NODE_ELEMENT,
-                             .depth = (uint16_t)d};
+  p->sc.nodes[idx] = (xsr_node){.off = (uint32_t)(s - b),
+                                .attr_first = p->nattrs,
+                                .kind = XSR_NODE_ELEMENT,
+                                .depth = (uint16_t)d};
   if (d >= 2)
     link_sibling(p, d, idx);
-  p->last[d + 1] = 0;
+  p->sc.last[d + 1] = 0;
   p->cur_node = idx;
   p->el_nsdecls = 0;
   p->el_prefixed = 0;
@@ -776,7 +943,7 @@ static inline int add_text_node(xsr_parser *p, uint8_t kind, uint32_t off, uint3
   uint32_t idx;
   if (!push_node(p, &idx))
     return 0;
-  xsr_node *n = &p->nodes[idx];
+  xsr_node *n = &p->sc.nodes[idx];
   memset(n, 0, sizeof *n);
   n->off = off;
   n->len = len;
@@ -787,19 +954,19 @@ static inline int add_text_node(xsr_parser *p, uint8_t kind, uint32_t off, uint3
   return 1;
 }
 
-/* Decodes an attribute value that holds references into p->tmp. */
+/* Decodes an attribute value that holds references into p->sc.tmp. */
 static int decode_value(xsr_parser *p, const char *v, size_t len, const char **out,
                         size_t *out_len) {
-  if (len > p->tmp_cap) {
-    char *t = p->a.realloc(p->a.user, p->tmp, len);
+  if (len > p->sc.tmp_cap) {
+    char *t = p->sa->realloc(p->sa->user, p->sc.tmp, len);
     if (!t)
       return 0;
-    p->tmp = t;
-    p->tmp_cap = len;
+    p->sc.tmp = t;
+    p->sc.tmp_cap = len;
   }
   xsr_span raw = {v, len};
-  xsr_decode_attr(raw, p->tmp, p->tmp_cap, out_len);
-  *out = p->tmp;
+  xsr_decode_attr(raw, p->sc.tmp, p->sc.tmp_cap, out_len);
+  *out = p->sc.tmp;
   return 1;
 }
 
@@ -823,14 +990,14 @@ static int aset_clear(xsr_parser *p, uint32_t n) {
   uint32_t cap = 64;
   while (cap < 2 * n)
     cap *= 2;
-  if (cap > p->aset_cap) {
-    uint32_t *t = p->a.realloc(p->a.user, p->aset, (size_t)cap * sizeof *t);
+  if (cap > p->sc.aset_cap) {
+    uint32_t *t = p->sa->realloc(p->sa->user, p->sc.aset, (size_t)cap * sizeof *t);
     if (!t)
       return 0;
-    p->aset = t;
-    p->aset_cap = cap;
+    p->sc.aset = t;
+    p->sc.aset_cap = cap;
   }
-  memset(p->aset, 0, (size_t)cap * sizeof *p->aset);
+  memset(p->sc.aset, 0, (size_t)cap * sizeof *p->sc.aset);
   p->aset_mask = cap - 1;
   p->aset_n = 0;
   return 1;
@@ -841,7 +1008,7 @@ static int aset_clear(xsr_parser *p, uint32_t n) {
 #define ASET_PROBE(slot, h, same_as)                                                               \
   do {                                                                                             \
     for (uint32_t i_ = (h)&p->aset_mask;; i_ = (i_ + 1) & p->aset_mask) {                          \
-      uint32_t v_ = p->aset[i_];                                                                   \
+      uint32_t v_ = p->sc.aset[i_];                                                                \
       if (!v_ || same_as(v_ - 1)) {                                                                \
         (slot) = i_;                                                                               \
         break;                                                                                     \
@@ -857,11 +1024,11 @@ static int qname_dup_set(xsr_parser *p, const char *b, uint32_t first, uint32_t 
 static inline int qname_dup(xsr_parser *p, const char *b, uint32_t first, uint32_t idx) {
   if (XSR_UNLIKELY(idx - first >= ATTR_LINEAR))
     return qname_dup_set(p, b, first, idx);
-  const xsr_attr *a = &p->attrs[idx];
+  const xsr_attr *a = &p->sc.attrs[idx];
   const char *an = b + a->name_off;
   size_t len = a->name_len;
   for (uint32_t i = first; i < idx; i++) {
-    const xsr_attr *o = &p->attrs[i];
+    const xsr_attr *o = &p->sc.attrs[i];
     const char *on = b + o->name_off;
     if (o->name_len == len && on[0] == an[0] && memcmp(on, an, len) == 0)
       return 1;
@@ -871,11 +1038,11 @@ static inline int qname_dup(xsr_parser *p, const char *b, uint32_t first, uint32
 
 __attribute__((noinline)) static int qname_dup_set(xsr_parser *p, const char *b, uint32_t first,
                                                    uint32_t idx) {
-  const xsr_attr *a = &p->attrs[idx];
+  const xsr_attr *a = &p->sc.attrs[idx];
   const char *an = b + a->name_off;
   size_t len = a->name_len;
 #define SAME_QNAME(j)                                                                              \
-  (p->attrs[j].name_len == len && memcmp(b + p->attrs[j].name_off, an, len) == 0)
+  (p->sc.attrs[j].name_len == len && memcmp(b + p->sc.attrs[j].name_off, an, len) == 0)
   uint32_t slot;
   if (idx - first == ATTR_LINEAR || 2 * (p->aset_n + 1) > p->aset_mask + 1) {
     /* First use for this element, or full: rebuild from its attributes
@@ -883,19 +1050,19 @@ __attribute__((noinline)) static int qname_dup_set(xsr_parser *p, const char *b,
     if (!aset_clear(p, 2 * (idx - first + 1)))
       return -1;
     for (uint32_t i = first; i < idx; i++) {
-      const xsr_attr *o = &p->attrs[i];
+      const xsr_attr *o = &p->sc.attrs[i];
       uint32_t h = fnv1a(b + o->name_off, o->name_len, 2166136261u), v;
-      for (v = h & p->aset_mask; p->aset[v]; v = (v + 1) & p->aset_mask) {
+      for (v = h & p->aset_mask; p->sc.aset[v]; v = (v + 1) & p->aset_mask) {
       }
-      p->aset[v] = i + 1;
+      p->sc.aset[v] = i + 1;
       p->aset_n++;
     }
   }
   ASET_PROBE(slot, fnv1a(an, len, 2166136261u), SAME_QNAME);
 #undef SAME_QNAME
-  if (p->aset[slot])
+  if (p->sc.aset[slot])
     return 1;
-  p->aset[slot] = idx + 1;
+  p->sc.aset[slot] = idx + 1;
   p->aset_n++;
   return 0;
 }
@@ -919,7 +1086,7 @@ static xsr_err bind_ns(xsr_parser *p, const char *b, const xsr_attr *a, const ch
     }
   }
   if (XSR_UNLIKELY(p->nbinds == p->capbinds) &&
-      !grow(p, (void **)&p->binds, &p->capbinds, p->nbinds + 1, sizeof *p->binds))
+      !grow(&p->a, (void **)&p->binds, &p->capbinds, p->nbinds + 1, sizeof *p->binds, 4))
     return XSR_ENOMEM;
   p->binds[p->nbinds++] = (binding){(uint32_t)(pre - b), (uint32_t)pre_len, ns, 0};
   if (pre_len == 0)
@@ -937,12 +1104,12 @@ static xsr_err bind_ns(xsr_parser *p, const char *b, const xsr_attr *a, const ch
  */
 __attribute__((noinline)) static int finish_default_decl(xsr_parser *p, const char *b,
                                                          const char **errp, xsr_err *err) {
-  xsr_node *el = &p->nodes[p->cur_node];
+  xsr_node *el = &p->sc.nodes[p->cur_node];
   uint32_t first = el->attr_first, n = p->nattrs - first;
   uint32_t i = first + n - 1;
-  while (!(p->attrs[i].flags & ATTR_XMLNS))
+  while (!(p->sc.attrs[i].flags & ATTR_XMLNS))
     i--;
-  xsr_attr *a = &p->attrs[i];
+  xsr_attr *a = &p->sc.attrs[i];
   if (a->prefix_len != 0 || (a->flags & XSR_F_ESCAPED))
     return 0;
   const char *v = b + a->value_off;
@@ -982,13 +1149,13 @@ __attribute__((noinline)) static int finish_default_decl(xsr_parser *p, const ch
  * ones first.
  */
 static xsr_err finish_start_tag(xsr_parser *p, const char *b, const char **errp) {
-  xsr_node *el = &p->nodes[p->cur_node];
+  xsr_node *el = &p->sc.nodes[p->cur_node];
   *errp = b + el->off; /* for XSR_ENOMEM: the element's '<', whatever the chunking */
   uint32_t first = el->attr_first, n = p->nattrs - first;
 
   /* Namespace declarations first: they apply to the element itself. */
   for (uint32_t i = first; i < first + n; i++) {
-    xsr_attr *a = &p->attrs[i];
+    xsr_attr *a = &p->sc.attrs[i];
     if (!(a->flags & ATTR_XMLNS))
       continue;
     const char *name = b + a->name_off;
@@ -1035,7 +1202,7 @@ static xsr_err finish_start_tag(xsr_parser *p, const char *b, const char **errp)
   if (use_set && !aset_clear(p, n))
     return XSR_ENOMEM;
   for (uint32_t i = first; i < first + n; i++) {
-    xsr_attr a = p->attrs[i];
+    xsr_attr a = p->sc.attrs[i];
     if (a.flags & ATTR_XMLNS)
       continue;
     if (a.prefix_len) {
@@ -1050,17 +1217,17 @@ static xsr_err finish_start_tag(xsr_parser *p, const char *b, const char **errp)
       size_t ll = (size_t)a.name_len - a.prefix_len - 1;
       const char *lp = an + a.prefix_len + 1;
 #define SAME_EXPANDED(j)                                                                           \
-  (p->attrs[j].prefix_len && p->attrs[j].ns == a.ns &&                                             \
-   (size_t)p->attrs[j].name_len - p->attrs[j].prefix_len - 1 == ll &&                              \
-   memcmp(b + p->attrs[j].name_off + p->attrs[j].prefix_len + 1, lp, ll) == 0)
+  (p->sc.attrs[j].prefix_len && p->sc.attrs[j].ns == a.ns &&                                       \
+   (size_t)p->sc.attrs[j].name_len - p->sc.attrs[j].prefix_len - 1 == ll &&                        \
+   memcmp(b + p->sc.attrs[j].name_off + p->sc.attrs[j].prefix_len + 1, lp, ll) == 0)
       if (use_set) {
         uint32_t slot;
         ASET_PROBE(slot, fnv1a(lp, ll, a.ns * 2654435761u), SAME_EXPANDED);
-        if (p->aset[slot]) {
+        if (p->sc.aset[slot]) {
           *errp = an;
           return XSR_EDUPATTR;
         }
-        p->aset[slot] = out + 1; /* p->attrs[out] is written below */
+        p->sc.aset[slot] = out + 1; /* p->sc.attrs[out] is written below */
         p->aset_n++;
       } else {
         for (uint32_t j = first; j < out; j++) {
@@ -1074,7 +1241,7 @@ static xsr_err finish_start_tag(xsr_parser *p, const char *b, const char **errp)
     } else {
       a.ns = XSR_NS_NONE;
     }
-    p->attrs[out++] = a;
+    p->sc.attrs[out++] = a;
   }
   p->nattrs = out;
   el->attr_count = (uint16_t)(out - first);
@@ -1086,7 +1253,7 @@ static xsr_err finish_start_tag(xsr_parser *p, const char *b, const char **errp)
  * none; one default-namespace declaration), the rest in
  * finish_start_tag(). */
 static inline xsr_err complete_start_tag(xsr_parser *p, const char *b, const char **errp) {
-  xsr_node *n = &p->nodes[p->cur_node];
+  xsr_node *n = &p->sc.nodes[p->cur_node];
   if (!p->el_prefixed && !n->prefix_len) {
     if (!p->el_nsdecls) {
       n->ns = p->defns;
@@ -1106,11 +1273,11 @@ static inline xsr_err complete_start_tag(xsr_parser *p, const char *b, const cha
 static void find_route(xsr_parser *p, const char *b) {
   for (int k = 0; k < 5; k++)
     p->route[k] = NONE32;
-  const xsr_node *el = &p->nodes[0];
+  const xsr_node *el = &p->sc.nodes[0];
   p->tag_decls = p->el_nsdecls;
   p->tag_attrs = el->attr_count + p->el_nsdecls;
   for (uint32_t i = el->attr_first; i < el->attr_first + el->attr_count; i++) {
-    const xsr_attr *a = &p->attrs[i];
+    const xsr_attr *a = &p->sc.attrs[i];
     const char *an = b + a->name_off;
     if (a->prefix_len == 0) {
       /* Every stanza has a few of these: dispatch on the length, then
@@ -1143,7 +1310,7 @@ static inline int foreign_content_ns(const xsr_parser *p, uint32_t ns) {
  * nbinds and defns are the bindings in force before its declarations,
  * restored at its end. */
 static inline void push_open(xsr_parser *p, const char *b, uint32_t nbinds, uint32_t defns) {
-  open_el *o = &p->stack[++p->depth];
+  open_el *o = &p->sc.stack[++p->depth];
   o->node = p->cur_node;
   o->nbinds = nbinds;
   o->defns = defns;
@@ -1154,8 +1321,8 @@ static inline void push_open(xsr_parser *p, const char *b, uint32_t nbinds, uint
 /* The open element ends just before s: its length, its bindings popped.
  * Returns the depth left. */
 static inline unsigned pop_open(xsr_parser *p, const char *b, const char *s) {
-  const open_el *o = &p->stack[p->depth];
-  xsr_node *n = &p->nodes[o->node];
+  const open_el *o = &p->sc.stack[p->depth];
+  xsr_node *n = &p->sc.nodes[o->node];
   n->len = (uint32_t)(s - b) - n->off;
   p->nbinds = o->nbinds;
   p->defns = o->defns;
@@ -1165,7 +1332,7 @@ static inline unsigned pop_open(xsr_parser *p, const char *b, const char *s) {
 static xsr_span route_span(const xsr_parser *p, const char *b, int k, unsigned *escaped) {
   xsr_span s = {NULL, 0};
   if (p->route[k] != NONE32) {
-    const xsr_attr *a = &p->attrs[p->route[k]];
+    const xsr_attr *a = &p->sc.attrs[p->route[k]];
     s.ptr = b + a->value_off;
     s.len = a->value_len;
     if (a->flags & XSR_F_ESCAPED)
@@ -1186,8 +1353,8 @@ __attribute__((noinline)) static void fill_inherited(xsr_parser *p, xsr_stanza *
       continue; /* the default namespace is never looked up this way */
     p->inh[n].prefix.ptr = p->arena + bd->prefix_off;
     p->inh[n].prefix.len = bd->prefix_len;
-    p->inh[n].uri.ptr = p->ns[bd->ns].uri;
-    p->inh[n].uri.len = p->ns[bd->ns].len;
+    p->inh[n].uri.ptr = ns_ent(p, bd->ns)->uri;
+    p->inh[n].uri.len = ns_ent(p, bd->ns)->len;
     n++;
   }
   st->inherited = p->inh;
@@ -1195,7 +1362,7 @@ __attribute__((noinline)) static void fill_inherited(xsr_parser *p, xsr_stanza *
 }
 
 static void fill_view(xsr_parser *p, const char *b, size_t len, uint64_t off, xsr_stanza *st) {
-  const xsr_node *el = &p->nodes[0];
+  const xsr_node *el = &p->sc.nodes[0];
   st->raw.ptr = b;
   st->raw.len = len;
   st->offset = off;
@@ -1209,9 +1376,9 @@ static void fill_view(xsr_parser *p, const char *b, size_t len, uint64_t off, xs
   st->id = route_span(p, b, 2, &st->escaped);
   st->type = route_span(p, b, 3, &st->escaped);
   st->lang = route_span(p, b, 4, &st->escaped);
-  st->nodes = p->nodes;
+  st->nodes = p->sc.nodes;
   st->node_count = p->nnodes;
-  st->attrs = p->attrs;
+  st->attrs = p->sc.attrs;
   st->attr_count = p->nattrs;
   st->inherited = NULL;
   st->inherited_count = 0;
@@ -1253,7 +1420,7 @@ __attribute__((noinline, cold)) static int parse_version(const char *v, size_t l
  * xml:lang (decoded) out of the header's bytes, which are about to be
  * released, and makes room for the stanzas' forwarding context. */
 static int persist_stream(xsr_parser *p, const char *b, const xsr_stream_header *h) {
-  const xsr_node *el = &p->nodes[0];
+  const xsr_node *el = &p->sc.nodes[0];
   const char *lang = h->lang.ptr;
   size_t lang_len = h->lang.len;
   if (lang && (h->escaped & XSR_ROUTE_LANG) && !decode_value(p, lang, lang_len, &lang, &lang_len))
@@ -1261,10 +1428,25 @@ static int persist_stream(xsr_parser *p, const char *b, const xsr_stream_header 
   uint32_t need = el->name_len + (uint32_t)lang_len; /* both within max_stanza */
   for (uint32_t i = 0; i < p->nbinds; i++)
     need += p->binds[i].prefix_len;
-  if (!grow(p, (void **)&p->arena, &p->arena_cap, need + 1, 1))
-    return 0;
-  if (p->nbinds > p->capinh && !grow(p, (void **)&p->inh, &p->capinh, p->nbinds, sizeof *p->inh))
-    return 0;
+  uint32_t npre = 0; /* the forwarding context has room for each prefixed binding */
+  for (uint32_t i = 0; i < p->nbinds; i++)
+    npre += p->binds[i].prefix_len != 0;
+  /* Both sized to what this stream needs, not rounded up: they are kept
+   * for the stream's life, per connection. */
+  if (need + 1 > p->arena_cap) {
+    char *q = p->a.realloc(p->a.user, p->arena, need + 1);
+    if (!q)
+      return 0;
+    p->arena = q;
+    p->arena_cap = need + 1;
+  }
+  if (npre > p->capinh) {
+    xsr_ns_decl *q = p->a.realloc(p->a.user, p->inh, npre * sizeof *q);
+    if (!q)
+      return 0;
+    p->inh = q;
+    p->capinh = npre;
+  }
   p->arena_len = 0;
   memcpy(p->arena, b + el->off + 1, el->name_len);
   p->stream_qname_off = 0;
@@ -1290,7 +1472,7 @@ static int persist_stream(xsr_parser *p, const char *b, const xsr_stream_header 
 
 /* Validates the stream element and builds the header view. */
 static xsr_err check_header(xsr_parser *p, const char *b, xsr_stream_header *h) {
-  const xsr_node *el = &p->nodes[0];
+  const xsr_node *el = &p->sc.nodes[0];
   xsr_span local = {b + el->off + 1 + (el->prefix_len ? el->prefix_len + 1 : 0),
                     (size_t)el->name_len - (el->prefix_len ? el->prefix_len + 1 : 0)};
   if (el->ns != XSR_NS_STREAMS || local.len != 6 || memcmp(local.ptr, "stream", 6) != 0)
@@ -1310,7 +1492,7 @@ static xsr_err check_header(xsr_parser *p, const char *b, xsr_stream_header *h) 
   for (int k = 0; k < 5; k++)
     p->route[k] = NONE32;
   for (uint32_t i = el->attr_first; i < el->attr_first + el->attr_count; i++) {
-    const xsr_attr *a = &p->attrs[i];
+    const xsr_attr *a = &p->sc.attrs[i];
     const char *an = b + a->name_off;
     if (a->prefix_len == 0) {
       if (a->name_len == 2 && memcmp(an, "to", 2) == 0)
@@ -1524,7 +1706,7 @@ static inline int same_name(const char *x, const char *y, size_t len, const char
  * result), else 0 (they decide). */
 static inline size_t open_etag_len(const xsr_parser *p, const char *b, const char *s,
                                    const char *lim) {
-  const xsr_node *open = &p->nodes[p->stack[p->depth].node];
+  const xsr_node *open = &p->sc.nodes[p->sc.stack[p->depth].node];
   size_t len = open->name_len;
   if ((size_t)(lim - s) >= len + 3 && s[2 + len] == '>' &&
       same_name(s + 2, b + open->off + 1, len, lim))
@@ -1601,8 +1783,8 @@ static inline void set_cont(xsr_parser *p, size_t held) {
   default:
     return;
   }
-  if (left > p->cap - p->end) /* when run() parsed the caller's bytes, feed_slow */
-    left = p->cap - p->end;   /* calls again once their rest is in the buffer */
+  if (left > p->sc.cap - p->end) /* when run() parsed the caller's bytes, feed_slow */
+    left = p->sc.cap - p->end;   /* calls again once their rest is in the buffer */
   p->cont_left = left;
   p->u8pend = 0;
 }
@@ -2092,7 +2274,7 @@ st_stag_name:
       goto out;
     if (r == NAME_FAIL)
       goto fail;
-    xsr_node *n = &p->nodes[p->cur_node];
+    xsr_node *n = &p->sc.nodes[p->cur_node];
     size_t len = (size_t)(s - AT(p->tok));
     int pl = colon ? qname_prefix(AT(p->tok), len, &errp) : 0;
     if (pl < 0)
@@ -2124,13 +2306,14 @@ st_stag_ws:
     if ((xsr__name_class[c] & XSR__NAME_START) || c >= 0x80) {
       if (!p->ws)
         FAIL(XSR_ESYNTAX, s);
-      xsr_node *n = &p->nodes[p->cur_node];
+      xsr_node *n = &p->sc.nodes[p->cur_node];
       if (p->nattrs - n->attr_first >= p->cfg.max_attrs)
         FAIL(XSR_ELIMITATTRS, s);
-      if (XSR_UNLIKELY(p->nattrs == p->capattrs) &&
-          !grow(p, (void **)&p->attrs, &p->capattrs, p->nattrs + 1, sizeof *p->attrs))
+      if (XSR_UNLIKELY(p->nattrs == p->sc.capattrs) &&
+          !grow(p->sa, (void **)&p->sc.attrs, &p->sc.capattrs, p->nattrs + 1, sizeof *p->sc.attrs,
+                16))
         FAIL(XSR_ENOMEM, s);
-      xsr_attr *a = &p->attrs[p->nattrs++];
+      xsr_attr *a = &p->sc.attrs[p->nattrs++];
       memset(a, 0, sizeof *a);
       a->name_off = REL(s);
       p->tok = REL(s);
@@ -2148,7 +2331,7 @@ st_attr_name:
       goto out;
     if (r == NAME_FAIL)
       goto fail;
-    xsr_attr *a = &p->attrs[p->nattrs - 1];
+    xsr_attr *a = &p->sc.attrs[p->nattrs - 1];
     const char *an = AT(p->tok);
     size_t len = (size_t)(s - an);
     int pl = colon ? qname_prefix(an, len, &errp) : 0;
@@ -2164,7 +2347,7 @@ st_attr_name:
       p->el_prefixed = 1;
     }
     /* Same qualified name as an earlier attribute of this element? */
-    int dup = qname_dup(p, b, p->nodes[p->cur_node].attr_first, p->nattrs - 1);
+    int dup = qname_dup(p, b, p->sc.nodes[p->cur_node].attr_first, p->nattrs - 1);
     if (dup)
       FAIL(dup < 0 ? XSR_ENOMEM : XSR_EDUPATTR, an);
   }
@@ -2187,7 +2370,7 @@ st_attr_q:
     FAIL(XSR_ESYNTAX, s);
   p->quote = (uint8_t)*s;
   s++;
-  p->attrs[p->nattrs - 1].value_off = REL(s);
+  p->sc.attrs[p->nattrs - 1].value_off = REL(s);
 st_attr_value:
   ENTER(ST_ATTR_VALUE);
   {
@@ -2198,7 +2381,7 @@ st_attr_value:
         goto out;
       c = (unsigned char)*s;
       if (c == q) {
-        xsr_attr *a = &p->attrs[p->nattrs - 1];
+        xsr_attr *a = &p->sc.attrs[p->nattrs - 1];
         a->value_len = REL(s) - a->value_off;
         s++;
         p->ws = 0;
@@ -2207,14 +2390,14 @@ st_attr_value:
       if (c == '<')
         FAIL(XSR_EATTRLT, s);
       if (c == '&') {
-        p->attrs[p->nattrs - 1].flags |= XSR_F_ESCAPED;
+        p->sc.attrs[p->nattrs - 1].flags |= XSR_F_ESCAPED;
         p->ret_state = ST_ATTR_VALUE;
         p->ref_start = REL(s);
         goto st_ref;
       }
       if (c < 0x20) {
         if (c == '\t' || c == '\n' || c == '\r') {
-          p->attrs[p->nattrs - 1].flags |= XSR_F_ESCAPED;
+          p->sc.attrs[p->nattrs - 1].flags |= XSR_F_ESCAPED;
           s++;
           continue;
         }
@@ -2239,7 +2422,7 @@ start_tag_done : {
   err = complete_start_tag(p, b, &errp);
   if (err)
     goto fail;
-  xsr_node *n = &p->nodes[p->cur_node];
+  xsr_node *n = &p->sc.nodes[p->cur_node];
   if (p->phase == PH_PROLOG) {
     /* The stream header. */
     xsr_stream_header h;
@@ -2498,7 +2681,7 @@ st_etag_ws:
       }
       goto after_callback;
     }
-    const xsr_node *open = &p->nodes[p->stack[p->depth].node];
+    const xsr_node *open = &p->sc.nodes[p->sc.stack[p->depth].node];
     if (len != open->name_len || memcmp(nm, AT(open->off + 1), len) != 0)
       FAIL(XSR_ETAGMISMATCH, nm);
   }
@@ -2589,7 +2772,7 @@ static xsr_err fail_nomem(xsr_parser *p) {
 static xsr_err run_held(xsr_parser *p) {
   static const char nothing[1];
   size_t adv;
-  xsr_err rc = run(p, p->buf ? p->buf + p->start : nothing, p->end - p->start, &adv);
+  xsr_err rc = run(p, p->sc.buf ? p->sc.buf + p->start : nothing, p->end - p->start, &adv);
   p->start += adv;
   p->base_off += adv;
   if (p->start == p->end)
@@ -2598,6 +2781,8 @@ static xsr_err run_held(xsr_parser *p) {
 }
 
 static xsr_err feed_slow(xsr_parser *p, const char *d, size_t len);
+static inline xsr_err feed_parse(xsr_parser *p, const void *data, size_t len);
+static xsr_err feed_pooled(xsr_parser *p, const void *data, size_t len);
 
 /* Parses d[0, len) in place with nothing held, and keeps what stays
  * unparsed.  whole: the read began with nothing held (a server's read of
@@ -2639,7 +2824,7 @@ __attribute__((noinline)) static xsr_err feed_in_place(xsr_parser *p, const char
  */
 __attribute__((noinline)) static int cont_take(xsr_parser *p, const unsigned char *src, size_t n) {
   const unsigned t = p->cont;
-  unsigned char *dst = (unsigned char *)p->buf + p->end;
+  unsigned char *dst = (unsigned char *)p->sc.buf + p->end;
   size_t pos = p->pos;
   unsigned pend = p->u8pend, need = p->u8need;
   size_t i = 0;
@@ -2660,7 +2845,7 @@ __attribute__((noinline)) static int cont_take(xsr_parser *p, const unsigned cha
     /* Each byte is checked as it comes, as run() would: a prefix that no
      * character can complete is an error now, not when its last byte
      * arrives (an input may end there). */
-    const char *ch = p->buf + p->start + pos;
+    const char *ch = p->sc.buf + p->start + pos;
     pend++;
     if (xml_utf8(ch, ch + pend) != (pend < need ? 0 : (int)need))
       return 0; /* run() finds the error and its offset */
@@ -2692,13 +2877,27 @@ __attribute__((noinline)) static xsr_err feed_more(xsr_parser *p, const void *da
     return XSR_EBUSY;
   if (p->err)
     return p->err;
+  if (XSR_UNLIKELY(p->cfg.pool != NULL))
+    return feed_pooled(p, data, len);
+  return feed_parse(p, data, len);
+}
+
+/* feed() for a parser on a pool: the scratch borrowed around the parse. */
+__attribute__((noinline)) static xsr_err feed_pooled(xsr_parser *p, const void *data, size_t len) {
+  if (!scratch_get(p))
+    return fail_nomem(p);
+  return scratch_done(p, feed_parse(p, data, len));
+}
+
+/* feed() with the scratch at hand. */
+static inline xsr_err feed_parse(xsr_parser *p, const void *data, size_t len) {
   size_t held = p->end - p->start;
-  if (held > 0 && len - 1 < 64 && !p->paused && len <= p->cap - p->end &&
+  if (held > 0 && len - 1 < 64 && !p->paused && len <= p->sc.cap - p->end &&
       (!p->intop || held + len <= p->cfg.max_stanza + 1)) {
     /* A small chunk joins what is held: append it and parse on; what
      * stays held afterwards stays in the buffer. */
     const char *src = data;
-    char *dst = p->buf + p->end;
+    char *dst = p->sc.buf + p->end;
     for (size_t i = 0; i < len; i++) /* at most 64 bytes: no call */
       dst[i] = src[i];
     p->end += len;
@@ -2720,7 +2919,7 @@ xsr_err xsr_parser_feed(xsr_parser *p, const void *data, size_t len) {
     if (XSR_UNLIKELY(p->u8pend))
       return feed_more(p, data, len, 1);
     const unsigned char *src = data;
-    char *dst = p->buf + p->end;
+    char *dst = p->sc.buf + p->end;
     size_t i = 0;
     do {
       unsigned char c = src[i];
@@ -2759,7 +2958,7 @@ __attribute__((noinline)) static xsr_err feed_slow(xsr_parser *p, const char *d,
      * what is held, 1.58 with the cap; chat at 1460-byte chunks: 12.39
      * without join_stop, 12.09 with it).  Never more than max_stanza + 1
      * bytes of one construct are held. */
-    if (p->cap - p->end < 4096 && len > 4096 && held >= 4096) {
+    if (p->sc.cap - p->end < 4096 && len > 4096 && held >= 4096) {
       /* A large construct grows in one step, not piece by piece (which
        * would copy the held bytes again at each): by as much as is held,
        * or, from 16 KiB on, by what this chunk may add, 64 KiB at most;
@@ -2770,7 +2969,7 @@ __attribute__((noinline)) static xsr_err feed_slow(xsr_parser *p, const char *d,
         want = len;
       if (p->intop && held + want > p->cfg.max_stanza + 1)
         want = held <= p->cfg.max_stanza ? p->cfg.max_stanza + 1 - held : 1;
-      if (want > p->cap - p->end)
+      if (want > p->sc.cap - p->end)
         buf_reserve(p, want);
     }
     size_t piece = held < 512 ? 512 : held > 4096 ? 4096 : held;
@@ -2784,7 +2983,7 @@ __attribute__((noinline)) static xsr_err feed_slow(xsr_parser *p, const char *d,
     len -= piece;
     size_t adv;
     p->join_stop = 1;
-    xsr_err rc = run(p, p->buf + p->start, p->end - p->start, &adv);
+    xsr_err rc = run(p, p->sc.buf + p->start, p->end - p->start, &adv);
     p->join_stop = 0;
     if (rc != XSR_OK && rc != XSR_PAUSED)
       return rc;
@@ -2813,12 +3012,12 @@ char *xsr_parser_buffer(xsr_parser *p, size_t *len) {
   *len = 0;
   if (p->in_cb || p->err || want > SIZE_MAX / 4)
     return NULL; /* an impossible request does not fail the stream */
-  if (!buf_reserve(p, want)) {
-    fail_nomem(p);
+  if (!scratch_get(p) || !buf_reserve(p, want)) {
+    scratch_done(p, fail_nomem(p));
     return NULL;
   }
-  *len = p->cap - p->end;
-  return p->buf + p->end;
+  *len = p->sc.cap - p->end;
+  return p->sc.buf + p->end;
 }
 
 xsr_err xsr_parser_commit(xsr_parser *p, size_t n) {
@@ -2826,19 +3025,21 @@ xsr_err xsr_parser_commit(xsr_parser *p, size_t n) {
     return XSR_EBUSY;
   if (p->err)
     return p->err;
-  if (n > p->cap - p->end)
+  if (n > p->sc.cap - p->end)
     return XSR_EINVAL;
   p->fed += n;
-  if (n - 1 < 64 && n <= p->cont_left && cont_take(p, (const unsigned char *)p->buf + p->end, n))
+  if (n - 1 < 64 && n <= p->cont_left && cont_take(p, (const unsigned char *)p->sc.buf + p->end, n))
     return XSR_OK;
+  if (!scratch_get(p)) /* n == 0 here, or a misuse caught above */
+    return fail_nomem(p);
   int whole = p->start == p->end; /* a read that begins with nothing held: see feed_in_place */
   p->end += n;
   if (p->paused)
-    return XSR_PAUSED;
+    return scratch_done(p, XSR_PAUSED);
   p->whole_reads = (uint8_t)whole;
   xsr_err rc = run_held(p);
   p->whole_reads = 0;
-  return rc;
+  return scratch_done(p, rc);
 }
 
 xsr_err xsr_parser_resume(xsr_parser *p) {
@@ -2848,6 +3049,8 @@ xsr_err xsr_parser_resume(xsr_parser *p) {
     return p->err;
   if (!p->paused)
     return XSR_OK;
+  if (!scratch_get(p))
+    return fail_nomem(p);
   p->paused = 0;
-  return run_held(p);
+  return scratch_done(p, run_held(p));
 }

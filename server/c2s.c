@@ -1077,6 +1077,8 @@ xsr__c2s *xsr__c2s_new(const xsr__server *srv, unsigned w, const xsr__c2s_io *io
   c->io = io;
   c->io_user = io_user;
   xsr_parser_config pc = srv->parser_cfg;
+  if (srv->parser_pools)
+    pc.pool = srv->parser_pools[w];
   pc.accept = XSR_ACCEPT_CLIENT;
   c->parser = xsr_parser_new(&pc, &callbacks, c, NULL);
   int ref;

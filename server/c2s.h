@@ -49,9 +49,13 @@ typedef struct xsr__server {
   const char *domain; /* canonical domain served, NUL-terminated */
   size_t domain_len;
   xsr_router *router;
-  const xsr__users *users;        /* accounts and rosters */
-  xsr__sasl *sasl;                /* mechanisms offered per its config */
-  xsr_parser_config parser_cfg;   /* for clients' streams: xsr_router_sender_limits() applied */
+  const xsr__users *users;      /* accounts and rosters */
+  xsr__sasl *sasl;              /* mechanisms offered per its config */
+  xsr_parser_config parser_cfg; /* for clients' streams: xsr_router_sender_limits() applied */
+  /* One scratch pool per worker (parser.h SCRATCH POOLS): a connection's
+   * parser uses its worker's, so an idle connection holds no index or
+   * buffer.  NULL: each parser keeps its own. */
+  xsr_parser_pool *const *parser_pools;
   unsigned max_auth_failures;     /* stream closed after this many [3] */
   unsigned auth_failure_delay_ms; /* before each <failure/> is sent [1000] */
   xsr__conflict_policy conflict;

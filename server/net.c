@@ -204,6 +204,7 @@ struct xsr__net {
   xsr__server srv;
   unsigned nworkers;
   worker *workers;
+  xsr_parser_pool **pools; /* pools[i]: worker i's parsers' scratch (srv.parser_pools) */
   endpoint *eps;
   size_t neps;
   uint64_t preauth_ms, idle_ms, slow_ms;
@@ -1296,7 +1297,15 @@ int xsr__net_new(const xsr__config *cfg, const char *domain, const xsr__users *u
   rc.user = n;
   n->router = xsr_router_new(&rc, NULL);
   n->workers = calloc(n->nworkers, sizeof *n->workers);
-  if (!n->router || !n->workers) {
+  n->pools = calloc(n->nworkers, sizeof *n->pools);
+  for (unsigned i = 0; n->pools && i < n->nworkers; i++)
+    if (!(n->pools[i] = xsr_parser_pool_new(NULL))) {
+      while (i-- > 0)
+        xsr_parser_pool_free(n->pools[i]);
+      free(n->pools);
+      n->pools = NULL;
+    }
+  if (!n->router || !n->workers || !n->pools) {
     set_err(err, errlen, "cannot create the router (out of memory)");
     xsr__net_free(n);
     return -1;
@@ -1306,6 +1315,7 @@ int xsr__net_new(const xsr__config *cfg, const char *domain, const xsr__users *u
   srv->domain = n->domain;
   srv->domain_len = strlen(n->domain);
   srv->router = n->router;
+  srv->parser_pools = n->pools;
   srv->users = users;
   /* The table in force, replaced on SIGHUP (reload_users): the server's
    * reference; `users` itself stays the caller's. */
@@ -1487,7 +1497,11 @@ void xsr__net_free(xsr__net *n) {
     }
     free(w->readbuf);
     free(w->listeners);
+    /* Its loop is closed: every connection's parser is freed. */
+    if (n->pools)
+      xsr_parser_pool_free(n->pools[i]);
   }
+  free(n->pools);
   for (size_t i = 0; i < n->neps; i++) {
     for (unsigned k = 0; k < n->nworkers; k++)
       if (n->eps[i].fds[k] >= 0)

@@ -53,10 +53,14 @@
  * element (bounded by max_stanza: the limit counts bytes held in unfinished
  * tokens too), its index, and whatever free room xsr_parser_buffer() was
  * asked for.  Buffers grow to the largest stanza seen and are reused: in
- * steady state nothing is allocated per stanza.
+ * steady state nothing is allocated per stanza.  With a scratch pool (see
+ * SCRATCH POOLS), a parser holding no bytes holds no buffer or index
+ * either.
  *
  * Threads: a parser is used by one thread at a time; distinct parsers are
- * independent.  No global state is written after xsr_parser_new() returns.
+ * independent, except that parsers sharing a scratch pool must all be used
+ * by one thread at a time.  No global state is written after the first
+ * xsr_parser_new() returns.
  */
 #ifndef XSR_PARSER_H
 #define XSR_PARSER_H
@@ -73,6 +77,7 @@ extern "C" {
 #endif
 
 typedef struct xsr_parser xsr_parser;
+typedef struct xsr_parser_pool xsr_parser_pool;
 
 /* Limits and defaults.  Exceeding a limit fails the stream with a
  * policy-violation code (XSR_ELIMIT*) at the first byte past the limit. */
@@ -97,10 +102,51 @@ typedef struct xsr_parser_config {
   unsigned max_ns_decls;
   unsigned max_namespaces;
   unsigned accept; /* XSR_ACCEPT_* bits; default all three */
+  /* Where the parser borrows its scratch (see SCRATCH POOLS below); NULL,
+   * the default (and what a zeroed field means): the parser owns it. */
+  xsr_parser_pool *pool;
 } xsr_parser_config;
 
-/* Fills `cfg` with the defaults above. */
+/* Fills `cfg` with the defaults above (pool NULL). */
 void xsr_parser_config_init(xsr_parser_config *cfg);
+
+/*
+ * SCRATCH POOLS.  A parser needs two kinds of memory.  Stream-level state
+ * lives as long as the stream: the parser itself, the stream header's
+ * namespace bindings and element name, the namespaces the stream declared
+ * that are not well known, and room for a stanza's forwarding context,
+ * each sized to what the stream uses.  Scratch is needed only while a
+ * top-level element (or the stream header) is unfinished or while a call
+ * parses: the read buffer, the index of nodes and attributes, the stack of
+ * open elements, a set for checking duplicate attributes, and room for
+ * decoding.  A parser created without a pool owns its scratch for life
+ * (grown to the largest stanza seen); one created with cfg.pool borrows a
+ * scratch set from the pool when a call has bytes to parse and hands it
+ * back whenever a call returns holding no bytes (xsr_parser_held() == 0)
+ * or after an error, so an idle connection holds no scratch at all, and a
+ * thread serving many connections keeps only as many sets as parsers held
+ * an unfinished element at once.  A parser that returns holding bytes (an
+ * unfinished element, input kept after a pause, a stanza refused with
+ * XSR_RETRY, or the room xsr_parser_buffer() handed out) keeps its set
+ * until a later call on it returns holding none: call
+ * xsr_parser_commit(p, 0) when a read brings nothing after
+ * xsr_parser_buffer().  Sets are reused: in steady state nothing is
+ * allocated per stanza; a set is allocated (and fails with XSR_ENOMEM,
+ * which fails the stream as any other) only when every set is lent.
+ *
+ * Threads: a pool is not locked.  Every parser sharing a pool, and the
+ * pool itself, must be used by one thread at a time: one pool per worker
+ * thread, for that thread's connections.
+ */
+
+/* Creates an empty pool; its sets are allocated through `alloc` (NULL:
+ * libc), which the parsers using it allocate their scratch with whatever
+ * allocator they were given.  NULL when out of memory. */
+xsr_parser_pool *xsr_parser_pool_new(const xsr_allocator *alloc);
+
+/* Frees the pool and the sets it holds.  Every parser using it must have
+ * been freed first.  NULL is a no-op. */
+void xsr_parser_pool_free(xsr_parser_pool *pool);
 
 /* The stream header, reported once per stream (again after a restart). */
 typedef struct xsr_stream_header {
@@ -156,14 +202,16 @@ typedef struct xsr_parser_callbacks {
   int (*on_stream_close)(void *user, uint64_t offset);
 } xsr_parser_callbacks;
 
-/* Creates a parser.  cfg NULL means the defaults; alloc NULL means libc.
- * Returns NULL when out of memory or when cfg holds a zero limit or a
- * max_stanza above XSR_MAX_STANZA_LIMIT. */
+/* Creates a parser.  cfg NULL means the defaults; alloc NULL means libc
+ * (for everything but the scratch of a parser with cfg->pool, which the
+ * pool allocates; the pool must outlive the parser).  Returns NULL when out
+ * of memory or when cfg holds a zero limit or a max_stanza above
+ * XSR_MAX_STANZA_LIMIT. */
 xsr_parser *xsr_parser_new(const xsr_parser_config *cfg, const xsr_parser_callbacks *cb, void *user,
                            const xsr_allocator *alloc);
 
-/* Frees the parser and everything it holds.  NULL is a no-op.  Not from a
- * callback. */
+/* Frees the parser and everything it holds (a borrowed scratch set goes
+ * back to its pool).  NULL is a no-op.  Not from a callback. */
 void xsr_parser_free(xsr_parser *p);
 
 /* Parses `len` bytes from `data`, calling back for every event completed.
@@ -203,7 +251,8 @@ xsr_err xsr_parser_restart(xsr_parser *p);
 
 /* Puts the parser back in the state xsr_parser_new() left it in, dropping
  * all buffered bytes, errors, interned namespaces and offsets; buffers are
- * kept for reuse.  Not from a callback. */
+ * kept for reuse (a borrowed scratch set goes back to its pool).  Not from
+ * a callback. */
 void xsr_parser_reset(xsr_parser *p);
 
 /* The stored error (XSR_OK if none); the stream offset of the offending byte

@@ -299,11 +299,110 @@ static int cb_close(void *user, uint64_t offset) {
 
 static const xsr_parser_callbacks replay_cbs = {cb_open, cb_stanza, cb_close};
 
+/* ---- the second parser of a pooled replay ---------------------------- */
+
+static const char other_header[] =
+    "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "
+    "to='example.com' version='1.0'>";
+static const char *const other_stanzas[] = {
+    "<message to='a@example.com' id='1' type='chat'><body>one &amp; two</body>"
+    "<active xmlns='http://jabber.org/protocol/chatstates'/></message>",
+    "<presence><x xmlns='urn:example:other' a='1' b='2'><y>z</y></x></presence>",
+    "<iq type='get' id='q'><query xmlns='jabber:iq:roster' xmlns:e='urn:e'><e:i/></query></iq>",
+    "<message><body>a longer body that spans a few of the chunks it is fed in, "
+    "\xc3\xa9t\xc3\xa9 &lt;3</body><stream:error/></message>",
+};
+#define OTHER_N (sizeof other_stanzas / sizeof other_stanzas[0])
+
+static int other_stanza(void *user, const xsr_stanza *st) {
+  xt_other *o = user;
+  const char *want = other_stanzas[o->stanzas % OTHER_N];
+  if (st->raw.len != strlen(want) || memcmp(st->raw.ptr, want, st->raw.len) != 0)
+    tbuf_printf(o->problems, "pooled replay: the second parser's stanza %zu is wrong\n",
+                o->stanzas);
+  o->stanzas++;
+  return 0;
+}
+static const xsr_parser_callbacks other_cbs = {NULL, other_stanza, NULL};
+
+int xt_other_init(xt_other *o, xsr_parser_pool *pool, tbuf *problems) {
+  memset(o, 0, sizeof *o);
+  o->problems = problems;
+  xsr_parser_config cfg;
+  xsr_parser_config_init(&cfg);
+  cfg.pool = pool;
+  o->p = xsr_parser_new(&cfg, &other_cbs, o, NULL);
+  if (!o->p)
+    tbuf_puts(problems, "pooled replay: xsr_parser_new failed for the second parser\n");
+  return o->p != NULL;
+}
+
+void xt_other_step(xt_other *o) {
+  if (!o->p)
+    return;
+  static const size_t sizes[] = {1, 7, 97, 13, 2, 64, 31, 5};
+  size_t n = sizes[o->step++ % (sizeof sizes / sizeof sizes[0])];
+  /* The stream: the header, then the stanzas in turn, forever. */
+  char chunk[128];
+  size_t k = 0;
+  size_t hl = sizeof other_header - 1;
+  while (k < n) {
+    size_t at = o->off + k;
+    if (at < hl) {
+      chunk[k++] = other_header[at];
+      continue;
+    }
+    /* Find the byte: stanzas repeat with a period of their total length. */
+    size_t period = 0;
+    for (size_t i = 0; i < OTHER_N; i++)
+      period += strlen(other_stanzas[i]);
+    size_t r = (at - hl) % period, i = 0;
+    while (r >= strlen(other_stanzas[i]))
+      r -= strlen(other_stanzas[i++]);
+    chunk[k++] = other_stanzas[i][r];
+  }
+  xsr_err e = o->step % 2 ? xsr_parser_feed(o->p, chunk, n) : XSR_OK;
+  if (!(o->step % 2)) {
+    size_t want = n;
+    char *b = xsr_parser_buffer(o->p, &want);
+    if (!b) {
+      e = XSR_ENOMEM;
+    } else {
+      memcpy(b, chunk, n);
+      e = xsr_parser_commit(o->p, n);
+    }
+  }
+  o->off += n;
+  if (e != XSR_OK) {
+    tbuf_printf(o->problems, "pooled replay: the second parser failed: %s\n", xsr_err_name(e));
+    xsr_parser_free(o->p);
+    o->p = NULL;
+  }
+}
+
+void xt_other_free(xt_other *o) {
+  xsr_parser_free(o->p);
+  o->p = NULL;
+}
+
 void xt_replay_case(const xt_case *c, const xt_replay *how, tbuf *log, tbuf *problems) {
   rctx x = {c, how, NULL, log, problems, 0, 0, 0, 0, 0, {0}};
-  xsr_parser *p = xsr_parser_new(&c->cfg, &replay_cbs, &x, NULL);
+  xsr_parser_config cfg = c->cfg;
+  xsr_parser_pool *pool = NULL;
+  xt_other other = {0};
+  if (how->pooled) {
+    pool = xsr_parser_pool_new(NULL);
+    cfg.pool = pool;
+    if (!pool || !xt_other_init(&other, pool, problems)) {
+      xsr_parser_pool_free(pool);
+      return;
+    }
+  }
+  xsr_parser *p = xsr_parser_new(&cfg, &replay_cbs, &x, NULL);
   if (!p) {
     tbuf_puts(problems, "xsr_parser_new failed\n");
+    xt_other_free(&other);
+    xsr_parser_pool_free(pool);
     return;
   }
   x.p = p;
@@ -328,14 +427,17 @@ void xt_replay_case(const xt_case *c, const xt_replay *how, tbuf *log, tbuf *pro
       r = xsr_parser_feed(p, c->input + off, n);
     }
     off += n;
+    xt_other_step(&other);
     while (r == XSR_PAUSED) {
       if (x.restart_pending) {
         x.restart_pending = 0;
         xsr_err rr = xsr_parser_restart(p);
         if (rr != XSR_OK)
           tbuf_printf(problems, "xsr_parser_restart returned %s\n", xsr_err_name(rr));
+        xt_other_step(&other);
       }
       r = xsr_parser_resume(p);
+      xt_other_step(&other);
     }
     if (r != XSR_OK)
       break;
@@ -403,6 +505,8 @@ void xt_replay_case(const xt_case *c, const xt_replay *how, tbuf *log, tbuf *pro
                 tbuf_str(&x.refused_canon));
   tbuf_free(&x.refused_canon);
   xsr_parser_free(p);
+  xt_other_free(&other);
+  xsr_parser_pool_free(pool);
 }
 
 static const char *mode_name(int mode) { return mode == XT_COMMIT ? "buffer/commit" : "feed"; }
@@ -413,11 +517,14 @@ size_t xt_check_case(const xt_case *c, tbuf *report) {
   if (maxc == 0)
     maxc = 1;
   tbuf log = {0}, problems = {0};
-  for (int pause = 0; pause <= 2; pause++)
+  /* Each way once more with the scratch borrowed from a pool that a second
+   * parser uses between every two calls (pausing at every event aside). */
+  for (int round = 0; round <= 4; round++)
     for (int mode = XT_FEED; mode <= XT_COMMIT; mode++)
       for (size_t chunk = 1; chunk <= maxc + 1; chunk++) {
+        int pause = round <= 2 ? round : round == 3 ? 0 : 2, pooled = round > 2;
         /* The extra round uses the whole input at once even when capped. */
-        xt_replay how = {mode, chunk <= maxc ? chunk : (c->len ? c->len : 1), pause};
+        xt_replay how = {mode, chunk <= maxc ? chunk : (c->len ? c->len : 1), pause, pooled};
         if (chunk > maxc && maxc == c->len)
           break;
         tbuf_clear(&log);
@@ -426,10 +533,12 @@ size_t xt_check_case(const xt_case *c, tbuf *report) {
         int mismatch = strcmp(tbuf_str(&log), c->expected) != 0;
         if (mismatch || problems.len) {
           if (bad < 3) {
-            tbuf_printf(report, "case %s, %s, chunk %zu%s:\n", c->name, mode_name(mode), how.chunk,
+            tbuf_printf(report, "case %s, %s, chunk %zu%s%s:\n", c->name, mode_name(mode),
+                        how.chunk,
                         pause == 1   ? ", pausing at every event"
                         : pause == 2 ? ", refusing every stanza once"
-                                     : "");
+                                     : "",
+                        pooled ? ", scratch from a pool shared with another parser" : "");
             if (mismatch)
               tbuf_printf(report, "--- expected\n%s--- actual\n%s", c->expected, tbuf_str(&log));
             if (problems.len)

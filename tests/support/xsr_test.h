@@ -82,7 +82,29 @@ typedef struct xt_replay {
   int pause_each; /* 1: return XSR_PAUSE from every callback, then resume;
                      2: XSR_RETRY from on_stanza for every stanza the first
                      time (it must come again, the same, right away) */
+  int pooled;     /* 1: the parser borrows its scratch from a pool shared with
+                     a second parser, fed a chunk of another stream after
+                     every call on the first (see xt_other_*) */
 } xt_replay;
+
+/* The second parser of a pooled replay: parses an endless chat stream (a
+ * header, then stanzas of a few shapes, some with namespaces and
+ * references) in chunks of 1 to 97 bytes, so that it holds partial stanzas
+ * at times and nothing at others, and checks that every stanza it gets is
+ * the one it was sent. */
+typedef struct xt_other {
+  xsr_parser *p;
+  size_t off;     /* bytes of the stream fed so far */
+  size_t step;    /* calls so far: picks the chunk size */
+  size_t stanzas; /* stanzas reported */
+  tbuf *problems;
+} xt_other;
+
+/* Creates the second parser on `pool`; 0 on failure (with a problem). */
+int xt_other_init(xt_other *o, xsr_parser_pool *pool, tbuf *problems);
+/* Feeds it one more chunk. */
+void xt_other_step(xt_other *o);
+void xt_other_free(xt_other *o);
 
 /* Replays a case once; appends the event log to `log` and every contract
  * violation seen on the way (see the README) to `problems`. */
