@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/bench.h: what a benchmark suite of xsr-bench sees.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Corpus generation.  Each stanza is built with the xsr writer into a
  * scratch buffer (grown and rebuilt from the same PRNG state on

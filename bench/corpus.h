@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/corpus.h: the deterministic corpora of xsr-bench.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xsr-expat-count: the expat baseline for whole-process comparisons with
  * xsr-parse.  Reads FILE (or stdin) in chunks of --chunk bytes exactly as

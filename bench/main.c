@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xsr-bench: runs the selected suites, then prints what they recorded as
  * tables, and writes --json (yajl) and --plot (SVG).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The parsers of the parser suite, each doing the same job: accept the
  * stream, count its stanzas.  Each is given its best case: no character

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/parsers.h: the parsers the parser suite compares, behind one shape.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // pugixml, the non-incremental reference: parses a whole document in place.
 #include <pugixml.hpp>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The parser suite: xsr against expat and libxml2 (incremental, fed the
  * same bytes in the same chunks) and pugixml (whole document, in place),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xsr-bench suite "router": the router core on its own (no parsing, no I/O).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Stands in for suite_router.c when the router core is not built: records
  * nothing and says so. */
 #include <stdio.h>

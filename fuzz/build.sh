@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # fuzz/build.sh: OSS-Fuzz style build of every harness, in one line:
 #
 #   CC=clang CFLAGS="-fsanitize=address,fuzzer-no-link" \

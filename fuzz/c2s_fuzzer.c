@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * c2s_fuzzer: one client connection of xsr-router (server/c2s.h), from the
  * stream header through SASL and binding into routing, fed arbitrary bytes

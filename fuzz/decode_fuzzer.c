@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * decode_fuzzer: xsr_decode_text(), xsr_decode_cdata(), xsr_decode_attr()
  * and xsr_stanza_text() against an independent reference decoder.

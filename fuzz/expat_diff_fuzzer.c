@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * expat_diff_fuzzer: differential test of the well-formedness verdict
  * against expat (with namespace processing).

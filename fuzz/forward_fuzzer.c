@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * forward_fuzzer: a sender's stream parsed and every stanza routed, as the
  * xsr-router daemon does it (xsr_router_route_rcu from on_stanza, XSR_RETRY

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz/fuzz.h: helpers shared by the xsr fuzz harnesses.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The fuzz harnesses, shared by fuzz/CMakeLists.txt (XSR_BUILD_FUZZ=ON, any
 # engine) and tests/fuzz.cmake (replay binaries for ctest in a normal build).
 #

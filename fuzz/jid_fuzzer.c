@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * jid_fuzzer: JID parsing and normalisation (xsr_jid_parse).
  *

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Regenerates the seed corpora fuzz/corpus/<fuzzer>/ from the hand-written
 # inputs in fuzz/seeds/ (RFC 6120/6121 examples and edge cases), adding the
 # option bytes each harness reads first.  Run from anywhere; commit the result.

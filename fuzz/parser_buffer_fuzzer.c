@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * parser_buffer_fuzzer: xsr_parser_buffer() + xsr_parser_commit(), the
  * zero-copy way in, with the room asked, the bytes committed per call,

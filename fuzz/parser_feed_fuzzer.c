@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * parser_feed_fuzzer: xsr_parser_feed() with the chunking, limits and
  * pauses chosen by the leading bytes.

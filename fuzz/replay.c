@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz/replay.c: a main() for the harnesses without a fuzzing engine.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * restart_fuzzer: stream restarts (xsr_parser_restart) and full resets
  * (xsr_parser_reset).

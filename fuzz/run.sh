@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # fuzz/run.sh [SECONDS]: runs every libFuzzer harness for SECONDS (default 60)
 # one after another, growing a working corpus outside the repository, and
 # stops with a non-zero status and the reproducer's path on the first crash,

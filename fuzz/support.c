@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz/support.c: option decoding, event logs and the instrumented parser
  * run shared by the parser harnesses.

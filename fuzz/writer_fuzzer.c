@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * writer_fuzzer: the writer round trip.  What xsr_writer emits, the parser
  * accepts, and decodes back to the values given.

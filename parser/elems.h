@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * parser/elems.h: the start-tag fast path and the element loop (their
  * comments are in parser.c), included twice by parser.c to make two

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Names, conditions and messages of xsr_err, generated from XSR_ERR_MAP. */
 #include "xsr/error.h"
 #include "xsr/xsr.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * parser/internal.h: private declarations shared by the parser's files.
  * Never installed.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * parser/scan.c: the byte-level pieces of the parser.
  *

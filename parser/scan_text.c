@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * parser/scan_text.c: xsr__scan_text(), the scanner for character data.
  *

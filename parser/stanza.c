@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * parser/stanza.c: walking stanza views and decoding text on demand.
  *

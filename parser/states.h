@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * parser/states.h: every state of the stream grammar, in one place.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * parser/tagmask.c: classification of 64 bytes into the bitmaps of
  * tagmask.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * parser/tagmask.h: 64-byte classification bitmaps for the start-tag fast
  * path.  Private to the parser; never installed.

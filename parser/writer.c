@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The stanza writer: escaping and validation into caller memory.
  *

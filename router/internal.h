@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * router/internal.h: the router core's private layout, shared by table.c
  * (routing table, sessions), sessq.c (queues, buffers) and rules.c.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * JID parsing and normalisation (RFC 7622, PRECIS RFC 8264/8265).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Delivery rules (RFC 6120 section 10, RFC 6121 section 8.5), 'from'
  * stamping and bounces.  The rule table itself is documented in router.h;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Session queues: one wait-free multi-producer, single-consumer queue per
  * worker (liburcu wfcqueue), shared reference-counted stanza buffers, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The routing table: bare JID -> delivery set, in a cds_lfht read under
  * QSBR RCU; sessions and their lifetime.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Instructions per byte of xsr, expat and libxml2 under callgrind: stable on
 # noisy machines where wall-clock figures are not.
 #   scripts/bench-callgrind.sh [CORPUS]        (default: chat)

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # scripts/fuzz-ci.sh [--build-only]: the CI fuzzing step.
 #
 # Builds the libFuzzer harnesses with clang (ASan + UBSan) in build-fuzz/,

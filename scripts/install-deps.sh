@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs every Debian package xsr's build, tests, benchmarks and fuzzers need.
 # Idempotent: packages already present are left alone. Run as root (or via sudo).
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The main job: installs what is needed, builds xsr in Release mode into
 # build/ and runs the benchmark suite on its built-in corpora.
 #   scripts/run-bench.sh                    full run (a few minutes), all suites

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds xsr and runs every test:
 #   0. clang-format check of every C/C++ source against .clang-format;
 #   1. a normal build with warnings as errors, all Criterion suites via ctest

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server/base64.c: strict base64, see base64.h.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server/base64.h: strict base64 (RFC 4648 section 4) for the users file
  * and the SASL exchange.

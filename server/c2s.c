@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server/c2s.c: one client connection's protocol (RFC 6120), as c2s.h
  * describes: stream headers and features, SASL, the restart, resource

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server/c2s.h: one client-to-server connection's protocol (RFC 6120 c2s
  * negotiation, then routing), as a state machine with no sockets, timers or

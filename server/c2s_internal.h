@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server/c2s_internal.h: the connection struct and the helpers that c2s.c
  * (negotiation, routing) and local.c (what the server answers itself) share.

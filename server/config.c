@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server/config.c: the JSON config file and the command line (contracts in
  * config.h).  Runs on the main thread at start-up only.

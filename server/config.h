@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server/config.h: xsr-router's configuration: the JSON file (--config,
  * read through yajl) and the command line, which overrides the file.

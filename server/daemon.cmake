@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # xsr-router, the daemon: config (yajl), the libuv network layer, main.
 # Included by server/CMakeLists.txt; built into build/bin like the tools.
 pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv>=1.44)

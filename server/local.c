@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server/local.c: what the server answers itself (c2s.h, "what the server
  * answers itself"): stanzas the router returned as XSR_ROUTE_SERVER, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xsr-router: the xsr XMPP server (client-to-server streams).
  *

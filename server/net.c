@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server/net.c: xsr-router's network layer (contracts in net.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server/net.h: xsr-router's network layer: worker threads (one uv_loop
  * each), listeners, connections, the read and write paths, and the router's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server/sasl.c: server-side SASL (contracts in sasl.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server/sasl.h: server-side SASL for c2s streams (RFC 6120 section 6),
  * checked against the SCRAM credentials of the users file (users.h).

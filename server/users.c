@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server/users.c: the users file (format and contracts in users.h).
  *

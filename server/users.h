@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server/users.h: the accounts store of xsr-router (the --users file).
  *

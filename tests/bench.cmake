@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # xsr-bench end to end: the quick run must succeed (every parser accepts every
 # corpus and reports the generator's stanza count) and write its JSON and plot;
 # misuse must exit 2.

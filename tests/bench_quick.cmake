@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Runs `xsr-bench --quick parser` and checks what it wrote (cmake -P script;
 # BENCH is the binary, OUT a path prefix for the JSON and SVG files).
 file(REMOVE ${OUT}.json ${OUT}.svg)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Replays every committed fuzz input under ctest: the seed corpora
 # (fuzz/corpus/<name>) and the regression inputs of bugs the fuzzers found
 # (fuzz/regressions/<name>).  In a normal build (XSR_BUILD_FUZZ off) the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Parser tests (issue 2): conformance cases, stanza views and decoding,
 # allocation behaviour, error table, and the differential test against expat.
 pkg_check_modules(EXPAT REQUIRED IMPORTED_TARGET expat)

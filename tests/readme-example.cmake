@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Extracts the first ```c block of README.md, builds it against libxsr and
 # runs it.  Invoked by the readme-example test (tests/readme.cmake).
 file(READ ${README} text)

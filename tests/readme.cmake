@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The README's example program compiles against the library and prints what
 # the README says it prints: the quick start stays true.
 set(_readme_cflags "${CMAKE_C_FLAGS}")

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Router core tests: JIDs, delivery rules, session queues, and the
 # multi-threaded stress test (also run under TSan: label "tsan").
 xsr_add_test(test_jid ${CMAKE_CURRENT_SOURCE_DIR}/test_jid.c)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Server building blocks: the users file and SASL (server/users.h,
 # server/sasl.h), against libgsasl's client side for real SCRAM exchanges.
 if(TARGET xsr_server_core)

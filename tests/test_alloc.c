@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Allocation behaviour, through a counting xsr_allocator:
  *   - after warm-up, 10,000 stanzas through feed (and through buffer/commit,

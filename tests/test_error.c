@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The error table: every code has a name, an RFC 6120 condition and a
  * message; conditions are the stream error conditions of RFC 6120 4.9.3

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Criterion suite for the parser and the router driven together, as the
  * xsr-router daemon drives them: senders' streams are parsed, every stanza
  * is routed from inside on_stanza, a full queue makes on_stanza return

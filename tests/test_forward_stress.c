@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Multi-threaded forwarding test: each thread owns one worker queue, the
  * sessions on it, and senders (each with its own xsr_parser) whose stanzas
  * go to sessions of the other threads.  Budgets are small, so routes are

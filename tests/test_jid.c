@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Criterion suite for xsr/jid.h: RFC 7622 syntax, limits, normalisation. */
 #include <criterion/criterion.h>
 #include <stdio.h>

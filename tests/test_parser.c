@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Parser tests: every conformance case in tests/cases replayed at every chunk
  * size through both ways in (one Criterion test per case, named in every

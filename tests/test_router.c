@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Criterion suite for xsr/router.h: every delivery rule as a table of cases,
  * 'from' stamping and the forwarding context, the delivery limits, shared
  * fan-out buffers, budgets and back-pressure, session lifetime, and

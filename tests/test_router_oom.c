@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Criterion suite for the router under allocation failure: unbinding and
  * closing must always complete without allocating (xsr_session_unbind_rcu
  * has no error return), binds and presence changes report XSR_ENOMEM and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Multi-threaded stress test of the router core: producers route while a
  * churn thread binds, unbinds, changes presence and closes sessions of the
  * same bare JIDs, and two worker threads drain.  Checks that nothing routed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xsr__scan_text(), the character-data scanner (parser/scan_text.c),
  * against an independent reference:

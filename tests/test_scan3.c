@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xsr__scan3(), the stop-byte finder (parser/scan.c), and
  * xsr__scan_content(), the element-content scanner (parser/scan_text.c),

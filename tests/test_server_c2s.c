@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Criterion suite for server/c2s.h and server/local.c: client connections
  * driven without a network.  Each connection has an in-memory io (the bytes
  * it writes are collected and read back by an xsr parser, as a client would

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/test_server_config.c: xsr-router's configuration (server/config.h):
  * the JSON file's keys, values and errors, the command line and its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Criterion suite for server/sasl.h: real SCRAM-SHA-1 and SCRAM-SHA-256
  * exchanges between libgsasl's client side (which knows the password) and
  * xsr's server side (which knows only the stored keys), PLAIN through the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Criterion suite for server/users.h: the users file of xsr-router.  Load and
  * save round trips, adding accounts (credentials checked against an
  * independent derivation), atomic replacement that leaves the old file on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Stanza views and decoding: the xsr_decode_* functions on their own, the
  * lookup helpers (find_attr, find_child, stanza_text) on parsed stanzas, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/test_tagmask.c: the start-tag classifier (parser/tagmask.c).
  *

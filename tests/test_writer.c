@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tests of the stanza writer (include/xsr/writer.h): exact output, escaping,
  * validation, sticky errors, snprintf-like overflow, and a round trip through

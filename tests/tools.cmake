@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # xsr-parse command-line contract: JSON shape against golden files, exit
 # codes, and byte-identical output for every chunk size (tests/tools/ and the
 # conformance inputs in tests/cases/).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The stanza writer's tests.  The round-trip test parses the writer's output
 # with expat, so expat is a test dependency.
 pkg_check_modules(XSR_TEST_EXPAT REQUIRED IMPORTED_TARGET expat)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xsr-parse: runs a file (or stdin) through the xsr stream parser and prints
  * what it saw as JSON.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Micro benchmarks of the parser's hot pieces, each reporting bytes/s:
 // the markup scan (dispatched SIMD and scalar), the character-data scan
 // against it, UTF-8 decoding, name and attribute parsing (whole parser on

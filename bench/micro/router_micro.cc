@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // google-benchmark micro cases for the router core: JID normalisation
 // (ASCII fast path and Unicode slow path), table lookups, and a full-JID
 // route + pop + release, without any parsing.

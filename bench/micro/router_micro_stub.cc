@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Stands in for router_micro.cc when the router core is not built.
 #include <benchmark/benchmark.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Micro benchmarks of the writer: a typical chat message, escape-heavy text,
 // and long plain text (the copy path); bytes/s of output.
 #include <benchmark/benchmark.h>

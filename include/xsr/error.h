@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xsr/error.h: one error enum for the whole library.
  *

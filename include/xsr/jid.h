@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xsr/jid.h: XMPP addresses (RFC 7622): parse, normalise, compare, hash.
  *

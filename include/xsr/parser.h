@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xsr/parser.h: the incremental, zero-copy XMPP stream parser.
  *

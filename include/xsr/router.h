@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xsr/router.h: the router core: sessions, the routing table, the RFC 6120 /
  * RFC 6121 delivery rules, and bounded per-worker delivery queues.

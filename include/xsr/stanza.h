@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xsr/stanza.h: zero-copy views of parsed XML, and on-demand decoding.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xsr/writer.h: builds XML stanzas into caller memory, escaping correctly.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xsr/xsr.h: umbrella header for libxsr.
  */

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """tests/interop/test_slixmpp.py: slixmpp (Debian's python3-slixmpp) against
 the real xsr-router.
 

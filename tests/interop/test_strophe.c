@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/interop/test_strophe.c: a real XMPP client library against the real
  * daemon.  Two libstrophe clients (Debian's libstrophe-dev) log in to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/server/client.h: a small raw-socket XMPP client for the end-to-end
  * tests: non-blocking sockets, output buffered and flushed by pump(), and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/server/daemon.h: starting and stopping the real xsr-router binary
  * for end-to-end tests (tests/server/, tests/interop/).

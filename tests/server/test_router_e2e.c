@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/server/test_router_e2e.c: end-to-end tests of the real xsr-router
  * binary over TCP on 127.0.0.1 (and [::1] where it can be bound), through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Canonical serialisation of stanza views, for the conformance logs.
  *

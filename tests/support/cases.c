@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Conformance cases: loading tests/cases/<name>.{xml,events} and replaying
  * them through the parser in every chunking, both ways in, with and without

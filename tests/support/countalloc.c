@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A counting allocator for the allocation tests: counts every call, tracks
  * live blocks and bytes (a size header sits before each block), and can fail

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/support/fwdcheck.c: the forwarding checks of fwdcheck.h: one
  * canonical form computed from expat's events and from an xsr view, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/support/fwdcheck.h: what a forwarded stanza must mean, checked
  * independently of the router.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/support/scan_ref.h: pieces the scanner tests (test_scan.c,
  * test_scan3.c) share: a reference UTF-8 decoder written from the bit

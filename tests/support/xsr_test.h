@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/support/xsr_test.h: helpers shared by the parser tests.
  *

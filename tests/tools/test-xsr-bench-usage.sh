@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # xsr-bench's usage contract beyond --help: options that the chosen mode
 # would ignore exit 2 with a message, as do unknown corpora for --once; an
 # output path that cannot be written fails (exit 1) before anything is run.

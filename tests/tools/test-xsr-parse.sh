@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Tests the xsr-parse command-line contract (DESIGN.md, "Command-line contracts").
 #
 #   test-xsr-parse.sh XSR_PARSE TOOLS_DIR [CASES_DIR]
