@@ -21,6 +21,7 @@
 #include <string.h>
 #include <yajl/yajl_tree.h>
 
+#include "util.h"
 #include "xsr/xsr.h"
 
 const char xsr__config_usage[] =
@@ -65,17 +66,6 @@ const char *xsr__log_level_name(xsr__log_level l) {
   default:
     return "info";
   }
-}
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-  if (!err || errlen == 0)
-    return;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
 }
 
 void xsr__config_init(xsr__config *cfg) {
@@ -240,7 +230,7 @@ typedef struct key_ctx {
 } key_ctx;
 
 static int bad(const key_ctx *k, const char *what) {
-  set_err(k->err, k->errlen, "%s: /%s: %s", k->name, k->key, what);
+  xsr__errf(k->err, k->errlen, "%s: /%s: %s", k->name, k->key, what);
   return -1;
 }
 
@@ -249,8 +239,8 @@ static int get_uint(const key_ctx *k, yajl_val v, unsigned long long min, unsign
   if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 0 ||
       (unsigned long long)YAJL_GET_INTEGER(v) < min ||
       (unsigned long long)YAJL_GET_INTEGER(v) > max) {
-    set_err(k->err, k->errlen, "%s: /%s: expected an integer from %llu to %llu", k->name, k->key,
-            min, max);
+    xsr__errf(k->err, k->errlen, "%s: /%s: expected an integer from %llu to %llu", k->name, k->key,
+              min, max);
     return -1;
   }
   *out = (unsigned long long)YAJL_GET_INTEGER(v);
@@ -300,9 +290,9 @@ static int apply_key(xsr__config *cfg, const key_ctx *k, yajl_val v) {
     for (size_t i = 0; i < len; i++) {
       yajl_val e = v->u.array.values[i];
       if (!YAJL_IS_STRING(e) || check_hostport(YAJL_GET_STRING(e))) {
-        set_err(k->err, k->errlen,
-                "%s: /listen/%zu: expected \"HOST:PORT\" (IPv6 as \"[::1]:5222\"), port 0..65535",
-                k->name, i);
+        xsr__errf(k->err, k->errlen,
+                  "%s: /listen/%zu: expected \"HOST:PORT\" (IPv6 as \"[::1]:5222\"), port 0..65535",
+                  k->name, i);
         return -1;
       }
       if (add_listen(cfg, YAJL_GET_STRING(e)))
@@ -382,16 +372,16 @@ static int apply_key(xsr__config *cfg, const key_ctx *k, yajl_val v) {
 int xsr__config_parse(xsr__config *cfg, const char *name, const char *json, size_t len, char *err,
                       size_t errlen) {
   if (has_escaped_nul(json, len)) {
-    set_err(err, errlen, "%s: strings must not contain \\u0000", name);
+    xsr__errf(err, errlen, "%s: strings must not contain \\u0000", name);
     return -1;
   }
   if (memchr(json, '\0', len)) {
-    set_err(err, errlen, "%s: invalid JSON: NUL byte", name);
+    xsr__errf(err, errlen, "%s: invalid JSON: NUL byte", name);
     return -1;
   }
   char *text = malloc(len + 1);
   if (!text) {
-    set_err(err, errlen, "%s: out of memory", name);
+    xsr__errf(err, errlen, "%s: out of memory", name);
     return -1;
   }
   memcpy(text, json, len);
@@ -403,12 +393,12 @@ int xsr__config_parse(xsr__config *cfg, const char *name, const char *json, size
   if (!root) {
     /* yajl's message spans lines (the text, then an arrow): keep the first. */
     msg[strcspn(msg, "\n")] = '\0';
-    set_err(err, errlen, "%s: invalid JSON: %s", name, msg[0] ? msg : "parse error");
+    xsr__errf(err, errlen, "%s: invalid JSON: %s", name, msg[0] ? msg : "parse error");
     return -1;
   }
   int rc = 0;
   if (!YAJL_IS_OBJECT(root)) {
-    set_err(err, errlen, "%s: expected a JSON object", name);
+    xsr__errf(err, errlen, "%s: expected a JSON object", name);
     rc = -1;
   }
   for (size_t i = 0; rc == 0 && i < root->u.object.len; i++) {
@@ -416,7 +406,7 @@ int xsr__config_parse(xsr__config *cfg, const char *name, const char *json, size
     /* A repeated key is a mistake whichever copy was meant. */
     for (size_t j = 0; j < i; j++)
       if (strcmp(root->u.object.keys[j], key) == 0) {
-        set_err(err, errlen, "%s: /%s: duplicate key", name, key);
+        xsr__errf(err, errlen, "%s: /%s: duplicate key", name, key);
         rc = -1;
         break;
       }
@@ -432,13 +422,13 @@ int xsr__config_parse(xsr__config *cfg, const char *name, const char *json, size
 int xsr__config_load(xsr__config *cfg, const char *path, char *err, size_t errlen) {
   FILE *f = fopen(path, "rb");
   if (!f) {
-    set_err(err, errlen, "%s: %s", path, strerror(errno));
+    xsr__errf(err, errlen, "%s: %s", path, strerror(errno));
     return -1;
   }
   char *buf = malloc(XSR__CONFIG_FILE_MAX + 1);
   if (!buf) {
     fclose(f);
-    set_err(err, errlen, "%s: out of memory", path);
+    xsr__errf(err, errlen, "%s: out of memory", path);
     return -1;
   }
   size_t n = fread(buf, 1, XSR__CONFIG_FILE_MAX + 1, f);
@@ -446,9 +436,9 @@ int xsr__config_load(xsr__config *cfg, const char *path, char *err, size_t errle
   fclose(f);
   int rc = -1;
   if (rd_err)
-    set_err(err, errlen, "%s: read error", path);
+    xsr__errf(err, errlen, "%s: read error", path);
   else if (n > XSR__CONFIG_FILE_MAX)
-    set_err(err, errlen, "%s: larger than %zu bytes", path, XSR__CONFIG_FILE_MAX);
+    xsr__errf(err, errlen, "%s: larger than %zu bytes", path, XSR__CONFIG_FILE_MAX);
   else
     rc = xsr__config_parse(cfg, path, buf, n, err, errlen);
   free(buf);
@@ -499,7 +489,7 @@ static const opt_def *next_opt(int argc, char *const *argv, int *i, const char *
     *val = NULL;
     if (!o->has_arg) {
       if (a[nlen] == '=') {
-        set_err(err, errlen, "option %s takes no value", o->name);
+        xsr__errf(err, errlen, "option %s takes no value", o->name);
         return NULL;
       }
       return o;
@@ -509,15 +499,15 @@ static const opt_def *next_opt(int argc, char *const *argv, int *i, const char *
     } else if (*i + 1 < argc) {
       *val = argv[++*i];
     } else {
-      set_err(err, errlen, "missing value for option %s", o->name);
+      xsr__errf(err, errlen, "missing value for option %s", o->name);
       return NULL;
     }
     return o;
   }
   if (a[0] == '-')
-    set_err(err, errlen, "unknown option '%s'", a);
+    xsr__errf(err, errlen, "unknown option '%s'", a);
   else
-    set_err(err, errlen, "unexpected argument '%s'", a);
+    xsr__errf(err, errlen, "unexpected argument '%s'", a);
   return NULL;
 }
 
@@ -537,7 +527,7 @@ xsr__config_action xsr__config_args(xsr__config *cfg, int argc, char *const *arg
       return XSR__CONFIG_VERSION;
     if (o->id == OPT_CONFIG) {
       if (config_path) {
-        set_err(err, errlen, "--config given twice");
+        xsr__errf(err, errlen, "--config given twice");
         return XSR__CONFIG_ERROR;
       }
       config_path = val;
@@ -554,15 +544,15 @@ xsr__config_action xsr__config_args(xsr__config *cfg, int argc, char *const *arg
     switch (o->id) {
     case OPT_LISTEN:
       if (check_hostport(val)) {
-        set_err(err, errlen,
-                "--listen '%s': expected HOST:PORT (IPv6 as [::1]:5222), port 0..65535", val);
+        xsr__errf(err, errlen,
+                  "--listen '%s': expected HOST:PORT (IPv6 as [::1]:5222), port 0..65535", val);
         return XSR__CONFIG_ERROR;
       }
       if (!cli_listen)
         free_listen(cfg);
       cli_listen = 1;
       if (add_listen(cfg, val)) {
-        set_err(err, errlen, "--listen: too many addresses (at most %u)", XSR__CONFIG_LISTEN_MAX);
+        xsr__errf(err, errlen, "--listen: too many addresses (at most %u)", XSR__CONFIG_LISTEN_MAX);
         return XSR__CONFIG_ERROR;
       }
       break;
@@ -570,7 +560,7 @@ xsr__config_action xsr__config_args(xsr__config *cfg, int argc, char *const *arg
     case OPT_USERS:
     case OPT_PORT_FILE:
       if (*val == '\0') {
-        set_err(err, errlen, "%s: empty value", o->name);
+        xsr__errf(err, errlen, "%s: empty value", o->name);
         return XSR__CONFIG_ERROR;
       }
       rc = set_string(o->id == OPT_DOMAIN  ? &cfg->domain
@@ -580,21 +570,21 @@ xsr__config_action xsr__config_args(xsr__config *cfg, int argc, char *const *arg
       break;
     case OPT_THREADS:
       if (parse_uint(val, 1, XSR_MAX_WORKERS, &n)) {
-        set_err(err, errlen, "--threads '%s': expected an integer from 1 to %u", val,
-                XSR_MAX_WORKERS);
+        xsr__errf(err, errlen, "--threads '%s': expected an integer from 1 to %u", val,
+                  XSR_MAX_WORKERS);
         return XSR__CONFIG_ERROR;
       }
       cfg->threads = (unsigned)n;
       break;
     case OPT_LOG_LEVEL:
       if (parse_log_level(val, &cfg->log_level)) {
-        set_err(err, errlen, "--log-level '%s': expected error, warn, info or debug", val);
+        xsr__errf(err, errlen, "--log-level '%s': expected error, warn, info or debug", val);
         return XSR__CONFIG_ERROR;
       }
       break;
     case OPT_ADD_USER:
       if (*add_user) {
-        set_err(err, errlen, "--add-user given twice");
+        xsr__errf(err, errlen, "--add-user given twice");
         return XSR__CONFIG_ERROR;
       }
       *add_user = val;
@@ -603,13 +593,13 @@ xsr__config_action xsr__config_args(xsr__config *cfg, int argc, char *const *arg
       break;
     }
     if (rc) {
-      set_err(err, errlen, "out of memory");
+      xsr__errf(err, errlen, "out of memory");
       return XSR__CONFIG_ERROR;
     }
   }
   if (*add_user) {
     if (!cfg->users) {
-      set_err(err, errlen, "--add-user needs --users FILE");
+      xsr__errf(err, errlen, "--add-user needs --users FILE");
       return XSR__CONFIG_ERROR;
     }
     return XSR__CONFIG_ADD_USER;

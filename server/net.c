@@ -88,6 +88,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "util.h"
 #include "xsr/xsr.h"
 
 #define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
@@ -1079,17 +1080,6 @@ static void worker_main(void *arg) {
 
 /* ---- listening sockets --------------------------------------------------------------- */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-  if (!err || errlen == 0)
-    return;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
-
 static int bind_one(const struct sockaddr *sa, socklen_t salen) {
   int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0)
@@ -1134,14 +1124,14 @@ static int add_endpoint(xsr__net *n, const struct sockaddr *sa, socklen_t salen,
       int e = errno;
       close(probe);
       if (rc) {
-        set_err(err, errlen, "listen %s (%s): %s", spec, name, strerror(e));
+        xsr__errf(err, errlen, "listen %s (%s): %s", spec, name, strerror(e));
         return -1;
       }
     }
   }
   endpoint *eps = realloc(n->eps, (n->neps + 1) * sizeof *eps);
   if (!eps) {
-    set_err(err, errlen, "out of memory");
+    xsr__errf(err, errlen, "out of memory");
     return -1;
   }
   n->eps = eps;
@@ -1149,7 +1139,7 @@ static int add_endpoint(xsr__net *n, const struct sockaddr *sa, socklen_t salen,
   e->name[0] = '\0';
   e->fds = malloc(n->nworkers * sizeof *e->fds);
   if (!e->fds) {
-    set_err(err, errlen, "out of memory");
+    xsr__errf(err, errlen, "out of memory");
     return -1;
   }
   for (unsigned i = 0; i < n->nworkers; i++)
@@ -1158,14 +1148,14 @@ static int add_endpoint(xsr__net *n, const struct sockaddr *sa, socklen_t salen,
   for (unsigned i = 0; i < n->nworkers; i++) {
     int fd = bind_one((struct sockaddr *)&ss, salen);
     if (fd < 0) {
-      set_err(err, errlen, "listen %s (%s): %s", spec, name, strerror(errno));
+      xsr__errf(err, errlen, "listen %s (%s): %s", spec, name, strerror(errno));
       return -1;
     }
     e->fds[i] = fd;
     if (i == 0) {
       socklen_t len = sizeof ss;
       if (getsockname(fd, (struct sockaddr *)&ss, &len)) {
-        set_err(err, errlen, "listen %s: getsockname: %s", spec, strerror(errno));
+        xsr__errf(err, errlen, "listen %s: getsockname: %s", spec, strerror(errno));
         return -1;
       }
     }
@@ -1182,7 +1172,7 @@ static int bind_all(xsr__net *n, char *err, size_t errlen) {
     char host[256], port[8];
     unsigned p;
     if (xsr__config_hostport(list[i], host, sizeof host, &p)) {
-      set_err(err, errlen, "listen %s: expected HOST:PORT", list[i]);
+      xsr__errf(err, errlen, "listen %s: expected HOST:PORT", list[i]);
       return -1;
     }
     snprintf(port, sizeof port, "%u", p);
@@ -1193,7 +1183,7 @@ static int bind_all(xsr__net *n, char *err, size_t errlen) {
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     int rc = getaddrinfo(host, port, &hints, &res);
     if (rc) {
-      set_err(err, errlen, "listen %s: %s", list[i], gai_strerror(rc));
+      xsr__errf(err, errlen, "listen %s: %s", list[i], gai_strerror(rc));
       return -1;
     }
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
@@ -1207,7 +1197,7 @@ static int bind_all(xsr__net *n, char *err, size_t errlen) {
     freeaddrinfo(res);
   }
   if (n->neps == 0) {
-    set_err(err, errlen, "no IPv4 or IPv6 address to listen on");
+    xsr__errf(err, errlen, "no IPv4 or IPv6 address to listen on");
     return -1;
   }
   return 0;
@@ -1231,12 +1221,12 @@ static int worker_init(xsr__net *n, worker *w, unsigned index, char *err, size_t
   w->readbuf = malloc(XSR__NET_READ_BUF);
   w->listeners = calloc(n->neps ? n->neps : 1, sizeof *w->listeners);
   if (!w->readbuf || !w->listeners) {
-    set_err(err, errlen, "out of memory");
+    xsr__errf(err, errlen, "out of memory");
     return -1;
   }
   int rc = uv_loop_init(&w->loop);
   if (rc) {
-    set_err(err, errlen, "uv_loop_init: %s", uv_strerror(rc));
+    xsr__errf(err, errlen, "uv_loop_init: %s", uv_strerror(rc));
     return -1;
   }
   w->loop_inited = 1;
@@ -1245,7 +1235,7 @@ static int worker_init(xsr__net *n, worker *w, unsigned index, char *err, size_t
       (rc = uv_prepare_start(&w->prepare, on_prepare)) ||
       (rc = uv_check_init(&w->loop, &w->check)) || (rc = uv_check_start(&w->check, on_check)) ||
       (rc = uv_timer_init(&w->loop, &w->sweep)) || (rc = uv_timer_init(&w->loop, &w->throttle))) {
-    set_err(err, errlen, "worker %u: %s", index, uv_strerror(rc));
+    xsr__errf(err, errlen, "worker %u: %s", index, uv_strerror(rc));
     return -1;
   }
   atomic_store(&w->live, 1);
@@ -1260,7 +1250,7 @@ static int worker_init(xsr__net *n, worker *w, unsigned index, char *err, size_t
     if (rc == 0)
       n->eps[i].fds[index] = -1; /* libuv's now */
     if (rc || (rc = uv_listen((uv_stream_t *)&l->tcp, NET_BACKLOG, on_connection))) {
-      set_err(err, errlen, "listen %s: %s", n->eps[i].name, uv_strerror(rc));
+      xsr__errf(err, errlen, "listen %s: %s", n->eps[i].name, uv_strerror(rc));
       return -1;
     }
   }
@@ -1273,7 +1263,7 @@ int xsr__net_new(const xsr__config *cfg, const char *domain, const xsr__users *u
   xsr__net *n = calloc(1, sizeof *n);
   if (!n || !(n->domain = strdup(domain))) {
     free(n);
-    set_err(err, errlen, "out of memory");
+    xsr__errf(err, errlen, "out of memory");
     return -1;
   }
   n->cfg = cfg;
@@ -1307,7 +1297,7 @@ int xsr__net_new(const xsr__config *cfg, const char *domain, const xsr__users *u
       n->pools = NULL;
     }
   if (!n->router || !n->workers || !n->pools) {
-    set_err(err, errlen, "cannot create the router (out of memory)");
+    xsr__errf(err, errlen, "cannot create the router (out of memory)");
     xsr__net_free(n);
     return -1;
   }
@@ -1432,12 +1422,12 @@ static void on_signal(uv_signal_t *s, int signum) {
 int xsr__net_run(xsr__net *n, char *err, size_t errlen) {
   int rc;
   if (n->ran) {
-    set_err(err, errlen, "xsr__net_run: called twice");
+    xsr__errf(err, errlen, "xsr__net_run: called twice");
     return -1;
   }
   n->ran = 1;
   if ((rc = uv_loop_init(&n->main_loop)) || (rc = uv_mutex_init(&n->exited_mu))) {
-    set_err(err, errlen, "main loop: %s", uv_strerror(rc));
+    xsr__errf(err, errlen, "main loop: %s", uv_strerror(rc));
     return -1;
   }
   uv_async_init(&n->main_loop, &n->exited_async, on_worker_exited);
@@ -1452,7 +1442,7 @@ int xsr__net_run(xsr__net *n, char *err, size_t errlen) {
   for (unsigned i = 0; i < n->nworkers; i++) {
     worker *w = &n->workers[i];
     if ((rc = uv_thread_create(&w->thread, worker_main, w))) {
-      set_err(err, errlen, "cannot start worker %u: %s", i, uv_strerror(rc));
+      xsr__errf(err, errlen, "cannot start worker %u: %s", i, uv_strerror(rc));
       failed = 1;
       /* The workers not started count as exited; the others stop. */
       uv_mutex_lock(&n->exited_mu);

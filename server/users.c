@@ -33,6 +33,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "base64.h"
+#include "util.h"
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -53,17 +54,6 @@ const char *xsr__subscription_name(xsr__subscription s) {
   default:
     return "both";
   }
-}
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-  if (!err || errlen == 0)
-    return;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
 }
 
 /* Fills buf with n bytes from the kernel's CSPRNG.  Returns 0 or -1. */
@@ -207,10 +197,10 @@ static int finish(xsr__users *u, char *err, size_t errlen) {
     qsort(u->acct, u->n, sizeof *u->acct, cmp_account);
   for (size_t i = 1; i < u->n; i++) {
     if (cmp_account(&u->acct[i - 1], &u->acct[i]) == 0) {
-      set_err(err, errlen,
-              "/users: two keys name the account \"%s\" (localparts are compared in "
-              "normalised form)",
-              u->acct[i].local);
+      xsr__errf(err, errlen,
+                "/users: two keys name the account \"%s\" (localparts are compared in "
+                "normalised form)",
+                u->acct[i].local);
       return -1;
     }
   }
@@ -334,7 +324,7 @@ static int fail(pctx *c, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  set_err(c->err, c->errlen, "%s: %s: %s", c->name, c->plen ? c->path : "/", msg);
+  xsr__errf(c->err, c->errlen, "%s: %s: %s", c->name, c->plen ? c->path : "/", msg);
   return -1;
 }
 
@@ -595,16 +585,16 @@ static int set_domain(xsr__users *u, const char *s, size_t len, char *msg, size_
   xsr_jid_error e;
   xsr_err rc = xsr_jid_parse(s, len, buf, sizeof buf, &j, &e);
   if (rc != XSR_OK) {
-    set_err(msg, msglen, "\"%.100s\" is not a valid domain: %s (byte %zu)", s, xsr_err_message(rc),
-            e.offset);
+    xsr__errf(msg, msglen, "\"%.100s\" is not a valid domain: %s (byte %zu)", s,
+              xsr_err_message(rc), e.offset);
     return -1;
   }
   if (j.local.ptr || j.resource.ptr) {
-    set_err(msg, msglen, "\"%.100s\" is not a domain (it has a local or resource part)", s);
+    xsr__errf(msg, msglen, "\"%.100s\" is not a domain (it has a local or resource part)", s);
     return -1;
   }
   if (!(u->domain = arena_strndup(u, j.domain.ptr, j.domain.len))) {
-    set_err(msg, msglen, "out of memory");
+    xsr__errf(msg, msglen, "out of memory");
     return -1;
   }
   u->domain_len = j.domain.len;
@@ -700,9 +690,9 @@ static void json_error(const char *name, const char *s, size_t len, char *err, s
     yajl_free(h);
   }
   if (line)
-    set_err(err, errlen, "%s:%zu:%zu: invalid JSON: %s", name, line, col, why);
+    xsr__errf(err, errlen, "%s:%zu:%zu: invalid JSON: %s", name, line, col, why);
   else
-    set_err(err, errlen, "%s: invalid JSON: %s", name, why);
+    xsr__errf(err, errlen, "%s: invalid JSON: %s", name, why);
 }
 
 int xsr__users_parse(const char *name, const char *json, size_t len, xsr__users **out, char *err,
@@ -714,24 +704,24 @@ int xsr__users_parse(const char *name, const char *json, size_t len, xsr__users 
   int rc = -1;
   *out = NULL;
   if (len > XSR__USERS_FILE_MAX) {
-    set_err(err, errlen, "%s: %zu bytes, more than the limit of %zu", name, len,
-            XSR__USERS_FILE_MAX);
+    xsr__errf(err, errlen, "%s: %zu bytes, more than the limit of %zu", name, len,
+              XSR__USERS_FILE_MAX);
     return -1;
   }
   if (memchr(json, '\0', len)) {
-    set_err(err, errlen, "%s: contains a NUL byte at offset %zu", name,
-            (size_t)((const char *)memchr(json, '\0', len) - json));
+    xsr__errf(err, errlen, "%s: contains a NUL byte at offset %zu", name,
+              (size_t)((const char *)memchr(json, '\0', len) - json));
     return -1;
   }
   const char *nul = find_escaped_nul(json, len);
   if (nul) {
     size_t line, col;
     line_col(json, (size_t)(nul - json), &line, &col);
-    set_err(err, errlen, "%s:%zu:%zu: the escape \\u0000 (NUL) is not allowed", name, line, col);
+    xsr__errf(err, errlen, "%s:%zu:%zu: the escape \\u0000 (NUL) is not allowed", name, line, col);
     return -1;
   }
   if (!(text = malloc(len + 1))) {
-    set_err(err, errlen, "%s: out of memory", name);
+    xsr__errf(err, errlen, "%s: out of memory", name);
     return -1;
   }
   memcpy(text, json, len);
@@ -743,7 +733,7 @@ int xsr__users_parse(const char *name, const char *json, size_t len, xsr__users 
     goto out;
   }
   if (!(c.u = users_new())) {
-    set_err(err, errlen, "%s: out of memory", name);
+    xsr__errf(err, errlen, "%s: out of memory", name);
     goto out;
   }
   if (read_doc(&c, root) < 0)
@@ -752,11 +742,11 @@ int xsr__users_parse(const char *name, const char *json, size_t len, xsr__users 
   if (f == -1) { /* prefix the file name to finish()'s message */
     char msg[600];
     snprintf(msg, sizeof msg, "%s", err ? err : "");
-    set_err(err, errlen, "%s: %s", name, msg);
+    xsr__errf(err, errlen, "%s: %s", name, msg);
     goto out;
   }
   if (f < 0) {
-    set_err(err, errlen, "%s: out of memory", name);
+    xsr__errf(err, errlen, "%s: out of memory", name);
     goto out;
   }
   *out = c.u;
@@ -780,22 +770,22 @@ static int read_file(const char *path, char **data, size_t *len, int *missing, c
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     *missing = errno == ENOENT;
-    set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    xsr__errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     return -1;
   }
   if (fstat(fd, &st) < 0) {
-    set_err(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+    xsr__errf(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
     close(fd);
     return -1;
   }
   if (!S_ISREG(st.st_mode)) {
-    set_err(err, errlen, "%s: not a regular file", path);
+    xsr__errf(err, errlen, "%s: not a regular file", path);
     close(fd);
     return -1;
   }
   if ((uintmax_t)st.st_size > XSR__USERS_FILE_MAX) {
-    set_err(err, errlen, "%s: %jd bytes, more than the limit of %zu (64 MiB)", path,
-            (intmax_t)st.st_size, XSR__USERS_FILE_MAX);
+    xsr__errf(err, errlen, "%s: %jd bytes, more than the limit of %zu (64 MiB)", path,
+              (intmax_t)st.st_size, XSR__USERS_FILE_MAX);
     close(fd);
     return -1;
   }
@@ -803,14 +793,14 @@ static int read_file(const char *path, char **data, size_t *len, int *missing, c
   size_t cap = (size_t)st.st_size + 1, n = 0;
   char *buf = malloc(cap);
   if (!buf) {
-    set_err(err, errlen, "%s: out of memory", path);
+    xsr__errf(err, errlen, "%s: out of memory", path);
     close(fd);
     return -1;
   }
   for (;;) {
     if (n == cap) {
       if (cap > XSR__USERS_FILE_MAX) {
-        set_err(err, errlen, "%s: more than the limit of %zu bytes", path, XSR__USERS_FILE_MAX);
+        xsr__errf(err, errlen, "%s: more than the limit of %zu bytes", path, XSR__USERS_FILE_MAX);
         free(buf);
         close(fd);
         return -1;
@@ -818,7 +808,7 @@ static int read_file(const char *path, char **data, size_t *len, int *missing, c
       size_t ncap = cap * 2 > XSR__USERS_FILE_MAX + 1 ? XSR__USERS_FILE_MAX + 1 : cap * 2;
       char *nb = realloc(buf, ncap);
       if (!nb) {
-        set_err(err, errlen, "%s: out of memory", path);
+        xsr__errf(err, errlen, "%s: out of memory", path);
         free(buf);
         close(fd);
         return -1;
@@ -830,7 +820,7 @@ static int read_file(const char *path, char **data, size_t *len, int *missing, c
     if (r < 0) {
       if (errno == EINTR)
         continue;
-      set_err(err, errlen, "%s: read error: %s", path, strerror(errno));
+      xsr__errf(err, errlen, "%s: read error: %s", path, strerror(errno));
       free(buf);
       close(fd);
       return -1;
@@ -920,14 +910,15 @@ static int write_atomic(const char *path, const unsigned char *data, size_t len,
   char *tmp = malloc(plen + sizeof ".tmp.XXXXXX");
   int fd = -1;
   if (!tmp) {
-    set_err(err, errlen, "%s: out of memory", path);
+    xsr__errf(err, errlen, "%s: out of memory", path);
     return -1;
   }
   memcpy(tmp, path, plen);
   memcpy(tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
   fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
   if (fd < 0) {
-    set_err(err, errlen, "%s: cannot create a temporary file beside it: %s", path, strerror(errno));
+    xsr__errf(err, errlen, "%s: cannot create a temporary file beside it: %s", path,
+              strerror(errno));
     free(tmp);
     return -1;
   }
@@ -959,8 +950,8 @@ static int write_atomic(const char *path, const unsigned char *data, size_t len,
   }
   if (what) {
     unlink(tmp);
-    set_err(err, errlen, "%s: cannot write (%s of %s failed: %s); the file is unchanged", path,
-            what, tmp, strerror(saved));
+    xsr__errf(err, errlen, "%s: cannot write (%s of %s failed: %s); the file is unchanged", path,
+              what, tmp, strerror(saved));
     free(tmp);
     return -1;
   }
@@ -986,7 +977,7 @@ int xsr__users_save(const xsr__users *u, const char *path, char *err, size_t err
   size_t len;
   int bad = 0;
   if (!g) {
-    set_err(err, errlen, "%s: out of memory", path);
+    xsr__errf(err, errlen, "%s: out of memory", path);
     return -1;
   }
   yajl_gen_config(g, yajl_gen_beautify, 1);
@@ -1003,7 +994,7 @@ int xsr__users_save(const xsr__users *u, const char *path, char *err, size_t err
   bad |= yajl_gen_map_close(g) != yajl_gen_status_ok;
   bad |= yajl_gen_map_close(g) != yajl_gen_status_ok;
   if (bad || yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok) {
-    set_err(err, errlen, "%s: cannot serialise the table (out of memory or invalid UTF-8)", path);
+    xsr__errf(err, errlen, "%s: cannot serialise the table (out of memory or invalid UTF-8)", path);
     yajl_gen_free(g);
     return -1;
   }
@@ -1029,20 +1020,20 @@ int xsr__users_add(const char *path, const char *jid, size_t jid_len, const char
   memset(cred, 0, sizeof cred);
   xsr_err jrc = xsr_jid_parse(jid, jid_len, jbuf, sizeof jbuf, &j, &je);
   if (jrc != XSR_OK) {
-    set_err(err, errlen, "%.*s: not a valid JID: %s (%s at byte %zu)",
-            (int)(jid_len > 200 ? 200 : jid_len), jid, xsr_err_message(jrc),
-            xsr_jid_part_name(je.part), je.offset);
+    xsr__errf(err, errlen, "%.*s: not a valid JID: %s (%s at byte %zu)",
+              (int)(jid_len > 200 ? 200 : jid_len), jid, xsr_err_message(jrc),
+              xsr_jid_part_name(je.part), je.offset);
     return -1;
   }
   if (!j.local.ptr || j.resource.ptr) {
-    set_err(err, errlen, "%.*s: an account is localpart@domain, without a resource",
-            (int)(jid_len > 200 ? 200 : jid_len), jid);
+    xsr__errf(err, errlen, "%.*s: an account is localpart@domain, without a resource",
+              (int)(jid_len > 200 ? 200 : jid_len), jid);
     return -1;
   }
   if (password_len == 0 || password_len > XSR__USERS_PASSWORD_MAX ||
       memchr(password, '\0', password_len)) {
-    set_err(err, errlen, "the password must be 1..%u bytes long, without NUL bytes",
-            XSR__USERS_PASSWORD_MAX);
+    xsr__errf(err, errlen, "the password must be 1..%u bytes long, without NUL bytes",
+              XSR__USERS_PASSWORD_MAX);
     return -1;
   }
 
@@ -1060,28 +1051,28 @@ int xsr__users_add(const char *path, const char *jid, size_t jid_len, const char
       return -1;
     } else if (!(u = users_new()) ||
                set_domain(u, j.domain.ptr, j.domain.len, msg, sizeof msg) < 0) {
-      set_err(err, errlen, "%s: %s", path, u ? msg : "out of memory");
+      xsr__errf(err, errlen, "%s: %s", path, u ? msg : "out of memory");
       goto out;
     }
   }
   if (u->domain_len != j.domain.len || memcmp(u->domain, j.domain.ptr, j.domain.len) != 0) {
-    set_err(err, errlen, "%s: the file holds accounts of %s, not of %.*s", path, u->domain,
-            (int)j.domain.len, j.domain.ptr);
+    xsr__errf(err, errlen, "%s: the file holds accounts of %s, not of %.*s", path, u->domain,
+              (int)j.domain.len, j.domain.ptr);
     goto out;
   }
 
   /* Credentials: SASLprep once here, so the stored keys match what a client
    * derives whether or not its library prepares the password again. */
   if (!(pw = malloc(password_len + 1))) {
-    set_err(err, errlen, "out of memory");
+    xsr__errf(err, errlen, "out of memory");
     goto out;
   }
   memcpy(pw, password, password_len);
   pw[password_len] = '\0';
   int grc = gsasl_saslprep(pw, 0, &prepped, NULL);
   if (grc != GSASL_OK || !prepped || !*prepped) {
-    set_err(err, errlen, "the password is not valid UTF-8 text (SASLprep, RFC 4013): %s",
-            grc != GSASL_OK ? gsasl_strerror(grc) : "empty once prepared");
+    xsr__errf(err, errlen, "the password is not valid UTF-8 text (SASLprep, RFC 4013): %s",
+              grc != GSASL_OK ? gsasl_strerror(grc) : "empty once prepared");
     goto out;
   }
   for (int h = 0; h < XSR__SCRAM_NHASH; h++) {
@@ -1091,14 +1082,14 @@ int xsr__users_add(const char *path, const char *jid, size_t jid_len, const char
     cred[h].iterations = XSR__USERS_ITERATIONS;
     cred[h].salt_len = XSR__USERS_SALT_LEN;
     if (fill_random(cred[h].salt, XSR__USERS_SALT_LEN) < 0) {
-      set_err(err, errlen, "getrandom: %s", strerror(errno));
+      xsr__errf(err, errlen, "getrandom: %s", strerror(errno));
       goto out;
     }
     grc = gsasl_scram_secrets_from_password(gsasl_hash_of[h], prepped, XSR__USERS_ITERATIONS,
                                             (const char *)cred[h].salt, XSR__USERS_SALT_LEN, salted,
                                             client_key, server_key, stored_key);
     if (grc != GSASL_OK) {
-      set_err(err, errlen, "deriving SCRAM credentials failed: %s", gsasl_strerror(grc));
+      xsr__errf(err, errlen, "deriving SCRAM credentials failed: %s", gsasl_strerror(grc));
       goto out;
     }
     memcpy(cred[h].stored_key, stored_key, xsr__scram_key_len(h));
@@ -1114,7 +1105,7 @@ int xsr__users_add(const char *path, const char *jid, size_t jid_len, const char
       a = &u->acct[i];
   if (!a) {
     if (!(a = append_account(u)) || !(a->local = arena_strndup(u, j.local.ptr, j.local.len))) {
-      set_err(err, errlen, "out of memory");
+      xsr__errf(err, errlen, "out of memory");
       goto out;
     }
     a->local_len = j.local.len;
@@ -1122,7 +1113,7 @@ int xsr__users_add(const char *path, const char *jid, size_t jid_len, const char
   memcpy(a->cred, cred, sizeof cred);
   msg[0] = '\0';
   if (finish(u, msg, sizeof msg) < 0) {
-    set_err(err, errlen, "%s: %s", path, msg[0] ? msg : "out of memory");
+    xsr__errf(err, errlen, "%s: %s", path, msg[0] ? msg : "out of memory");
     goto out;
   }
   rc = xsr__users_save(u, path, err, errlen);
