@@ -934,10 +934,12 @@ static xsr_err own_presence(xsr__c2s *c, const xsr_stanza *st, int available) {
     c->available = 1;
     return xsr__local_presence(c, st, initial);
   }
-  if (!c->available)
-    return XSR_OK; /* never available: nobody to tell (RFC 6121 4.5.2) */
-  c->available = 0;
-  return xsr__local_presence(c, st, 0);
+  if (c->available) {
+    c->available = 0;
+    rc = xsr__local_presence(c, st, 0);
+  } /* else never available: nobody to tell (RFC 6121 4.5.2) but those below */
+  xsr__local_directed_gone(c); /* RFC 6121 4.6.3 */
+  return rc;
 }
 
 static int on_bound(xsr__c2s *c, const xsr_stanza *st) {
@@ -947,6 +949,8 @@ static int on_bound(xsr__c2s *c, const xsr_stanza *st) {
   }
   xsr_route_result res;
   xsr_err rc = xsr_router_route_rcu(c->srv->router, c->session, st, &res);
+  if (rc == XSR_OK && st->to.ptr && res.action != XSR_ROUTE_SERVER && span_is(st->name, "presence"))
+    xsr__local_directed(c, st, res.action == XSR_ROUTE_DELIVER); /* RFC 6121 4.6 */
   if (rc == XSR_OK && res.action == XSR_ROUTE_SERVER) {
     if (!st->to.ptr && span_is(st->name, "presence") &&
         (!st->type.ptr || type_is(st, "unavailable")))
@@ -1138,6 +1142,7 @@ static void really_free(xsr__c2s *c) {
   users_drop(c); /* the table may go with it (a reload replaced it) */
   xsr_parser_free(c->parser);
   free(c->local);
+  xsr__local_directed_free(c);
   xsr__c2s_pres_retire(atomic_exchange(&c->last, NULL));
   /* Other threads may still hold c through its session until they pass a
    * quiescent state. */

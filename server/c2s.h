@@ -260,8 +260,13 @@ xsr_err xsr__local_stanza(xsr__c2s *c, const xsr_stanza *st);
  * blocked.  Returns XSR_OK or XSR_ENOMEM. */
 xsr_err xsr__local_presence(xsr__c2s *c, const xsr_stanza *st, int initial);
 
-/* Sends c's unavailable presence to those who saw it available; for a
- * session that drops without sending it. */
+/* Sends c's unavailable presence to those who saw it available, and
+ * <presence type='unavailable'/> from its full JID to each address it sent
+ * directed available presence to and no directed unavailable since, outside
+ * the account's subscriptions (RFC 6121 4.6.3; at most
+ * XSR__C2S_DIRECTED_MAX remembered, see c2s_internal.h and local.c); for a
+ * session that ends without sending unavailable presence.  Not for a
+ * session a new bind replaced (that bind told its contacts). */
 void xsr__local_gone(xsr__c2s *c);
 
 /* The last available presence c's session broadcast, stamped (from = its

@@ -40,6 +40,19 @@
 #define XSR__C2S_TSAN_ACQUIRE(p) ((void)0)
 #endif
 
+/* The most addresses a session's directed presence is remembered for
+ * (RFC 6121 4.6.3); directed available presence to more while these are
+ * remembered is still routed, but gets no unavailable when the session
+ * goes. */
+#define XSR__C2S_DIRECTED_MAX 64
+
+/* An address the session sent directed available presence to: its
+ * normalised JID (full or bare, as given), not NUL-terminated. */
+typedef struct xsr__c2s_directed {
+  size_t len;
+  char jid[];
+} xsr__c2s_directed;
+
 /* A presence stanza as others receive it (stamped 'from', no 'to'), published
  * under RCU for probes from other threads. */
 typedef struct xsr__c2s_pres {
@@ -68,6 +81,13 @@ struct xsr__c2s {
    * (RFC 6120 7.7.2.2); that worker has already unbound it and sent its
    * unavailable presence. */
   atomic_int kicked;
+  /* Owner only: the addresses outside the account's presence subscriptions
+   * that the session sent directed available presence to and no directed
+   * unavailable since (RFC 6121 4.6.3), told it is unavailable when the
+   * session goes unavailable or ends (local.c); a lazily allocated array of
+   * XSR__C2S_DIRECTED_MAX, freed with the connection. */
+  xsr__c2s_directed **directed;
+  unsigned ndirected;
   unsigned worker;
   unsigned failures;           /* SASL failures sent */
   xsr__sasl_condition delayed; /* the failure whose delay runs */
@@ -119,5 +139,24 @@ void xsr__c2s_pres_retire(xsr__c2s_pres *p);
  * account: c's session, or one that a new bind of c replaced) to the
  * account's other available resources and to its contacts' (local.c). */
 void xsr__local_unavailable(xsr__c2s *c, xsr_session *who);
+
+/* Directed presence (RFC 6121 4.6): `st`, a presence with 'to' and no type
+ * or type 'unavailable' from c's bound session, was routed (`delivered`:
+ * queued for at least one session).  Available presence that reached an
+ * address outside the account's subscriptions (not its own bare JID, not a
+ * roster contact listed from/both) is remembered; unavailable presence
+ * forgets that exact address.  Out of memory or XSR__C2S_DIRECTED_MAX
+ * reached: not remembered.  Owner only (local.c). */
+void xsr__local_directed(xsr__c2s *c, const xsr_stanza *st, int delivered);
+
+/* Sends <presence type='unavailable'/> from c's full JID to every address
+ * remembered by xsr__local_directed (a full JID: that session; a bare JID:
+ * its available resources; a full queue drops it, as for broadcast) and
+ * forgets them all.  Owner only (local.c). */
+void xsr__local_directed_gone(xsr__c2s *c);
+
+/* Forgets the remembered addresses without telling them (the connection is
+ * freed, or a newer bind replaced its session).  Owner only (local.c). */
+void xsr__local_directed_free(xsr__c2s *c);
 
 #endif /* XSR_SERVER_C2S_INTERNAL_H */

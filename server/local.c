@@ -37,9 +37,20 @@
  *    roster already lets U see it, else 'unsubscribed' (the request can
  *    neither be stored nor approved: rosters change only in the users
  *    file).  subscribed, unsubscribe and unsubscribed are dropped.
- *  - Directed presence (with 'to') is routed by the router; the server does
- *    not remember whom it went to, so no unavailable follows it on
- *    disconnect (RFC 6121 4.6.3 SHOULD; a known gap).
+ *  - Directed presence (with 'to') is routed by the router (RFC 6121 4.6).
+ *    Available presence that reached an address outside the account's
+ *    subscriptions (not its own bare JID, not a contact listed from/both:
+ *    those hear of its unavailable through the broadcast) is remembered,
+ *    as the normalised JID it was sent to (full or bare), at most
+ *    XSR__C2S_DIRECTED_MAX per session (beyond that it is not);
+ *    directed unavailable presence forgets that exact address.  When the
+ *    session goes unavailable (unavailable without 'to', or it ends
+ *    without one) each remembered address gets <presence
+ *    type='unavailable'/> from its full JID (4.6.3): a full JID that
+ *    session, a bare JID its available resources.  Only the connection's
+ *    own thread touches that list.  A session replaced by a new bind of
+ *    the same full JID sends none (the new session speaks for that JID
+ *    from then on).
  *  - A session that ends without unavailable presence (peer gone, stream
  *    error, replaced by a new bind) has one sent for it to those who see it.
  */
@@ -358,10 +369,129 @@ void xsr__local_unavailable(xsr__c2s *c, xsr_session *who) {
 void xsr__local_gone(xsr__c2s *c) {
   xsr__c2s_pres *p = atomic_exchange(&c->last, NULL);
   c->available = 0;
-  if (!p || !c->session)
+  if (!c->session) {
+    xsr__c2s_pres_retire(p);
     return;
-  xsr__c2s_pres_retire(p);
-  xsr__local_unavailable(c, c->session);
+  }
+  if (p) {
+    xsr__c2s_pres_retire(p);
+    xsr__local_unavailable(c, c->session);
+  }
+  xsr__local_directed_gone(c);
+}
+
+/* ---- directed presence (RFC 6121 4.6) ------------------------------------------- */
+
+typedef struct directed_arg {
+  xsr_span from, to;
+} directed_arg;
+
+static void build_directed(xsr_writer *w, const void *arg) {
+  const directed_arg *a = arg;
+  xsr_writer_start(w, "presence");
+  xsr_writer_attr_n(w, "from", 4, a->from.ptr, a->from.len);
+  xsr_writer_attr_n(w, "to", 2, a->to.ptr, a->to.len);
+  xsr_writer_attr(w, "type", "unavailable");
+  xsr_writer_end(w);
+}
+
+/* The index of the remembered address jid, or c->ndirected. */
+static unsigned directed_find(const xsr__c2s *c, xsr_span jid) {
+  unsigned i = 0;
+  for (; i < c->ndirected; i++)
+    if (c->directed[i]->len == jid.len && memcmp(c->directed[i]->jid, jid.ptr, jid.len) == 0)
+      break;
+  return i;
+}
+
+void xsr__local_directed(xsr__c2s *c, const xsr_stanza *st, int delivered) {
+  char tbuf[32];
+  xsr_span type = xsr__c2s_value(st->type, (st->escaped & XSR_ROUTE_TYPE) != 0, tbuf, sizeof tbuf);
+  int unavailable = span_is(type, "unavailable");
+  if (!c->session || !st->to.ptr || (st->type.ptr && !unavailable) || (!unavailable && !delivered))
+    return;
+  if (unavailable && c->ndirected == 0)
+    return;
+  char *tobuf = malloc(st->to.len ? st->to.len : 1), jb[XSR_JID_MAX];
+  if (!tobuf)
+    return;
+  xsr_span to = xsr__c2s_value(st->to, (st->escaped & XSR_ROUTE_TO) != 0, tobuf, st->to.len);
+  xsr_jid j;
+  if (!to.ptr || xsr_jid_parse(to.ptr, to.len, jb, sizeof jb, &j, NULL) != XSR_OK) {
+    free(tobuf);
+    return;
+  }
+  free(tobuf);
+  xsr_span full = xsr_jid_full(&j);
+  unsigned i = directed_find(c, full);
+  if (unavailable) {
+    if (i < c->ndirected) {
+      free(c->directed[i]);
+      c->directed[i] = c->directed[--c->ndirected]; /* order does not matter */
+    }
+    return;
+  }
+  if (i < c->ndirected || c->ndirected >= XSR__C2S_DIRECTED_MAX || !j.local.ptr)
+    return;
+  xsr_jid own = xsr_session_jid(c->session);
+  xsr_span bare = xsr_jid_bare(&j);
+  if (span_eq(bare, xsr_jid_bare(&own)) || shares_with(c->account, bare))
+    return; /* covered by the broadcast */
+  if (!c->directed && !(c->directed = malloc(XSR__C2S_DIRECTED_MAX * sizeof *c->directed)))
+    return;
+  xsr__c2s_directed *d = malloc(sizeof *d + full.len);
+  if (!d)
+    return;
+  d->len = full.len;
+  memcpy(d->jid, full.ptr, full.len);
+  c->directed[c->ndirected++] = d;
+}
+
+void xsr__local_directed_gone(xsr__c2s *c) {
+  if (!c->session) {
+    xsr__local_directed_free(c);
+    return;
+  }
+  xsr_jid own = xsr_session_jid(c->session);
+  for (unsigned i = 0; i < c->ndirected; i++) {
+    const xsr__c2s_directed *d = c->directed[i];
+    char jb[XSR_JID_MAX], stack[512], *buf = stack, *heap = NULL;
+    xsr_jid j;
+    if (xsr_jid_parse(d->jid, d->len, jb, sizeof jb, &j, NULL) != XSR_OK)
+      continue; /* stored normalised: not reached */
+    directed_arg a = {xsr_jid_full(&own), xsr_jid_full(&j)};
+    xsr_writer w;
+    size_t len = 0;
+    xsr_writer_init(&w, buf, sizeof stack);
+    build_directed(&w, &a);
+    xsr_err rc = xsr_writer_finish(&w, &len);
+    if (rc == XSR_ENOSPC && (buf = heap = malloc(len))) {
+      xsr_writer_init(&w, buf, len);
+      build_directed(&w, &a);
+      rc = xsr_writer_finish(&w, &len);
+    }
+    if (rc != XSR_OK) {
+      free(heap);
+      continue;
+    }
+    if (j.resource.ptr) {
+      xsr_session *to = xsr_router_find_rcu(c->srv->router, &j);
+      if (to)
+        send_state(c, to, buf, len);
+    } else {
+      to_available(c, &j, NULL, buf, len);
+    }
+    free(heap);
+  }
+  xsr__local_directed_free(c);
+}
+
+void xsr__local_directed_free(xsr__c2s *c) {
+  for (unsigned i = 0; i < c->ndirected; i++)
+    free(c->directed[i]);
+  free(c->directed);
+  c->directed = NULL;
+  c->ndirected = 0;
 }
 
 /* ---- answers ---------------------------------------------------------------------- */

@@ -1044,6 +1044,83 @@ Test(c2s, unavailable_on_peer_gone_and_subscriptions) {
   expect_nothing(b);
 }
 
+/* RFC 6121 4.6.3: directed presence to an address outside alice's
+ * subscriptions (dave: alice lists him 'to' only) is followed by unavailable
+ * when she drops; bob (both) and carol (from) hear it once, through the
+ * broadcast, even when the directed presence went to them too. */
+Test(c2s, directed_presence_gets_unavailable_on_peer_gone) {
+  start(0);
+  conn *a = online(0, "alice", "secret", "r1");
+  conn *b = online(1, "bob", "bobpw", "pc");
+  conn *c = online(1, "carol", "carolpw", "c");
+  conn *d1 = online(1, "dave", "davepw", "d1");
+  conn *d2 = online(0, "dave", "davepw", "d2");
+  avail(b, NULL);
+  avail(c, NULL);
+  avail(d1, NULL);
+  avail(d2, NULL);
+  avail(a, NULL);
+  send(a, "<presence to='dave@" DOMAIN "'><status>hi dave</status></presence>");
+  send(a, "<presence to='bob@" DOMAIN "/pc'/>");
+  send(a, "<presence to='carol@" DOMAIN "/c'/>");
+  EXPECT(d1, "from='alice@" DOMAIN "/r1'", "<status>hi dave</status>");
+  EXPECT(d2, "from='alice@" DOMAIN "/r1'", "<status>hi dave</status>");
+  for (conn *k = a; k <= d2; k++)
+    drain(k);
+  xsr__c2s_peer_gone(a->c);
+  pump();
+  EXPECT(d1, "<presence from='alice@" DOMAIN "/r1' to='dave@" DOMAIN "' type='unavailable'/>");
+  EXPECT(d2, "<presence from='alice@" DOMAIN "/r1' to='dave@" DOMAIN "' type='unavailable'/>");
+  EXPECT(b, "<presence from='alice@" DOMAIN "/r1' type='unavailable'/>");
+  EXPECT(c, "<presence from='alice@" DOMAIN "/r1' type='unavailable'/>");
+  expect_nothing(b);
+  expect_nothing(c);
+  expect_nothing(d1);
+  expect_nothing(d2);
+}
+
+/* The same on unavailable presence without 'to'; an address that got
+ * directed unavailable already gets nothing more; the address is
+ * remembered normalised; and directed presence sent while unavailable is
+ * followed by unavailable when the session drops. */
+Test(c2s, directed_presence_gets_unavailable_with_the_broadcast) {
+  start(0);
+  conn *a = online(0, "alice", "secret", "r1");
+  conn *d1 = online(1, "dave", "davepw", "d1");
+  conn *d2 = online(0, "dave", "davepw", "d2");
+  avail(a, NULL);
+  send(a, "<presence to='Dave@" DOMAIN "/d1'/>");
+  send(a, "<presence to='dave@" DOMAIN "/d2'/>");
+  send(a, "<presence to='dave@" DOMAIN "/d2' type='unavailable'/>");
+  EXPECT(d1, "<presence", "from='alice@" DOMAIN "/r1'");
+  EXPECT(d2, "<presence", "from='alice@" DOMAIN "/r1'");
+  EXPECT(d2, "<presence", "from='alice@" DOMAIN "/r1'", "type='unavailable'");
+  expect_nothing(d1);
+  expect_nothing(d2);
+  send(a, "<presence type='unavailable'><status>bye</status></presence>");
+  EXPECT(d1, "<presence from='alice@" DOMAIN "/r1' to='dave@" DOMAIN "/d1' type='unavailable'/>");
+  expect_nothing(d1);
+  expect_nothing(d2);
+  /* told once: nothing again when she drops */
+  xsr__c2s_peer_gone(a->c);
+  pump();
+  expect_nothing(d1);
+  expect_nothing(d2);
+  /* directed presence from a session that is not available */
+  conn *a2 = online(1, "alice", "secret", "r2");
+  send(a2, "<presence to='dave@" DOMAIN "/d2'/>");
+  EXPECT(d2, "<presence", "from='alice@" DOMAIN "/r2'");
+  send(a2, "<presence type='unavailable'/>");
+  EXPECT(d2, "<presence from='alice@" DOMAIN "/r2' to='dave@" DOMAIN "/d2' type='unavailable'/>");
+  send(a2, "<presence to='dave@" DOMAIN "/d1'/>");
+  EXPECT(d1, "<presence", "from='alice@" DOMAIN "/r2'");
+  xsr__c2s_peer_gone(a2->c);
+  pump();
+  EXPECT(d1, "<presence from='alice@" DOMAIN "/r2' to='dave@" DOMAIN "/d1' type='unavailable'/>");
+  expect_nothing(d1);
+  expect_nothing(d2);
+}
+
 Test(c2s, roster_ping_disco_version_and_the_rest) {
   start(0);
   conn *a = online(0, "alice", "secret", "r1");
