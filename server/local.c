@@ -276,6 +276,16 @@ static size_t presence_of(xsr__c2s *c, const xsr_jid *jid, xsr_session *skip) {
   return avail;
 }
 
+/* Whether roster item `it` is another account whose subscription passes
+ * `sub` (sub_from: it sees our presence; sub_to: we see its), its JID
+ * parsed into *j (its bytes in jb[XSR_JID_MAX]). */
+static int roster_contact(const xsr__roster_item *it, int (*sub)(xsr__subscription),
+                          xsr_span own_bare, char *jb, xsr_jid *j) {
+  return sub(it->subscription) &&
+         xsr_jid_parse(it->jid, strlen(it->jid), jb, XSR_JID_MAX, j, NULL) == XSR_OK &&
+         !span_eq(xsr_jid_bare(j), own_bare);
+}
+
 /* The presence `data` of session `who` (a resource of c's account) to the
  * account's available resources (who itself only when self_too) and to
  * the available resources of the contacts who see it. */
@@ -287,16 +297,10 @@ static void broadcast(xsr__c2s *c, xsr_session *who, const char *data, size_t le
     send_state(c, who, data, len);
   const xsr__account *acc = c->account;
   for (size_t i = 0; acc && i < acc->nroster; i++) {
-    const xsr__roster_item *it = &acc->roster[i];
     char jb[XSR_JID_MAX];
-    xsr_jid j;
-    if (!sub_from(it->subscription) ||
-        xsr_jid_parse(it->jid, strlen(it->jid), jb, sizeof jb, &j, NULL) != XSR_OK)
-      continue;
-    xsr_span cb = xsr_jid_bare(&j);
-    if (span_eq(cb, own_bare))
-      continue; /* its resources were done above */
-    to_available(c, &j, NULL, data, len);
+    xsr_jid j; /* the account's own resources were done above */
+    if (roster_contact(&acc->roster[i], sub_from, own_bare, jb, &j))
+      to_available(c, &j, NULL, data, len);
   }
 }
 
@@ -308,15 +312,10 @@ static void probe_all(xsr__c2s *c) {
   presence_of(c, &own, c->session);
   const xsr__account *acc = c->account;
   for (size_t i = 0; acc && i < acc->nroster; i++) {
-    const xsr__roster_item *it = &acc->roster[i];
     char jb[XSR_JID_MAX];
     xsr_jid j;
-    if (!sub_to(it->subscription) ||
-        xsr_jid_parse(it->jid, strlen(it->jid), jb, sizeof jb, &j, NULL) != XSR_OK)
-      continue;
-    if (span_eq(xsr_jid_bare(&j), own_bare))
-      continue;
-    if (shares_with(account_of(c, &j), own_bare))
+    if (roster_contact(&acc->roster[i], sub_to, own_bare, jb, &j) &&
+        shares_with(account_of(c, &j), own_bare))
       presence_of(c, &j, NULL);
   }
 }
