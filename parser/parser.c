@@ -122,6 +122,9 @@ struct pool_set {
 struct xsr_parser_pool {
   xsr_allocator a;
   struct pool_set *free; /* sets not lent */
+  size_t nfree;          /* sets on the free list */
+  size_t lent;           /* sets lent to parsers now */
+  size_t peak;           /* the most lent at once since the last trim */
 };
 
 struct xsr_parser {
@@ -566,9 +569,12 @@ static int scratch_fit(xsr_parser *p) {
  * starts its index afresh. */
 __attribute__((noinline)) static void scratch_put(xsr_parser *p) {
   struct pool_set *s = p->set;
+  xsr_parser_pool *pl = p->cfg.pool;
   s->sc = p->sc;
-  s->next = p->cfg.pool->free;
-  p->cfg.pool->free = s;
+  s->next = pl->free;
+  pl->free = s;
+  pl->nfree++;
+  pl->lent--;
   p->set = NULL;
   memset(&p->sc, 0, sizeof p->sc);
   p->cont = 0; /* the small-chunk path writes into the buffer: off */
@@ -583,12 +589,15 @@ __attribute__((noinline)) static int scratch_borrow(xsr_parser *p) {
   struct pool_set *s = pl->free;
   if (s) {
     pl->free = s->next;
+    pl->nfree--;
   } else {
     s = pl->a.malloc(pl->a.user, sizeof *s);
     if (!s)
       return 0;
     memset(s, 0, sizeof *s);
   }
+  if (++pl->lent > pl->peak)
+    pl->peak = pl->lent;
   p->set = s;
   p->sc = s->sc;
   p->need_sc = 0;
@@ -621,6 +630,7 @@ xsr_parser_pool *xsr_parser_pool_new(const xsr_allocator *alloc) {
     return NULL;
   pl->a = a;
   pl->free = NULL;
+  pl->nfree = pl->lent = pl->peak = 0;
   return pl;
 }
 
@@ -641,6 +651,34 @@ void xsr_parser_pool_free(xsr_parser_pool *pl) {
     pl->a.free(pl->a.user, s);
   }
   pl->a.free(pl->a.user, pl);
+}
+
+size_t xsr_parser_pool_trim(xsr_parser_pool *pl) {
+  if (!pl)
+    return 0;
+  /* Keep the first sets of the list (the last given back: warm in the
+   * cache), as many as the period's peak could lend beyond those lent now;
+   * free the rest. */
+  size_t keep = pl->peak > pl->lent ? pl->peak - pl->lent : 0, freed = 0;
+  struct pool_set **link = &pl->free;
+  for (size_t i = 0; i < keep && *link; i++)
+    link = &(*link)->next;
+  while (*link) {
+    struct pool_set *s = *link;
+    *link = s->next;
+    scratch_free(&pl->a, &s->sc);
+    pl->a.free(pl->a.user, s);
+    freed++;
+  }
+  pl->nfree -= freed;
+  pl->peak = pl->lent;
+  return freed;
+}
+
+size_t xsr_parser_pool_sets(const xsr_parser_pool *pl, size_t *lent) {
+  if (lent)
+    *lent = pl ? pl->lent : 0;
+  return pl ? pl->lent + pl->nfree : 0;
 }
 
 xsr_parser *xsr_parser_new(const xsr_parser_config *cfg, const xsr_parser_callbacks *cb, void *user,

@@ -397,3 +397,67 @@ Test(pool, partial_stanza_keeps_its_scratch) {
   tbuf_free(&lb.log);
   tbuf_free(&solo.log);
 }
+
+/* A burst of parsers holding bytes at once (a login storm: each paused with
+ * the rest of its pipelined input) makes the pool lend a set to each; once
+ * they are idle, the second trim gives those sets back to the allocator,
+ * while a load that repeats keeps the sets it needs. */
+Test(pool, trim_frees_what_a_burst_left) {
+  countalloc pp = {0};
+  xsr_allocator poola = countalloc_make(&pp);
+  xsr_parser_pool *pool = xsr_parser_pool_new(&poola);
+  xsr_parser_config cfg;
+  xsr_parser_config_init(&cfg);
+  cfg.pool = pool;
+  enum { N = 64 };
+  static xsr_parser *ps[N];
+  size_t seen = 0, lent = 99;
+  cr_expect_eq(xsr_parser_pool_sets(pool, &lent), 0);
+  cr_expect_eq(lent, 0);
+  for (int i = 0; i < N; i++) {
+    ps[i] = xsr_parser_new(&cfg, &cbs, &seen, NULL);
+    cr_assert_not_null(ps[i]);
+    feed_all(ps[i], HDR, strlen(HDR), 1 << 20);
+  }
+  long base = pp.live; /* the pool and the one set the headers used */
+  char st[512];
+  size_t n = make_stanza(st, sizeof st, 5);
+  for (int i = 0; i < N; i++) /* every parser holds half a stanza */
+    feed_all(ps[i], st, n / 2, 1 << 20);
+  cr_expect_eq(xsr_parser_pool_sets(pool, &lent), N);
+  cr_expect_eq(lent, N);
+  cr_expect_eq(xsr_parser_pool_trim(pool), 0, "sets lent now are not freed");
+  for (int i = 0; i < N; i++) /* ... and finishes it: all sets free */
+    feed_all(ps[i], st + n / 2, n - n / 2, 1 << 20);
+  cr_expect_eq(seen, N);
+  long burst = pp.live;
+  cr_expect_eq(xsr_parser_pool_sets(pool, &lent), N);
+  cr_expect_eq(lent, 0);
+  /* The first trim ends the burst's period: it needed N sets. */
+  cr_expect_eq(xsr_parser_pool_trim(pool), 0);
+  cr_expect_eq(pp.live, burst);
+  /* Two parsers at once in the next period, then the trim keeps two. */
+  feed_all(ps[0], st, n / 2, 1 << 20);
+  feed_all(ps[1], st, n, 1 << 20);
+  feed_all(ps[0], st + n / 2, n - n / 2, 1 << 20);
+  cr_expect_eq(xsr_parser_pool_trim(pool), N - 2);
+  cr_expect_eq(xsr_parser_pool_sets(pool, &lent), 2);
+  cr_expect_lt(pp.live, burst);
+  cr_expect_geq(pp.live, base);
+  /* The same load again allocates nothing. */
+  long kept = pp.live;
+  feed_all(ps[2], st, n / 2, 1 << 20);
+  feed_all(ps[3], st, n, 1 << 20);
+  feed_all(ps[2], st + n / 2, n - n / 2, 1 << 20);
+  cr_expect_eq(pp.live, kept);
+  cr_expect_eq(seen, N + 4);
+  /* An idle period: the next trim frees every free set. */
+  cr_expect_eq(xsr_parser_pool_trim(pool), 0, "this period lent two");
+  cr_expect_eq(xsr_parser_pool_trim(pool), 2);
+  cr_expect_eq(xsr_parser_pool_sets(pool, NULL), 0);
+  cr_expect_eq(xsr_parser_pool_trim(NULL), 0);
+  for (int i = 0; i < N; i++)
+    xsr_parser_free(ps[i]);
+  xsr_parser_pool_free(pool);
+  cr_expect_eq(pp.live, 0);
+}

@@ -133,7 +133,11 @@ void xsr_parser_config_init(xsr_parser_config *cfg);
  * xsr_parser_commit(p, 0) when a read brings nothing after
  * xsr_parser_buffer().  Sets are reused: in steady state nothing is
  * allocated per stanza; a set is allocated (and fails with XSR_ENOMEM,
- * which fails the stream as any other) only when every set is lent.
+ * which fails the stream as any other) only when every set is lent.  A
+ * pool keeps the sets it was given back until xsr_parser_pool_trim()
+ * frees those that a burst needed and the present load does not (a login
+ * storm of parsers paused holding bytes, say): call it now and then (the
+ * xsr-router calls it every second on each worker).
  *
  * Threads: a pool is not locked.  Every parser sharing a pool, and the
  * pool itself, must be used by one thread at a time: one pool per worker
@@ -148,6 +152,19 @@ xsr_parser_pool *xsr_parser_pool_new(const xsr_allocator *alloc);
 /* Frees the pool and the sets it holds.  Every parser using it must have
  * been freed first.  NULL is a no-op. */
 void xsr_parser_pool_free(xsr_parser_pool *pool);
+
+/* Frees the free sets beyond what the pool's busiest moment since the
+ * previous trim (or its creation) needed: afterwards the pool holds at
+ * most as many sets, lent and free, as were lent at once in that period,
+ * so a load that repeats needs no new allocation and the leftovers of a
+ * burst are gone after two trims.  Then starts a new period.  Returns the
+ * number of sets freed.  On the pool's thread, not from a callback of one
+ * of its parsers.  NULL: returns 0. */
+size_t xsr_parser_pool_trim(xsr_parser_pool *pool);
+
+/* The sets the pool holds (lent and free); *lent (when not NULL) gets how
+ * many are lent to parsers now.  For statistics and tests.  NULL: 0. */
+size_t xsr_parser_pool_sets(const xsr_parser_pool *pool, size_t *lent);
 
 /* The stream header, reported once per stream (again after a restart). */
 typedef struct xsr_stream_header {
