@@ -8,7 +8,9 @@
  * router's worker queues popped into the recipients' outputs through
  * xsr__c2s_popped() (tests/test_server_c2s.c does the same by hand).
  *
- * The server: domain example.com, accounts alice (password "secret";
+ * The server: domains example.com (the default host) and other.example
+ * (a virtual host without accounts: only ANONYMOUS logs in there), accounts
+ * of example.com alice (password "secret";
  * roster: bob both, carol@example.com from) and bob ("bobpw"; roster:
  * alice both), credentials derived once at start through the users API;
  * SCRAM-SHA-256, SCRAM-SHA-1, PLAIN and ANONYMOUS offered; two workers.
@@ -47,7 +49,8 @@
  *   - everything written to a connection (its io->write bytes and the
  *     routed messages net would write for it, in order) parses with a fresh
  *     xsr parser as a client reads it: one stream from the server (header
- *     from example.com, jabber:client, version 1.x, an id), restarted after
+ *     from a domain served, the same on the restart; jabber:client,
+ *     version 1.x, an id), restarted after
  *     <success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>; no parser
  *     error; top-level elements only stream:features/stream:error, SASL
  *     challenge/success/failure (before the restart) and message, presence
@@ -80,7 +83,10 @@
 #include "users.h"
 
 #define DOMAIN  "example.com"
+#define OTHER   "other.example" /* a second domain served, without accounts */
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+
+static const char *const domains[] = {DOMAIN, OTHER}; /* strcmp order */
 
 enum {
   M_SETTLE = 1,
@@ -101,6 +107,7 @@ typedef struct reader {
   size_t fed;
   uint64_t last_end; /* just past the last event */
   int in_stream, closed, restart, authed, headers, stream_error;
+  int host_other;     /* the headers are from OTHER */
   char sasl_name[16]; /* the last SASL element and its text */
   char sasl_text[2048];
   size_t sasl_len;
@@ -114,7 +121,11 @@ static int rd_open(void *user, const xsr_stream_header *h) {
   reader *r = user;
   FUZZ_CHECK(!r->in_stream && !r->closed, "a second stream header from the server");
   FUZZ_CHECK(h->content_ns == XSR_NS_CLIENT, "the server's stream is not jabber:client");
-  FUZZ_CHECK(span_is(h->from, DOMAIN), "the server's header is not from " DOMAIN);
+  FUZZ_CHECK(span_is(h->from, DOMAIN) || span_is(h->from, OTHER),
+             "the server's header is not from a domain served");
+  FUZZ_CHECK(!r->headers || (r->host_other == span_is(h->from, OTHER)),
+             "the restarted stream's header is from another host");
+  r->host_other = span_is(h->from, OTHER);
   FUZZ_CHECK(h->version_major == 1, "the server's header has version %d", h->version_major);
   FUZZ_CHECK(h->id.ptr && h->id.len > 0, "the server's header has no id");
   r->in_stream = 1;
@@ -457,6 +468,8 @@ static void init_once(void) {
     FUZZ_CHECK(v->router != NULL, "xsr_router_new");
     v->srv.domain = DOMAIN;
     v->srv.domain_len = strlen(DOMAIN);
+    v->srv.domains = domains;
+    v->srv.ndomains = 2;
     v->srv.router = v->router;
     v->srv.users = users;
     v->srv.sasl = sasl;

@@ -231,3 +231,12 @@ c2s_seed header-decls '\000\200\000\132\245\074\303' \
   "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' xmlns:a='urn:a' xml:lang='en' to='example.com' version='1.0'>$plain_alice"
 c2s_seed bound-junk '\000\000\000\132\245\074\303' \
   "$hdr$plain_alice$hdr$(bind_res j)<foo xmlns='urn:x'/><message to='bob@example.com/r'/>"
+# virtual hosts: ANONYMOUS on other.example (served, no accounts), a message
+# to bob on example.com, answers from both hosts, then SASL after binding
+vhdr="<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='other.example' version='1.0'>"
+c2s_seed vhost '\000\000\000\132\245\074\303' \
+  "<?xml version='1.0'?>$vhdr<auth $sasl mechanism='ANONYMOUS'>dHJhY2U=</auth>$vhdr$(bind_res r)<presence/>\
+<message to='bob@example.com/r' type='chat' id='m'><body>across</body></message>\
+<iq type='get' id='d' to='other.example'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>\
+<iq type='get' id='p' to='example.com'><ping xmlns='urn:xmpp:ping'/></iq>\
+<presence type='probe' to='bob@example.com'/>$plain_alice</stream:stream>"

@@ -168,7 +168,7 @@ typedef struct header_arg {
 } header_arg;
 
 static void put_header(xsr_writer *w, const header_arg *a) {
-  xsr_writer_stream_open(w, "jabber:client", a->to, a->c->srv->domain, a->id, "en");
+  xsr_writer_stream_open(w, "jabber:client", a->to, xsr__c2s_host(a->c).ptr, a->id, "en");
 }
 
 typedef struct error_arg {
@@ -410,6 +410,29 @@ static void build_features(xsr_writer *w, const void *arg) {
   xsr_writer_end(w);
 }
 
+/* The index of srv->domain among the domains served (0 when it is not one
+ * of them, a misconfiguration). */
+static long default_host(const xsr__server *srv) {
+  long i = xsr__server_host(srv, srv->domain, srv->domain_len);
+  return i < 0 ? 0 : i;
+}
+
+/* Makes `host` the connection's host before authentication: a SASL
+ * session for that domain's accounts replaces the one for the previous
+ * host (no exchange runs: a stream header has just been read).  Returns
+ * 0, or -1 when out of memory (the old session stays). */
+static int set_host(xsr__c2s *c, unsigned host) {
+  xsr_span d = xsr__server_host_name(c->srv, host);
+  xsr__sasl_session *s =
+      xsr__sasl_session_new(c->srv->sasl, xsr__users_host(c->users, d.ptr, d.len));
+  if (!s)
+    return -1;
+  xsr__sasl_session_free(c->sasl);
+  c->sasl = s;
+  c->host = host;
+  return 0;
+}
+
 static int on_stream_open(void *user, const xsr_stream_header *h) {
   xsr__c2s *c = user;
   const xsr__server *srv = c->srv;
@@ -427,17 +450,27 @@ static int on_stream_open(void *user, const xsr_stream_header *h) {
     tobuf[f.len] = '\0';
     ha.to = tobuf;
   }
-  /* 'to' must be our domain (RFC 6120 4.9.3.6); a header without one is
-   * taken as meant for us (4.7.2 lets us pick the default). */
+  /* 'to' must be a domain served (RFC 6120 4.9.3.6), and picks the
+   * connection's host; a header without one is taken as meant for the
+   * default host (4.7.2 lets us pick).  The restarted stream keeps the host
+   * it authenticated on. */
+  long host = c->authed ? (long)c->host : default_host(srv);
   if (h->to.ptr) {
     xsr_span to = xsr__c2s_value(h->to, (h->escaped & XSR_ROUTE_TO) != 0, buf, sizeof buf);
-    if (!to.ptr || xsr_jid_parse(to.ptr, to.len, jbuf, sizeof jbuf, &j, NULL) != XSR_OK ||
-        j.local.ptr || j.resource.ptr || j.domain.len != srv->domain_len ||
-        memcmp(j.domain.ptr, srv->domain, srv->domain_len) != 0) {
+    host = -1;
+    if (to.ptr && xsr_jid_parse(to.ptr, to.len, jbuf, sizeof jbuf, &j, NULL) == XSR_OK &&
+        !j.local.ptr && !j.resource.ptr)
+      host = xsr__server_host(srv, j.domain.ptr, j.domain.len);
+    if (host < 0) {
       cond = "host-unknown";
       text = "this server does not serve that domain";
+    } else if (c->authed && host != (long)c->host) {
+      cond = "host-unknown";
+      text = "the stream was authenticated for another domain";
     }
   }
+  if (!cond && host != (long)c->host && set_host(c, (unsigned)host) != 0)
+    cond = "resource-constraint";
   /* RFC 6120 4.7.5: a peer below the version we require (1.0: no SASL
    * without it) gets unsupported-version; the parser refuses 2.0 and up. */
   if (!cond && h->version_major < 1) {
@@ -577,8 +610,9 @@ static int sasl_result(xsr__c2s *c, xsr__sasl_status st, const xsr__sasl_result 
     a.len = r->data ? r->data_len : 0;
     c->local = local;
     c->local_len = r->local_len;
-    c->account =
-        r->anonymous || !c->users ? NULL : xsr__users_lookup(c->users, local, r->local_len);
+    xsr_span d = xsr__c2s_host(c);
+    const xsr__users *hu = r->anonymous ? NULL : xsr__users_host(c->users, d.ptr, d.len);
+    c->account = hu ? xsr__users_lookup(hu, local, r->local_len) : NULL;
     c->authed = 1;
     c->in_exchange = 0;
     if (emit(c, build_sasl, &a) != 0)
@@ -661,7 +695,8 @@ static int users_refresh(xsr__c2s *c) {
     return 0;
   int ref;
   const xsr__users *u = users_take(c->srv, &ref);
-  xsr__sasl_session *s = xsr__sasl_session_new(c->srv->sasl, u);
+  xsr_span d = xsr__c2s_host(c);
+  xsr__sasl_session *s = xsr__sasl_session_new(c->srv->sasl, xsr__users_host(u, d.ptr, d.len));
   if (!s) {
     if (ref)
       xsr__users_free((xsr__users *)u);
@@ -793,16 +828,17 @@ static int do_bind(xsr__c2s *c, const xsr_stanza *st, size_t bind) {
   if (rn && xsr_stanza_text(st, rn, res, sizeof res, &rlen) != XSR_OK)
     return iq_reply(c, st, "bad-request", "modify", none); /* RFC 6120 7.7.2.1 */
   int generated = rlen == 0;
-  size_t cap = c->local_len + 1 + srv->domain_len + 1 + RESOURCE_IN_MAX;
+  xsr_span host = xsr__c2s_host(c);
+  size_t cap = c->local_len + 1 + host.len + 1 + RESOURCE_IN_MAX;
   char *jid = malloc(cap);
   if (!jid) {
     stream_error_text(c, "resource-constraint", NULL);
     return XSR_PAUSE;
   }
-  size_t base = c->local_len + 1 + srv->domain_len + 1;
+  size_t base = c->local_len + 1 + host.len + 1;
   memcpy(jid, c->local, c->local_len);
   jid[c->local_len] = '@';
-  memcpy(jid + c->local_len + 1, srv->domain, srv->domain_len);
+  memcpy(jid + c->local_len + 1, host.ptr, host.len);
   jid[base - 1] = '/';
   xsr_worker *w = xsr_router_worker(srv->router, c->worker);
   xsr_session *s = NULL;
@@ -1089,7 +1125,9 @@ xsr__c2s *xsr__c2s_new(const xsr__server *srv, unsigned w, const xsr__c2s_io *io
   int ref;
   c->users = users_take(srv, &ref);
   c->users_ref = (unsigned)ref;
-  c->sasl = xsr__sasl_session_new(srv->sasl, c->users);
+  c->host = (unsigned)default_host(srv); /* until the stream header names one */
+  xsr_span d = xsr__c2s_host(c);
+  c->sasl = xsr__sasl_session_new(srv->sasl, xsr__users_host(c->users, d.ptr, d.len));
   if (!c->parser || !c->sasl) {
     xsr_parser_free(c->parser);
     xsr__sasl_session_free(c->sasl);
@@ -1169,6 +1207,8 @@ void *xsr__c2s_io_user(const xsr__c2s *c) { return c->io_user; }
 
 const xsr__account *xsr__c2s_account(const xsr__c2s *c) { return c->account; }
 
+xsr_span xsr__c2s_host(const xsr__c2s *c) { return xsr__server_host_name(c->srv, c->host); }
+
 xsr_span xsr__c2s_last_presence_any(const xsr__c2s *c) {
   xsr_span s = {NULL, 0};
   xsr__c2s_pres *p = atomic_load((_Atomic(xsr__c2s_pres *) *)&c->last);
@@ -1204,6 +1244,38 @@ int xsr__c2s_popped(xsr__c2s *c, const xsr_msg *m) {
 
 /* ---- the server ----------------------------------------------------------------- */
 
+size_t xsr__server_host_count(const xsr__server *srv) { return srv->ndomains ? srv->ndomains : 1; }
+
+xsr_span xsr__server_host_name(const xsr__server *srv, size_t i) {
+  xsr_span s = {srv->domain, srv->domain_len};
+  if (srv->ndomains && i < srv->ndomains) {
+    s.ptr = srv->domains[i];
+    s.len = strlen(s.ptr);
+  }
+  return s;
+}
+
+long xsr__server_host(const xsr__server *srv, const char *d, size_t len) {
+  if (!srv->ndomains)
+    return len == srv->domain_len && memcmp(d, srv->domain, len) == 0 ? 0 : -1;
+  size_t lo = 0, hi = srv->ndomains;
+  while (lo < hi) { /* strcmp order: canonical domains hold no NUL */
+    size_t mid = lo + (hi - lo) / 2;
+    const char *m = srv->domains[mid];
+    size_t mlen = strlen(m);
+    int c = memcmp(m, d, mlen < len ? mlen : len);
+    if (c == 0)
+      c = (mlen > len) - (mlen < len);
+    if (c == 0)
+      return (long)mid;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return -1;
+}
+
 void xsr__server_limits(xsr__server *srv, const xsr_router_config *rcfg) {
   /* header_max_decls does not count the stream prefix's declaration;
    * header_max_room counts every byte (see header_extra()). */
@@ -1218,12 +1290,13 @@ int xsr__server_account_exists(void *user, xsr_span bare) {
     return 0;
   size_t llen = (size_t)(at - bare.ptr);
   xsr_span dom = {at + 1, bare.len - llen - 1};
-  if (dom.len != srv->domain_len || memcmp(dom.ptr, srv->domain, dom.len) != 0)
-    return 0;
+  if (xsr__server_host(srv, dom.ptr, dom.len) < 0)
+    return 0; /* not served: no server-to-server, the router bounces */
   /* Online: the table in force cannot be freed before our next quiescent
    * state, reference or not (xsr__server_users_swap). */
   const xsr__users *u = xsr__c2s_users_now(srv);
-  int found = u && xsr__users_lookup(u, bare.ptr, llen) != NULL;
+  const xsr__users *hu = xsr__users_host(u, dom.ptr, dom.len);
+  int found = hu && xsr__users_lookup(hu, bare.ptr, llen) != NULL;
   /* For TSan: the swap's grace period orders this read before the table's
    * free, which TSan cannot see (liburcu is not instrumented). */
   if (u)

@@ -47,8 +47,16 @@ typedef enum xsr__conflict_policy {
 } xsr__conflict_policy;
 
 typedef struct xsr__server {
-  const char *domain; /* canonical domain served, NUL-terminated */
+  /* The default host: the domain a stream header without 'to' is for
+   * (canonical, NUL-terminated); one of `domains`. */
+  const char *domain;
   size_t domain_len;
+  /* Every domain served (virtual hosts), canonical, NUL-terminated, unique
+   * and sorted in strcmp order (they are binary-searched); at most
+   * XSR__SERVER_HOSTS_MAX.  ndomains 0 (a zero-initialised server): `domain`
+   * alone.  A connection's host is the one its stream header's 'to' names. */
+  const char *const *domains;
+  size_t ndomains;
   xsr_router *router;
   const xsr__users *users;      /* accounts and rosters */
   xsr__sasl *sasl;              /* mechanisms offered per its config */
@@ -77,6 +85,17 @@ typedef struct xsr__server {
   _Atomic(const xsr__users *) users_live;
 } xsr__server;
 
+/* The most domains one server serves (a connection keeps its host's index
+ * in 16 bits). */
+#define XSR__SERVER_HOSTS_MAX 65535u
+
+/* The number of domains srv serves (ndomains, or 1 for `domain` alone), the
+ * i-th (i below that), and the index of the canonical domain d[0..len) among
+ * them or -1 when it is not served.  Any thread. */
+size_t xsr__server_host_count(const xsr__server *srv);
+xsr_span xsr__server_host_name(const xsr__server *srv, size_t i);
+long xsr__server_host(const xsr__server *srv, const char *d, size_t len);
+
 /* Fills srv->parser_cfg's max_stanza, max_attrs and max_ns_decls for the
  * router's limits `rcfg` (xsr_router_sender_limits()), from the header
  * limits above, and its accept to XSR_ACCEPT_CLIENT; other fields stay.
@@ -98,7 +117,8 @@ void xsr__server_users_swap(xsr__server *srv, const xsr__users *u);
 
 /* For xsr_router_config.account_exists, with user = the xsr__server
  * (whose router field must be set before routing starts): the bare JID is
- * of our domain and is in the users table in force, or has a bound session
+ * of a domain served and is in that domain's accounts of the users table in
+ * force (xsr__users_host), or has a bound session
  * (an ANONYMOUS account, or one that a reload removed while it was
  * connected).  Any registered thread, online. */
 int xsr__server_account_exists(void *srv, xsr_span bare);
@@ -202,7 +222,11 @@ xsr_session *xsr__c2s_session(const xsr__c2s *c);
  *
  * What the c2s sends itself: a parser error gives xsr_err_condition() of
  * it with a <text/> naming the message and byte offset; a 'to' that is not
- * our domain host-unknown; a header without version='1.x'
+ * a domain served host-unknown (the header's 'to' picks the connection's
+ * host: SASL authenticates against that domain's accounts only, bind gives
+ * local@host/resource, the server answers from it; a header without 'to'
+ * picks srv->domain; the header of the restarted stream must name the host
+ * authenticated, or none); a header without version='1.x'
  * unsupported-version; a header adding more than srv->header_max_decls /
  * header_max_room policy-violation; anything but SASL before
  * authentication and anything but the bind (or legacy session) iq before
@@ -218,13 +242,16 @@ void xsr__c2s_stream_error(xsr__c2s *c, const char *condition);
 /* A stanza the router returned as XSR_ROUTE_SERVER (no 'to', the domain,
  * the account's bare JID for an iq, presence probes and subscriptions),
  * sent by the bound session of `c` (presence without 'to' goes to
- * xsr__local_presence instead):
+ * xsr__local_presence instead).  "A domain served" is any of srv's
+ * (virtual hosts: each answers for itself, from its own address; a bare JID
+ * of any of them is local); "another domain" one not served (no
+ * server-to-server yet):
  *   iq get/set  ping (XEP-0199: the server, the account, any local bare
- *               JID); disco#info (XEP-0030: the domain answers identity
+ *               JID); disco#info (XEP-0030: a domain served answers identity
  *               server/im with features disco#info, disco#items,
  *               jabber:iq:version, urn:xmpp:ping; a bare JID or no 'to'
  *               answers account/registered; a node: item-not-found);
- *               disco#items (empty); version (XEP-0092, the domain only:
+ *               disco#items (empty); version (XEP-0092, a domain only:
  *               name xsr-router, srv->version, no os); roster get
  *               (RFC 6121 2.1.3, no 'to' or the own bare JID; no
  *               versioning), roster set not-allowed (read-only: rosters

@@ -68,7 +68,8 @@ struct xsr__c2s {
   void *io_user;
   xsr_parser *parser;
   xsr__sasl_session *sasl;     /* until authenticated */
-  const xsr__users *users;     /* the table the SASL session and account use */
+  const xsr__users *users;     /* the users file the SASL session and account use
+                                  (a host of it: xsr__users_host finds c's) */
   const xsr__account *account; /* in `users`; NULL for ANONYMOUS or before auth */
   char *local;                 /* authenticated localpart (until bound) */
   size_t local_len;
@@ -105,7 +106,11 @@ struct xsr__c2s {
   unsigned finished : 1;       /* the session's end was handled */
   unsigned free_pending : 1;   /* xsr__c2s_free() waits for the work's done */
   unsigned users_ref : 1;      /* `users` holds a reference (srv->users_live) */
+  unsigned host : 16;          /* the domain served: index into srv's (c2s.h) */
 };
+
+/* The connection's host: the domain its stream header named (c2s.h). */
+xsr_span xsr__c2s_host(const xsr__c2s *c);
 
 /* The users table in force (srv->users_live, else srv->users), without a
  * reference: valid until the calling thread's next quiescent state. */

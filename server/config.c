@@ -25,7 +25,7 @@
 #include "xsr/xsr.h"
 
 const char xsr__config_usage[] =
-    "usage: xsr-router [--config FILE.json] [--listen HOST:PORT]... [--domain D]\n"
+    "usage: xsr-router [--config FILE.json] [--listen HOST:PORT]... [--domain D]...\n"
     "                  [--users FILE] [--threads N] [--port-file FILE] [--log-level L]\n"
     "       xsr-router --users FILE --add-user JID   (password on standard input)\n"
     "\n"
@@ -36,7 +36,8 @@ const char xsr__config_usage[] =
     "                    options below override it\n"
     "  --listen H:P      address to listen on, repeatable; H an IPv4 or IPv6\n"
     "                    literal ([::1]:5222) or a name; port 0 picks a free one\n"
-    "  --domain D        domain served (default: the users file's, else localhost)\n"
+    "  --domain D        a domain served (virtual host), repeatable; the first is\n"
+    "                    the default (default: the users file's, else localhost)\n"
     "  --users FILE      accounts file (created by --add-user)\n"
     "  --threads N       worker loops (default: online CPUs)\n"
     "  --port-file FILE  once listening, write the bound ports there, one line\n"
@@ -91,8 +92,17 @@ static void free_listen(xsr__config *cfg) {
   cfg->nlisten = 0;
 }
 
+static void free_domains(xsr__config *cfg) {
+  for (size_t i = 0; i < cfg->ndomains; i++)
+    free(cfg->domains[i]);
+  free(cfg->domains);
+  cfg->domains = NULL;
+  cfg->ndomains = 0;
+  cfg->domain = NULL;
+}
+
 void xsr__config_free(xsr__config *cfg) {
-  free(cfg->domain);
+  free_domains(cfg);
   free(cfg->users);
   free(cfg->port_file);
   free_listen(cfg);
@@ -165,6 +175,59 @@ static int add_listen(xsr__config *cfg, const char *s) {
   if (!l[cfg->nlisten])
     return -1;
   cfg->nlisten++;
+  return 0;
+}
+
+/* Appends the canonical form of domain name s to cfg->domains.  Returns 0,
+ * or -1 with the reason (not a domain, a duplicate, too many, out of
+ * memory) in why[0..whylen). */
+static int add_domain(xsr__config *cfg, const char *s, char *why, size_t whylen) {
+  char buf[XSR_JID_MAX];
+  xsr_jid j;
+  xsr_jid_error e;
+  xsr_err rc = xsr_jid_parse(s, strlen(s), buf, sizeof buf, &j, &e);
+  if (rc != XSR_OK) {
+    xsr__errf(why, whylen, "\"%.100s\" is not a valid domain name: %s (byte %zu)", s,
+              xsr_err_message(rc), e.offset);
+    return -1;
+  }
+  if (j.local.ptr || j.resource.ptr) {
+    xsr__errf(why, whylen, "\"%.100s\" is not a domain name (it has a local or resource part)", s);
+    return -1;
+  }
+  for (size_t i = 0; i < cfg->ndomains; i++)
+    if (strlen(cfg->domains[i]) == j.domain.len &&
+        memcmp(cfg->domains[i], j.domain.ptr, j.domain.len) == 0) {
+      xsr__errf(why, whylen, "\"%.100s\" names %s again (domains are compared in canonical form)",
+                s, cfg->domains[i]);
+      return -1;
+    }
+  if (cfg->ndomains >= XSR__CONFIG_DOMAINS_MAX) {
+    xsr__errf(why, whylen, "too many domains (at most %u)", XSR__CONFIG_DOMAINS_MAX);
+    return -1;
+  }
+  char **d = realloc(cfg->domains, (cfg->ndomains + 1) * sizeof *d);
+  if (d)
+    cfg->domains = d;
+  char *copy = d ? strndup(j.domain.ptr, j.domain.len) : NULL;
+  if (!copy) {
+    xsr__errf(why, whylen, "out of memory");
+    return -1;
+  }
+  cfg->domains[cfg->ndomains++] = copy;
+  cfg->domain = cfg->domains[0];
+  return 0;
+}
+
+int xsr__config_set_domains(xsr__config *cfg, const char *what, const char *const *names, size_t n,
+                            char *err, size_t errlen) {
+  char why[512];
+  free_domains(cfg);
+  for (size_t i = 0; i < n; i++)
+    if (add_domain(cfg, names[i], why, sizeof why)) {
+      xsr__errf(err, errlen, "%s: %s", what, why);
+      return -1;
+    }
   return 0;
 }
 
@@ -270,10 +333,40 @@ static int apply_key(xsr__config *cfg, const key_ctx *k, yajl_val v) {
   const char *key = k->key;
   const char *s;
   unsigned long long n;
-  if (strcmp(key, "domain") == 0 || strcmp(key, "users") == 0 || strcmp(key, "port_file") == 0) {
+  if (strcmp(key, "domain") == 0) {
+    char why[512];
     if (get_str(k, v, &s))
       return -1;
-    char **dst = key[0] == 'd' ? &cfg->domain : key[0] == 'u' ? &cfg->users : &cfg->port_file;
+    free_domains(cfg);
+    if (add_domain(cfg, s, why, sizeof why))
+      return bad(k, why);
+    return 0;
+  }
+  if (strcmp(key, "domains") == 0) {
+    char why[512];
+    if (!YAJL_IS_ARRAY(v))
+      return bad(k, "expected an array of domain names");
+    size_t len = v->u.array.len;
+    if (len == 0)
+      return bad(k, "must list at least one domain");
+    free_domains(cfg);
+    for (size_t i = 0; i < len; i++) {
+      yajl_val e = v->u.array.values[i];
+      if (!YAJL_IS_STRING(e) || !*YAJL_GET_STRING(e)) {
+        xsr__errf(k->err, k->errlen, "%s: /domains/%zu: expected a non-empty string", k->name, i);
+        return -1;
+      }
+      if (add_domain(cfg, YAJL_GET_STRING(e), why, sizeof why)) {
+        xsr__errf(k->err, k->errlen, "%s: /domains/%zu: %s", k->name, i, why);
+        return -1;
+      }
+    }
+    return 0;
+  }
+  if (strcmp(key, "users") == 0 || strcmp(key, "port_file") == 0) {
+    if (get_str(k, v, &s))
+      return -1;
+    char **dst = key[0] == 'u' ? &cfg->users : &cfg->port_file;
     if (set_string(dst, s))
       return bad(k, "out of memory");
     return 0;
@@ -404,12 +497,23 @@ int xsr__config_parse(xsr__config *cfg, const char *name, const char *json, size
   for (size_t i = 0; rc == 0 && i < root->u.object.len; i++) {
     const char *key = root->u.object.keys[i];
     /* A repeated key is a mistake whichever copy was meant. */
-    for (size_t j = 0; j < i; j++)
+    for (size_t j = 0; j < i; j++) {
       if (strcmp(root->u.object.keys[j], key) == 0) {
         xsr__errf(err, errlen, "%s: /%s: duplicate key", name, key);
         rc = -1;
         break;
       }
+      /* "domain" is the one-element shorthand of "domains": one or the other. */
+      if ((strcmp(key, "domain") == 0 && strcmp(root->u.object.keys[j], "domains") == 0) ||
+          (strcmp(key, "domains") == 0 && strcmp(root->u.object.keys[j], "domain") == 0)) {
+        xsr__errf(err, errlen,
+                  "%s: /%s: \"%s\" is given too (\"domain\" is the one-element shorthand of "
+                  "\"domains\": give one of them)",
+                  name, key, root->u.object.keys[j]);
+        rc = -1;
+        break;
+      }
+    }
     if (rc == 0) {
       key_ctx k = {name, key, err, errlen};
       rc = apply_key(cfg, &k, root->u.object.values[i]);
@@ -536,7 +640,7 @@ xsr__config_action xsr__config_args(xsr__config *cfg, int argc, char *const *arg
   if (config_path && xsr__config_load(cfg, config_path, err, errlen))
     return XSR__CONFIG_ERROR;
   /* Pass 2: every other option over the file. */
-  int cli_listen = 0;
+  int cli_listen = 0, cli_domain = 0;
   for (int i = 1; i < argc; i++) {
     const opt_def *o = next_opt(argc, argv, &i, &val, err, errlen);
     unsigned long long n;
@@ -563,10 +667,18 @@ xsr__config_action xsr__config_args(xsr__config *cfg, int argc, char *const *arg
         xsr__errf(err, errlen, "%s: empty value", o->name);
         return XSR__CONFIG_ERROR;
       }
-      rc = set_string(o->id == OPT_DOMAIN  ? &cfg->domain
-                      : o->id == OPT_USERS ? &cfg->users
-                                           : &cfg->port_file,
-                      val);
+      if (o->id == OPT_DOMAIN) {
+        char why[512];
+        if (!cli_domain)
+          free_domains(cfg);
+        cli_domain = 1;
+        if (add_domain(cfg, val, why, sizeof why)) {
+          xsr__errf(err, errlen, "--domain: %s", why);
+          return XSR__CONFIG_ERROR;
+        }
+        break;
+      }
+      rc = set_string(o->id == OPT_USERS ? &cfg->users : &cfg->port_file, val);
       break;
     case OPT_THREADS:
       if (parse_uint(val, 1, XSR_MAX_WORKERS, &n)) {

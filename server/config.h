@@ -5,7 +5,7 @@
  * Private to xsr-router; never installed.  No libuv here: the parsing is
  * unit-tested on its own (tests/test_server_config.c).
  *
- *   xsr-router [--config FILE.json] [--listen HOST:PORT]... [--domain D]
+ *   xsr-router [--config FILE.json] [--listen HOST:PORT]... [--domain D]...
  *              [--users FILE] [--threads N] [--port-file FILE]
  *   xsr-router --users FILE --add-user JID      (password on standard input)
  *
@@ -13,8 +13,12 @@
  * an error (a misspelt key is reported, not ignored).  docs/server.md is the
  * reference; in short (defaults in brackets):
  *
- *   domain                  string, the domain served [the users file's
- *                           domain, else "localhost"]
+ *   domains                 array of strings, the domains served (virtual
+ *                           hosts), 1..XSR__CONFIG_DOMAINS_MAX; the first is
+ *                           the default host [the users file's domains, else
+ *                           ["localhost"]]
+ *   domain                  string, shorthand for a one-element "domains"
+ *                           (giving both is an error)
  *   listen                  array of "HOST:PORT" strings, HOST an IPv4 or
  *                           IPv6 literal ("[::1]:5222") or a name resolved at
  *                           start-up [["127.0.0.1:5222"]]
@@ -49,6 +53,7 @@
 
 #define XSR__CONFIG_FILE_MAX       ((size_t)1 << 20) /* bytes of a config file */
 #define XSR__CONFIG_LISTEN_MAX     64u               /* listen addresses */
+#define XSR__CONFIG_DOMAINS_MAX    1024u             /* domains served */
 #define XSR__CONFIG_DEFAULT_PORT   5222u
 #define XSR__CONFIG_MIN_STANZA     16384u /* room for the 'from' stamp and the header's context */
 #define XSR__CONFIG_BUDGET_MAX     ((size_t)1 << 30)
@@ -67,8 +72,14 @@ const char *xsr__log_level_name(xsr__log_level l);
 
 typedef struct xsr__config {
   /* Strings are owned by the config (xsr__config_free). */
-  char *domain;  /* NULL: the users file's, else "localhost" */
-  char **listen; /* "HOST:PORT", syntax checked; nlisten 0 means the default */
+  /* The domains served, canonical (xsr_jid_parse), unique, in the order
+   * given (main.c sorts them in place before the server starts, for
+   * xsr__server's binary search; `domain` keeps naming the default);
+   * ndomains 0: the users file's, else "localhost". */
+  char **domains;
+  size_t ndomains;
+  const char *domain; /* the default host: the first domain given (NULL when none) */
+  char **listen;      /* "HOST:PORT", syntax checked; nlisten 0 means the default */
   size_t nlisten;
   char *users;      /* NULL: no users file */
   char *port_file;  /* NULL: none */
@@ -95,7 +106,8 @@ void xsr__config_init(xsr__config *cfg);
 void xsr__config_free(xsr__config *cfg);
 
 /* Applies the JSON document json[0..len) to `cfg` (keys present override
- * what is there; "listen" replaces the whole list).  `name` stands for the
+ * what is there; "listen", and "domains" or "domain", replace the whole
+ * list).  `name` stands for the
  * file in messages.  Returns 0, or -1 with one line in err (cfg may then be
  * partly updated: free it). */
 int xsr__config_parse(xsr__config *cfg, const char *name, const char *json, size_t len, char *err,
@@ -115,12 +127,20 @@ typedef enum xsr__config_action {
 
 /* Reads argv[1..argc): first the --config file, if any, then every other
  * option over it, whatever their order (the command line wins).  The first
- * --listen replaces the file's list; later ones add to it.  For
+ * --listen replaces the file's list, and so does the first --domain; later
+ * ones add to it (a domain given twice, once canonical, is an error).  For
  * --add-user, *add_user points into argv and --users is required.  Errors
  * (unknown option, missing or bad value, a config file that does not
  * load) return XSR__CONFIG_ERROR with one line in err. */
 xsr__config_action xsr__config_args(xsr__config *cfg, int argc, char *const *argv,
                                     const char **add_user, char *err, size_t errlen);
+
+/* Sets cfg->domains to the canonical forms of the n names (replacing the
+ * list), refusing a name that is not a domain and duplicates once
+ * canonical.  `what` names the source in messages ("--domain").  Returns 0,
+ * or -1 with one line in err. */
+int xsr__config_set_domains(xsr__config *cfg, const char *what, const char *const *names, size_t n,
+                            char *err, size_t errlen);
 
 /* Splits "HOST:PORT" (HOST may be "[IPv6]") into host[0..hostcap) and
  * *port (0..65535).  Returns 0, or -1 when malformed. */

@@ -206,14 +206,14 @@ static int shares_with(const xsr__account *owner, xsr_span viewer) {
   return 0;
 }
 
-/* The account of a local bare JID, or NULL: in the table c authenticated
- * against (a reload does not change what a connected session sees). */
+/* The account of a local bare JID (of any domain served), or NULL: in the
+ * users file c authenticated against (a reload does not change what a
+ * connected session sees). */
 static const xsr__account *account_of(const xsr__c2s *c, const xsr_jid *j) {
-  const xsr__server *srv = c->srv;
-  if (!j->local.ptr || !c->users || j->domain.len != srv->domain_len ||
-      memcmp(j->domain.ptr, srv->domain, srv->domain_len) != 0)
+  if (!j->local.ptr || xsr__server_host(c->srv, j->domain.ptr, j->domain.len) < 0)
     return NULL;
-  return xsr__users_lookup(c->users, j->local.ptr, j->local.len);
+  const xsr__users *hu = xsr__users_host(c->users, j->domain.ptr, j->domain.len);
+  return hu ? xsr__users_lookup(hu, j->local.ptr, j->local.len) : NULL;
 }
 
 static xsr_span last_of(xsr_session *s) {
@@ -597,17 +597,16 @@ static void build_iq_answer(xsr_writer *w, const void *arg) {
 
 typedef enum target {
   TG_NONE,    /* no 'to': the account itself (RFC 6120 10.3) */
-  TG_DOMAIN,  /* our domain */
-  TG_DOMRES,  /* a resource of our domain */
+  TG_DOMAIN,  /* a domain served (any virtual host) */
+  TG_DOMRES,  /* a resource of a domain served */
   TG_SELF,    /* the sender's bare JID */
   TG_ACCOUNT, /* another local bare JID */
   TG_FULL,    /* a local full JID (probes and subscriptions only) */
-  TG_REMOTE   /* another domain: no server-to-server yet */
+  TG_REMOTE   /* a domain not served: no server-to-server yet */
 } target;
 
 static target target_of(const xsr__c2s *c, const xsr_jid *j) {
-  const xsr__server *srv = c->srv;
-  if (j->domain.len != srv->domain_len || memcmp(j->domain.ptr, srv->domain, srv->domain_len) != 0)
+  if (xsr__server_host(c->srv, j->domain.ptr, j->domain.len) < 0)
     return TG_REMOTE;
   if (!j->local.ptr)
     return j->resource.ptr ? TG_DOMRES : TG_DOMAIN;

@@ -2,7 +2,7 @@
 /*
  * xsr-router: the xsr XMPP server (client-to-server streams).
  *
- *   xsr-router [--config FILE.json] [--listen HOST:PORT]... [--domain D]
+ *   xsr-router [--config FILE.json] [--listen HOST:PORT]... [--domain D]...
  *              [--users FILE] [--threads N] [--port-file FILE] [--log-level L]
  *   xsr-router --users FILE --add-user JID     (password on standard input)
  *
@@ -67,53 +67,89 @@ static int add_user(const xsr__config *cfg, const char *jid) {
   return rc;
 }
 
-/* Escapes s for a JSON string (a domain: no control characters expected). */
-static int json_escape(const char *s, char *out, size_t cap) {
-  size_t o = 0;
-  for (; *s; s++) {
-    if ((unsigned char)*s < 0x20)
+/* Appends s to the growing buffer *buf (NUL-terminated).  Returns 0 or -1. */
+static int buf_add(char **buf, size_t *len, size_t *cap, const char *s) {
+  size_t n = strlen(s);
+  if (*len + n + 1 > *cap) {
+    size_t ncap = (*len + n + 1) * 2;
+    char *nb = realloc(*buf, ncap);
+    if (!nb)
       return -1;
-    if (o + 3 > cap)
-      return -1;
-    if (*s == '"' || *s == '\\')
-      out[o++] = '\\';
-    out[o++] = *s;
+    *buf = nb;
+    *cap = ncap;
   }
-  out[o] = '\0';
+  memcpy(*buf + *len, s, n + 1);
+  *len += n;
   return 0;
 }
 
-/* The users table, or an empty one for `domain` when there is no file;
- * and the canonical domain served.  Returns 0 or an exit status. */
-static int load_accounts(const xsr__config *cfg, xsr__users **users, char *domain, size_t domcap) {
+/* An empty users table holding every domain served (no --users file). */
+static int empty_table(const xsr__config *cfg, xsr__users **users, char *err, size_t errlen) {
+  char *json = NULL;
+  size_t len = 0, cap = 0;
+  int bad = buf_add(&json, &len, &cap, "{\"version\":2,\"domains\":{");
+  for (size_t i = 0; i < cfg->ndomains; i++) {
+    /* Canonical domains: no control characters, quotes or backslashes. */
+    bad |= buf_add(&json, &len, &cap, i ? ",\"" : "\"");
+    bad |= buf_add(&json, &len, &cap, cfg->domains[i]);
+    bad |= buf_add(&json, &len, &cap, "\":{\"users\":{}}");
+  }
+  bad |= buf_add(&json, &len, &cap, "}}");
+  int rc = -1;
+  if (bad)
+    snprintf(err, errlen, "out of memory");
+  else
+    rc = xsr__users_parse("(no users file)", json, len, users, err, errlen);
+  free(json);
+  return rc;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The users table (an empty one when there is no file) and the domains
+ * served: the configured ones, else the users file's, else "localhost"; a
+ * users file holding accounts of a domain not served is refused.  Leaves
+ * cfg->domains sorted (xsr__server binary-searches them) and cfg->domain
+ * the default host.  Returns 0 or an exit status. */
+static int load_accounts(xsr__config *cfg, xsr__users **users) {
   char err[1024];
   *users = NULL;
   if (cfg->users && xsr__users_load(cfg->users, users, err, sizeof err))
     return fail(EXIT_USAGE, err);
-  const char *want = cfg->domain ? cfg->domain : *users ? xsr__users_domain(*users) : "localhost";
-  xsr_jid j;
-  xsr_jid_error je;
-  if (xsr_jid_parse(want, strlen(want), domain, domcap - 1, &j, &je) != XSR_OK || j.local.ptr ||
-      j.resource.ptr) {
-    snprintf(err, sizeof err, "domain '%.255s' is not a valid domain name", want);
+  if (cfg->ndomains == 0) {
+    size_t n = *users ? xsr__users_host_count(*users) : 1;
+    const char **names = malloc(n * sizeof *names);
+    if (!names)
+      return fail(EXIT_RUN, "out of memory");
+    for (size_t i = 0; i < n; i++)
+      names[i] = *users ? xsr__users_domain(xsr__users_host_at(*users, i)) : "localhost";
+    int rc = xsr__config_set_domains(cfg, cfg->users ? cfg->users : "--domain", names, n, err,
+                                     sizeof err);
+    free(names);
+    if (rc)
+      return fail(EXIT_USAGE, err);
+  }
+  if (*users && xsr__users_check_served(*users, cfg->users, (const char *const *)cfg->domains,
+                                        cfg->ndomains, err, sizeof err))
     return fail(EXIT_USAGE, err);
-  }
-  memmove(domain, j.domain.ptr, j.domain.len);
-  domain[j.domain.len] = '\0';
-  if (*users && strcmp(domain, xsr__users_domain(*users)) != 0) {
-    snprintf(err, sizeof err, "domain %.255s differs from the domain of %.255s (%.255s)", domain,
-             cfg->users, xsr__users_domain(*users));
-    return fail(EXIT_USAGE, err);
-  }
-  if (!*users) {
-    char esc[2 * XSR_JID_MAX + 1], json[2 * XSR_JID_MAX + 64];
-    if (json_escape(domain, esc, sizeof esc))
-      return fail(EXIT_USAGE, "domain holds control characters");
-    int n = snprintf(json, sizeof json, "{\"version\":1,\"domain\":\"%s\",\"users\":{}}", esc);
-    if (xsr__users_parse("(no users file)", json, (size_t)n, users, err, sizeof err))
-      return fail(EXIT_RUN, err);
-  }
+  if (!*users && empty_table(cfg, users, err, sizeof err))
+    return fail(EXIT_RUN, err);
+  qsort(cfg->domains, cfg->ndomains, sizeof *cfg->domains, cmp_str);
   return 0;
+}
+
+/* One line per domain when there are several (after the listening lines,
+ * which come first in the log). */
+static void log_hosts(const xsr__config *cfg, const xsr__users *users) {
+  for (size_t i = 0; cfg->ndomains > 1 && i < cfg->ndomains; i++) {
+    const char *d = cfg->domains[i];
+    const xsr__users *h = xsr__users_host(users, d, strlen(d));
+    size_t k = h ? xsr__users_count(h) : 0;
+    xsr__log(XSR__LOG_INFO, "virtual host %s: %zu account%s%s", d, k, k == 1 ? "" : "s",
+             d == cfg->domain ? " (the default)" : "");
+  }
 }
 
 /* Writes the bound addresses to `path` atomically (temporary + rename). */
@@ -156,8 +192,7 @@ static void raise_nofile(void) {
 static int run(xsr__config *cfg) {
   char err[1024];
   xsr__users *users = NULL;
-  char domain[XSR_JID_MAX + 1];
-  int rc = load_accounts(cfg, &users, domain, sizeof domain);
+  int rc = load_accounts(cfg, &users);
   if (rc) {
     xsr__users_free(users);
     return rc;
@@ -177,12 +212,13 @@ static int run(xsr__config *cfg) {
   xsr__net *net = NULL;
   if (xsr__sasl_new(&sc, &sasl, err, sizeof err)) {
     rc = fail(EXIT_RUN, err);
-  } else if (xsr__net_new(cfg, domain, users, sasl, &net, err, sizeof err)) {
+  } else if (xsr__net_new(cfg, cfg->domain, users, sasl, &net, err, sizeof err)) {
     rc = fail(EXIT_RUN, err);
   } else {
     for (size_t i = 0; i < xsr__net_bound_count(net); i++)
       fprintf(stderr, "xsr-router: listening on %s\n", xsr__net_bound_name(net, i));
     fflush(stderr);
+    log_hosts(cfg, users);
     if (cfg->port_file && write_port_file(cfg->port_file, net)) {
       snprintf(err, sizeof err, "--port-file %s: %s", cfg->port_file, strerror(errno));
       rc = fail(EXIT_RUN, err);

@@ -1319,6 +1319,8 @@ int xsr__net_new(const xsr__config *cfg, const char *domain, const xsr__users *u
   xsr__server *srv = &n->srv;
   srv->domain = n->domain;
   srv->domain_len = strlen(n->domain);
+  srv->domains = (const char *const *)cfg->domains; /* virtual hosts: sorted (main.c) */
+  srv->ndomains = cfg->ndomains;
   srv->router = n->router;
   srv->parser_pools = n->pools;
   srv->users = users;
@@ -1406,15 +1408,17 @@ static void reload_users(xsr__net *n) {
              err);
     return;
   }
-  if (strcmp(xsr__users_domain(u), n->domain) != 0) {
-    xsr__log(XSR__LOG_ERROR,
-             "SIGHUP: users file not reloaded, keeping the accounts in force: %s: domain %s "
-             "differs from the domain served (%s)",
-             path, xsr__users_domain(u), n->domain);
+  const char *const one[] = {n->domain};
+  if (xsr__users_check_served(u, path, n->srv.ndomains ? n->srv.domains : one,
+                              n->srv.ndomains ? n->srv.ndomains : 1, err, sizeof err)) {
+    xsr__log(XSR__LOG_ERROR, "SIGHUP: users file not reloaded, keeping the accounts in force: %s",
+             err);
     xsr__users_free(u);
     return;
   }
-  size_t count = xsr__users_count(u);
+  size_t count = 0; /* every domain's */
+  for (size_t i = 0; i < xsr__users_host_count(u); i++)
+    count += xsr__users_count(xsr__users_host_at(u, i));
   xsr__server_users_swap(&n->srv, u);
   xsr__log(XSR__LOG_INFO, "SIGHUP: reloaded %s: %zu account%s", path, count, count == 1 ? "" : "s");
 }

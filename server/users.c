@@ -80,7 +80,18 @@ typedef struct arena_blk {
   _Alignas(max_align_t) unsigned char data[];
 } arena_blk;
 
+/* The loaded file: the arena, the reference count and every host. */
+typedef struct users_file {
+  arena_blk *arena;
+  atomic_size_t refs; /* xsr__users_ref / xsr__users_free, on any host */
+  xsr__users **hosts; /* sorted by domain (strcmp) once loaded */
+  size_t nhosts, cap;
+  int version; /* read as; what save writes at least */
+} users_file;
+
+/* One domain's accounts. */
 struct xsr__users {
+  users_file *file;
   char *domain; /* in the arena */
   size_t domain_len;
   xsr__account *acct;
@@ -88,25 +99,24 @@ struct xsr__users {
   uint32_t *index; /* slot -> account index + 1; 0 = empty */
   size_t mask;
   uint64_t seed;
-  arena_blk *arena;
-  atomic_size_t refs; /* xsr__users_ref / xsr__users_free */
 };
 
 static void *arena_alloc(xsr__users *u, size_t n) {
+  users_file *f = u->file;
   size_t align = _Alignof(max_align_t);
   n = (n + align - 1) / align * align;
-  if (!u->arena || u->arena->cap - u->arena->used < n) {
+  if (!f->arena || f->arena->cap - f->arena->used < n) {
     size_t cap = n > 16384 ? n : 16384;
     arena_blk *b = malloc(sizeof *b + cap);
     if (!b)
       return NULL;
-    b->next = u->arena;
+    b->next = f->arena;
     b->used = 0;
     b->cap = cap;
-    u->arena = b;
+    f->arena = b;
   }
-  void *p = u->arena->data + u->arena->used;
-  u->arena->used += n;
+  void *p = f->arena->data + f->arena->used;
+  f->arena->used += n;
   return p;
 }
 
@@ -119,19 +129,56 @@ static char *arena_strndup(xsr__users *u, const char *s, size_t len) {
   return p;
 }
 
-static xsr__users *users_new(void) {
+static users_file *file_new(void) {
+  users_file *f = calloc(1, sizeof *f);
+  if (!f)
+    return NULL;
+  atomic_init(&f->refs, 1);
+  f->version = 1;
+  return f;
+}
+
+/* A new, empty host of f (its domain not set yet), appended to f->hosts. */
+static xsr__users *host_new(users_file *f) {
+  if (f->nhosts == f->cap) {
+    size_t cap = f->cap ? f->cap * 2 : 4;
+    xsr__users **h = realloc(f->hosts, cap * sizeof *h);
+    if (!h)
+      return NULL;
+    f->hosts = h;
+    f->cap = cap;
+  }
   xsr__users *u = calloc(1, sizeof *u);
   if (!u)
     return NULL;
+  u->file = f;
   if (getrandom(&u->seed, sizeof u->seed, GRND_NONBLOCK) != (ssize_t)sizeof u->seed)
     u->seed = (uint64_t)(uintptr_t)u; /* only spreads lookups; the keys are the admin's */
-  atomic_init(&u->refs, 1);
+  f->hosts[f->nhosts++] = u;
   return u;
+}
+
+static void file_free(users_file *f) {
+  for (size_t i = 0; i < f->nhosts; i++) {
+    xsr__users *u = f->hosts[i];
+    for (xsr__account *a = u->acct; a && a < u->acct + u->n; a++)
+      explicit_bzero(a->cred, sizeof a->cred);
+    free(u->acct);
+    free(u->index);
+    free(u);
+  }
+  free(f->hosts);
+  while (f->arena) {
+    arena_blk *b = f->arena;
+    f->arena = b->next;
+    free(b);
+  }
+  free(f);
 }
 
 const xsr__users *xsr__users_ref(const xsr__users *u) {
   if (u)
-    atomic_fetch_add_explicit(&((xsr__users *)u)->refs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&u->file->refs, 1, memory_order_relaxed);
   return u;
 }
 
@@ -139,24 +186,75 @@ void xsr__users_free(xsr__users *u) {
   if (!u)
     return;
   /* The last reference frees: acq_rel orders every holder's reads before it. */
-  if (atomic_fetch_sub_explicit(&u->refs, 1, memory_order_acq_rel) != 1)
+  if (atomic_fetch_sub_explicit(&u->file->refs, 1, memory_order_acq_rel) != 1)
     return;
-  for (xsr__account *a = u->acct; a && a < u->acct + u->n; a++)
-    explicit_bzero(a->cred, sizeof a->cred);
-  free(u->acct);
-  free(u->index);
-  while (u->arena) {
-    arena_blk *b = u->arena;
-    u->arena = b->next;
-    free(b);
-  }
-  free(u);
+  file_free(u->file);
 }
 
 const char *xsr__users_domain(const xsr__users *u) { return u->domain; }
 size_t xsr__users_count(const xsr__users *u) { return u->n; }
 const xsr__account *xsr__users_at(const xsr__users *u, size_t i) {
   return i < u->n ? &u->acct[i] : NULL;
+}
+
+size_t xsr__users_host_count(const xsr__users *u) { return u->file->nhosts; }
+
+const xsr__users *xsr__users_host_at(const xsr__users *u, size_t i) {
+  return i < u->file->nhosts ? u->file->hosts[i] : NULL;
+}
+
+int xsr__users_version(const xsr__users *u) { return u->file->version; }
+
+static int cmp_domain(const char *a, size_t alen, const char *b, size_t blen) {
+  int c = memcmp(a, b, alen < blen ? alen : blen);
+  return c ? c : (alen > blen) - (alen < blen);
+}
+
+static int cmp_host(const void *pa, const void *pb) {
+  const xsr__users *a = *(xsr__users *const *)pa, *b = *(xsr__users *const *)pb;
+  return cmp_domain(a->domain, a->domain_len, b->domain, b->domain_len);
+}
+
+const xsr__users *xsr__users_host(const xsr__users *u, const char *domain, size_t len) {
+  if (!u || !domain)
+    return NULL;
+  const users_file *f = u->file;
+  size_t lo = 0, hi = f->nhosts;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const xsr__users *h = f->hosts[mid];
+    int c = cmp_domain(h->domain, h->domain_len, domain, len);
+    if (c == 0)
+      return h;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
+
+int xsr__users_check_served(const xsr__users *u, const char *name, const char *const *domains,
+                            size_t n, char *err, size_t errlen) {
+  const users_file *f = u->file;
+  for (size_t i = 0; i < f->nhosts; i++) {
+    const xsr__users *h = f->hosts[i];
+    size_t k = 0;
+    while (k < n && strcmp(domains[k], h->domain) != 0)
+      k++;
+    if (k < n)
+      continue;
+    if (n == 1 && f->nhosts == 1) /* the single-domain wording of xsr-router 0.2 */
+      xsr__errf(err, errlen, "domain %.255s differs from the domain of %.255s (%.255s)", domains[0],
+                name, h->domain);
+    else
+      xsr__errf(err, errlen,
+                "%.255s holds accounts of %.255s, which is not a domain served (add it to "
+                "\"domains\" or --domain, or remove its accounts)",
+                name, h->domain);
+    return -1;
+  }
+  return 0;
 }
 
 static xsr__account *append_account(xsr__users *u) {
@@ -188,8 +286,9 @@ static size_t slot_of(const xsr__users *u, const char *s, size_t len) {
   return (size_t)xsr_jid_hash(sp, u->seed) & u->mask;
 }
 
-/* Sorts, rejects duplicate localparts (message into err) and builds the
- * index.  Returns 0, -1 on a duplicate, -2 when out of memory. */
+/* Sorts, rejects duplicate localparts (message into err, without the JSON
+ * pointer of "users") and builds the index.  Returns 0, -1 on a duplicate,
+ * -2 when out of memory. */
 static int finish(xsr__users *u, char *err, size_t errlen) {
   if (u->n > UINT32_MAX / 4)
     return -2;
@@ -198,7 +297,7 @@ static int finish(xsr__users *u, char *err, size_t errlen) {
   for (size_t i = 1; i < u->n; i++) {
     if (cmp_account(&u->acct[i - 1], &u->acct[i]) == 0) {
       xsr__errf(err, errlen,
-                "/users: two keys name the account \"%s\" (localparts are compared in "
+                "two keys name the account \"%s\" (localparts are compared in "
                 "normalised form)",
                 u->acct[i].local);
       return -1;
@@ -275,7 +374,8 @@ typedef struct pctx {
   const char *name;
   char *err;
   size_t errlen;
-  xsr__users *u;
+  users_file *file;
+  xsr__users *u;  /* the host being read */
   char path[512]; /* JSON pointer of the value being read */
   size_t plen;
 } pctx;
@@ -601,36 +701,100 @@ static int set_domain(xsr__users *u, const char *s, size_t len, char *msg, size_
   return 0;
 }
 
-static int read_doc(pctx *c, yajl_val root) {
-  static const char *const keys[] = {"version", "domain", "users", NULL};
-  yajl_val version, domain, users;
-  char msg[256];
-  if (root->type != yajl_t_object)
-    return fail(c, "the document must be an object, not %s", type_name(root));
-  if (only_keys(c, root, keys) < 0 || member(c, root, "version", yajl_t_number, 1, &version) < 0)
-    return -1;
-  if (!YAJL_IS_INTEGER(version) || YAJL_GET_INTEGER(version) != XSR__USERS_VERSION) {
-    size_t old = path_push(c, "version");
-    fail(c, "unsupported version %s (this xsr-router reads version %d)",
-         version->u.number.r ? version->u.number.r : "?", XSR__USERS_VERSION);
-    path_pop(c, old);
-    return -1;
-  }
-  if (member(c, root, "domain", yajl_t_string, 1, &domain) < 0 ||
-      member(c, root, "users", yajl_t_object, 1, &users) < 0)
-    return -1;
-  size_t old = path_push(c, "domain");
-  if (set_domain(c->u, domain->u.string, strlen(domain->u.string), msg, sizeof msg) < 0)
-    return fail(c, "%s", msg);
-  path_pop(c, old);
-  old = path_push(c, "users");
+/* Reads the accounts of host c->u (its domain set) from `users`, the value
+ * at the current path, and indexes them. */
+static int read_users(pctx *c, yajl_val users) {
   for (size_t i = 0; i < users->u.object.len; i++) {
     size_t o2 = path_push(c, users->u.object.keys[i]);
     if (read_account(c, users->u.object.keys[i], users->u.object.values[i]) < 0)
       return -1;
     path_pop(c, o2);
   }
+  char msg[600];
+  msg[0] = '\0';
+  int f = finish(c->u, msg, sizeof msg);
+  if (f == -1)
+    return fail(c, "%s", msg);
+  if (f < 0)
+    return oom(c);
+  return 0;
+}
+
+static int read_v1(pctx *c, yajl_val root) {
+  static const char *const keys[] = {"version", "domain", "users", NULL};
+  yajl_val domain, users;
+  char msg[256];
+  if (only_keys(c, root, keys) < 0 || member(c, root, "domain", yajl_t_string, 1, &domain) < 0 ||
+      member(c, root, "users", yajl_t_object, 1, &users) < 0)
+    return -1;
+  if (!(c->u = host_new(c->file)))
+    return oom(c);
+  size_t old = path_push(c, "domain");
+  if (set_domain(c->u, domain->u.string, strlen(domain->u.string), msg, sizeof msg) < 0)
+    return fail(c, "%s", msg);
   path_pop(c, old);
+  old = path_push(c, "users");
+  if (read_users(c, users) < 0)
+    return -1;
+  path_pop(c, old);
+  return 0;
+}
+
+static int read_v2(pctx *c, yajl_val root) {
+  static const char *const keys[] = {"version", "domains", NULL};
+  static const char *const dkeys[] = {"users", NULL};
+  yajl_val domains;
+  char msg[256];
+  if (only_keys(c, root, keys) < 0 || member(c, root, "domains", yajl_t_object, 1, &domains) < 0)
+    return -1;
+  size_t old = path_push(c, "domains");
+  if (domains->u.object.len == 0)
+    return fail(c, "names no domain (a file holds at least one)");
+  for (size_t i = 0; i < domains->u.object.len; i++) {
+    const char *key = domains->u.object.keys[i];
+    yajl_val d = domains->u.object.values[i], users;
+    size_t o2 = path_push(c, key);
+    if (d->type != yajl_t_object)
+      return fail(c, "must be an object, not %s", type_name(d));
+    if (!(c->u = host_new(c->file)))
+      return oom(c);
+    if (set_domain(c->u, key, strlen(key), msg, sizeof msg) < 0)
+      return fail(c, "%s", msg);
+    for (size_t k = 0; k + 1 < c->file->nhosts; k++)
+      if (strcmp(c->file->hosts[k]->domain, c->u->domain) == 0)
+        return fail(c, "names the domain %s again (domains are compared in canonical form)",
+                    c->u->domain);
+    if (only_keys(c, d, dkeys) < 0 || member(c, d, "users", yajl_t_object, 1, &users) < 0)
+      return -1;
+    size_t o3 = path_push(c, "users");
+    if (read_users(c, users) < 0)
+      return -1;
+    path_pop(c, o3);
+    path_pop(c, o2);
+  }
+  path_pop(c, old);
+  return 0;
+}
+
+static int read_doc(pctx *c, yajl_val root) {
+  yajl_val version;
+  if (root->type != yajl_t_object)
+    return fail(c, "the document must be an object, not %s", type_name(root));
+  if (member(c, root, "version", yajl_t_number, 1, &version) < 0)
+    return -1;
+  long long v = YAJL_IS_INTEGER(version) ? YAJL_GET_INTEGER(version) : 0;
+  if (v != 1 && v != 2) {
+    size_t old = path_push(c, "version");
+    fail(c, "unsupported version %s (this xsr-router reads versions 1 and 2)",
+         version->u.number.r ? version->u.number.r : "?");
+    path_pop(c, old);
+    return -1;
+  }
+  c->file->version = (int)v;
+  if (v == 1 ? read_v1(c, root) < 0 : read_v2(c, root) < 0)
+    return -1;
+  if (c->file->nhosts > 1)
+    qsort(c->file->hosts, c->file->nhosts, sizeof *c->file->hosts, cmp_host);
   return 0;
 }
 
@@ -732,28 +896,18 @@ int xsr__users_parse(const char *name, const char *json, size_t len, xsr__users 
     json_error(name, text, len, err, errlen);
     goto out;
   }
-  if (!(c.u = users_new())) {
+  if (!(c.file = file_new())) {
     xsr__errf(err, errlen, "%s: out of memory", name);
     goto out;
   }
   if (read_doc(&c, root) < 0)
     goto out;
-  int f = finish(c.u, c.err, c.errlen);
-  if (f == -1) { /* prefix the file name to finish()'s message */
-    char msg[600];
-    snprintf(msg, sizeof msg, "%s", err ? err : "");
-    xsr__errf(err, errlen, "%s: %s", name, msg);
-    goto out;
-  }
-  if (f < 0) {
-    xsr__errf(err, errlen, "%s: out of memory", name);
-    goto out;
-  }
-  *out = c.u;
-  c.u = NULL;
+  *out = c.file->hosts[0];
+  c.file = NULL;
   rc = 0;
 out:
-  xsr__users_free(c.u);
+  if (c.file)
+    file_free(c.file);
   if (root)
     yajl_tree_free(root);
   free(text);
@@ -903,6 +1057,16 @@ static int gen_account(yajl_gen g, const xsr__account *a) {
   return bad;
 }
 
+/* "users": {...} of one host, accounts in the order finish() sorted them. */
+static int gen_users(yajl_gen g, const xsr__users *u) {
+  int bad = gen_str(g, "users");
+  bad |= yajl_gen_map_open(g) != yajl_gen_status_ok;
+  for (size_t i = 0; i < u->n; i++)
+    bad |= gen_account(g, &u->acct[i]);
+  bad |= yajl_gen_map_close(g) != yajl_gen_status_ok;
+  return bad;
+}
+
 /* Writes data[0..len) to path through a temporary file beside it. */
 static int write_atomic(const char *path, const unsigned char *data, size_t len, char *err,
                         size_t errlen) {
@@ -983,15 +1147,25 @@ int xsr__users_save(const xsr__users *u, const char *path, char *err, size_t err
   yajl_gen_config(g, yajl_gen_beautify, 1);
   yajl_gen_config(g, yajl_gen_indent_string, "  ");
   yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+  const users_file *f = u->file;
+  int version = f->nhosts > 1 ? 2 : f->version;
   bad |= yajl_gen_map_open(g) != yajl_gen_status_ok;
   bad |= gen_str(g, "version");
-  bad |= yajl_gen_integer(g, XSR__USERS_VERSION) != yajl_gen_status_ok;
-  bad |= gen_str(g, "domain") | gen_str(g, u->domain);
-  bad |= gen_str(g, "users");
-  bad |= yajl_gen_map_open(g) != yajl_gen_status_ok;
-  for (size_t i = 0; i < u->n; i++) /* finish() sorted them */
-    bad |= gen_account(g, &u->acct[i]);
-  bad |= yajl_gen_map_close(g) != yajl_gen_status_ok;
+  bad |= yajl_gen_integer(g, version) != yajl_gen_status_ok;
+  if (version == 1) {
+    bad |= gen_str(g, "domain") | gen_str(g, f->hosts[0]->domain);
+    bad |= gen_users(g, f->hosts[0]);
+  } else {
+    bad |= gen_str(g, "domains");
+    bad |= yajl_gen_map_open(g) != yajl_gen_status_ok;
+    for (size_t i = 0; i < f->nhosts; i++) { /* sorted by domain */
+      bad |= gen_str(g, f->hosts[i]->domain);
+      bad |= yajl_gen_map_open(g) != yajl_gen_status_ok;
+      bad |= gen_users(g, f->hosts[i]);
+      bad |= yajl_gen_map_close(g) != yajl_gen_status_ok;
+    }
+    bad |= yajl_gen_map_close(g) != yajl_gen_status_ok;
+  }
   bad |= yajl_gen_map_close(g) != yajl_gen_status_ok;
   if (bad || yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok) {
     xsr__errf(err, errlen, "%s: cannot serialise the table (out of memory or invalid UTF-8)", path);
@@ -1012,7 +1186,8 @@ int xsr__users_add(const char *path, const char *jid, size_t jid_len, const char
   char jbuf[XSR_JID_MAX], msg[300];
   xsr_jid j;
   xsr_jid_error je;
-  xsr__users *u = NULL;
+  xsr__users *file = NULL, *u = NULL; /* the file (one of its hosts), the JID's host */
+  users_file *f = NULL;               /* a new file, while `file` is NULL */
   xsr__scram_cred cred[XSR__SCRAM_NHASH];
   char *pw = NULL, *prepped = NULL;
   int rc = -1;
@@ -1037,28 +1212,34 @@ int xsr__users_add(const char *path, const char *jid, size_t jid_len, const char
     return -1;
   }
 
-  /* The existing file, or a new table for the JID's domain. */
+  /* The existing file, or a new one; then the JID's domain in it. */
   {
     char *data;
     size_t len;
     int missing;
     if (read_file(path, &data, &len, &missing, err, errlen) == 0) {
-      int prc = xsr__users_parse(path, data, len, &u, err, errlen);
+      int prc = xsr__users_parse(path, data, len, &file, err, errlen);
       free(data);
       if (prc < 0)
         return -1; /* a broken file is reported, never overwritten */
     } else if (!missing) {
       return -1;
-    } else if (!(u = users_new()) ||
-               set_domain(u, j.domain.ptr, j.domain.len, msg, sizeof msg) < 0) {
+    }
+  }
+  if (file) {
+    u = (xsr__users *)xsr__users_host(file, j.domain.ptr, j.domain.len);
+  } else if (!(f = file_new())) {
+    xsr__errf(err, errlen, "%s: out of memory", path);
+    goto out;
+  }
+  if (!u) {
+    users_file *into = file ? file->file : f;
+    if (!(u = host_new(into)) || set_domain(u, j.domain.ptr, j.domain.len, msg, sizeof msg) < 0) {
       xsr__errf(err, errlen, "%s: %s", path, u ? msg : "out of memory");
       goto out;
     }
-  }
-  if (u->domain_len != j.domain.len || memcmp(u->domain, j.domain.ptr, j.domain.len) != 0) {
-    xsr__errf(err, errlen, "%s: the file holds accounts of %s, not of %.*s", path, u->domain,
-              (int)j.domain.len, j.domain.ptr);
-    goto out;
+    if (into->nhosts > 1)
+      qsort(into->hosts, into->nhosts, sizeof *into->hosts, cmp_host);
   }
 
   /* Credentials: SASLprep once here, so the stored keys match what a client
@@ -1118,6 +1299,8 @@ int xsr__users_add(const char *path, const char *jid, size_t jid_len, const char
   }
   rc = xsr__users_save(u, path, err, errlen);
 out:
+  if (f)
+    file_free(f);
   explicit_bzero(cred, sizeof cred);
   if (pw) {
     explicit_bzero(pw, password_len);
@@ -1127,6 +1310,6 @@ out:
     explicit_bzero(prepped, strlen(prepped));
     gsasl_free(prepped);
   }
-  xsr__users_free(u);
+  xsr__users_free(file);
   return rc;
 }

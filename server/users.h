@@ -2,7 +2,8 @@
 /*
  * server/users.h: the accounts store of xsr-router (the --users file).
  *
- * The file is JSON, read through yajl and written with yajl_gen.  Version 1:
+ * The file is JSON, read through yajl and written with yajl_gen.  Two
+ * versions are read.  Version 1 holds the accounts of one domain:
  *
  *   {
  *     "version": 1,
@@ -20,11 +21,27 @@
  *     }
  *   }
  *
+ * Version 2 holds the accounts of several domains (virtual hosts), each an
+ * object whose "users" is what version 1's is:
+ *
+ *   {
+ *     "version": 2,
+ *     "domains": {
+ *       "a.example": {"users": {"alice": {...}}},
+ *       "b.example": {"users": {"bob": {...}}}
+ *     }
+ *   }
+ *
  * Field by field:
- *   version      required, the integer 1; any other value is refused (a later
- *                format gets a new number and its own reader).
- *   domain       required, the domain every account belongs to (RFC 7622
- *                domainpart; stored and written in canonical form).
+ *   version      required, the integer 1 or 2; any other value is refused (a
+ *                later format gets a new number and its own reader).
+ *   domain       version 1 only, required: the domain every account belongs
+ *                to (RFC 7622 domainpart; stored and written in canonical
+ *                form).
+ *   domains      version 2 only, required: domain -> {"users": {...}}, at
+ *                least one.  Keys are domainparts, canonicalised as "domain"
+ *                is; two keys with the same canonical form are an error.  A
+ *                domain object has no other key ("users" is required).
  *   users        required, localpart -> account.  Keys are normalised
  *                (PRECIS UsernameCaseMapped, as xsr_jid_parse does); two keys
  *                with the same canonical form are an error.  A localpart
@@ -35,14 +52,29 @@
  *                XSR__USERS_ITER_MIN..XSR__USERS_ITER_MAX), StoredKey and
  *                ServerKey (base64 of 20 bytes for SHA-1, 32 for SHA-256).  An
  *                account has at least one of the two.  Never a password.
- *   roster       optional array of items: "jid" (required, a bare JID,
- *                stored canonical; unique within the roster), "name"
+ *   roster       optional array of items: "jid" (required, a bare JID of any
+ *                domain, stored canonical; unique within the roster), "name"
  *                (optional string), "groups" (optional array of non-empty
  *                strings), "subscription" (optional: "none", "to", "from" or
  *                "both"; absent means "both", and "both" is not written out).
  * Any other key is an error, so a misspelt field is reported, not ignored.
  * Strings must be valid UTF-8 (yajl checks).  Files over XSR__USERS_FILE_MAX
  * bytes are refused before they are read.
+ *
+ * Writing (xsr__users_save, xsr__users_add): a file of one domain is written
+ * as version 1, unless it was read as version 2 (it stays 2); a file of
+ * several domains as version 2 (which xsr-router 0.2 and older cannot
+ * read).  Domains are written in canonical byte order, accounts in
+ * canonical-localpart order.
+ *
+ * Tables and hosts: a loaded file is one reference-counted object holding
+ * one table per domain (a "host").  An `xsr__users *` is one host's table;
+ * every host of a file shares the file's reference count and memory, so
+ * xsr__users_ref() / xsr__users_free() on any of them count for the whole
+ * file, and a pointer to one host keeps every host of its file alive.
+ * xsr__users_load()/xsr__users_parse() return the first host in canonical
+ * byte order (for a version 1 file, its only one); xsr__users_host() finds
+ * the others.
  *
  * Errors: every function that can fail writes one line into the caller's
  * `err` buffer naming the file and what is wrong, with a JSON pointer
@@ -62,7 +94,7 @@
 
 #include "xsr/jid.h"
 
-#define XSR__USERS_VERSION      1
+#define XSR__USERS_VERSION      2                  /* the newest version read and written */
 #define XSR__USERS_FILE_MAX     ((size_t)64 << 20) /* bytes */
 #define XSR__USERS_ITERATIONS   4096u              /* for new credentials */
 #define XSR__USERS_ITER_MIN     4096u              /* RFC 7677 section 4 */
@@ -149,19 +181,45 @@ void xsr__users_free(xsr__users *u);
  * already hold a reference or otherwise know the table is alive. */
 const xsr__users *xsr__users_ref(const xsr__users *u);
 
-/* The canonical domain, NUL-terminated. */
+/* The canonical domain of this host, NUL-terminated. */
 const char *xsr__users_domain(const xsr__users *u);
 
-/* Number of accounts, and the i-th in canonical-localpart byte order
- * (i < xsr__users_count()). */
+/* The number of hosts (domains) in u's file, at least 1, and the i-th in
+ * canonical byte order (strcmp of xsr__users_domain), NULL when i is out of
+ * range.  The pointers live as long as u's file. */
+size_t xsr__users_host_count(const xsr__users *u);
+const xsr__users *xsr__users_host_at(const xsr__users *u, size_t i);
+
+/* The host of u's file for the canonical domain domain[0..len) (compared
+ * byte for byte: canonicalise first, as xsr_jid_parse does), or NULL when
+ * the file holds no accounts of that domain (or u is NULL).  Binary search;
+ * allocates nothing.  Thread-safe. */
+const xsr__users *xsr__users_host(const xsr__users *u, const char *domain, size_t len);
+
+/* The version u's file was read as (1 or 2; a table that
+ * xsr__users_add() creates counts as 1). */
+int xsr__users_version(const xsr__users *u);
+
+/*
+ * Whether every domain of u's file is one of domains[0..n) (canonical,
+ * NUL-terminated): xsr-router refuses a users file holding accounts of a
+ * domain it does not serve (a misspelt domain is reported, not ignored).
+ * Returns 0, or -1 with one line in err naming `name` (the file) and the
+ * first domain not served.
+ */
+int xsr__users_check_served(const xsr__users *u, const char *name, const char *const *domains,
+                            size_t n, char *err, size_t errlen);
+
+/* Number of accounts of this host, and the i-th in canonical-localpart
+ * byte order (i < xsr__users_count()). */
 size_t xsr__users_count(const xsr__users *u);
 const xsr__account *xsr__users_at(const xsr__users *u, size_t i);
 
 /*
- * Looks up an account by localpart: `local[0..len)` is normalised first (so
- * "Alice" finds "alice"); input that is not a valid localpart, or contains
- * '@' or '/', finds nothing.  Returns NULL when there is no such account.
- * ASCII input allocates nothing.  Thread-safe.
+ * Looks up an account of this host by localpart: `local[0..len)` is
+ * normalised first (so "Alice" finds "alice"); input that is not a valid
+ * localpart, or contains '@' or '/', finds nothing.  Returns NULL when there
+ * is no such account.  ASCII input allocates nothing.  Thread-safe.
  */
 const xsr__account *xsr__users_lookup(const xsr__users *u, const char *local, size_t len);
 
@@ -174,20 +232,23 @@ xsr_err xsr__users_normalise(const xsr__users *u, const char *local, size_t len,
                              xsr_span *canon);
 
 /*
- * Writes the table to `path` atomically: a temporary file in the same
- * directory (mode 0600), fsync, rename over `path`, fsync of the directory.
- * On any failure `path` is left as it was and the temporary file removed.
- * Accounts are written in canonical-localpart order, so saving a loaded
- * table twice gives the same bytes.  Returns 0, or -1 with a message.
+ * Writes u's file (every host, in the version "Writing" above names) to
+ * `path` atomically: a temporary file in the same directory (mode 0600),
+ * fsync, rename over `path`, fsync of the directory.  On any failure `path`
+ * is left as it was and the temporary file removed.  Domains and accounts
+ * are written in canonical order, so saving a loaded table twice gives the
+ * same bytes.  Returns 0, or -1 with a message.
  */
 int xsr__users_save(const xsr__users *u, const char *path, char *err, size_t errlen);
 
 /*
  * Adds the account `jid` (localpart@domain, no resource) with `password`, or
  * replaces the credentials of an existing one (keeping its roster), in the
- * file at `path`, which is created when it does not exist (its domain is then
- * the JID's).  The password is SASLprep'd (RFC 4013) and turned into SCRAM-
- * SHA-1 and SCRAM-SHA-256 credentials, each with a fresh random salt of
+ * file at `path`, which is created when it does not exist (version 1, its
+ * domain the JID's).  The account goes to the JID's domain, which is added
+ * to the file when it holds none of its accounts yet (a version 1 file of
+ * another domain is then rewritten as version 2).  The password is SASLprep'd (RFC 4013) and turned
+ * into SCRAM- SHA-1 and SCRAM-SHA-256 credentials, each with a fresh random salt of
  * XSR__USERS_SALT_LEN bytes (getrandom) and XSR__USERS_ITERATIONS
  * iterations; the password itself is not stored.  Every other account is
  * kept.  The file is written as by xsr__users_save().  A file that exists but

@@ -190,7 +190,9 @@ typedef struct conn {
   int *seen;
   size_t nst, capst;
   char id[80];
-  char jid[256]; /* bound full JID */
+  char jid[256];    /* bound full JID */
+  const char *host; /* the 'from' its stream headers must have (NULL: DOMAIN) */
+  const char *hdr;  /* the header it restarts with (NULL: header) */
 } conn;
 
 static conn conns[MAXC];
@@ -235,7 +237,9 @@ static int cl_open(void *u, const xsr_stream_header *h) {
   k->headers++;
   cr_assert_not_null(h->id.ptr, "the server's header has an id");
   snprintf(k->id, sizeof k->id, "%.*s", (int)h->id.len, h->id.ptr);
-  cr_assert(h->from.len == strlen(DOMAIN) && !memcmp(h->from.ptr, DOMAIN, h->from.len));
+  const char *want = k->host ? k->host : DOMAIN;
+  cr_assert(h->from.len == strlen(want) && !memcmp(h->from.ptr, want, h->from.len),
+            "header from '%.*s', want '%s'", (int)h->from.len, h->from.ptr, want);
   cr_assert_eq(h->version_major, 1);
   return 0;
 }
@@ -463,7 +467,7 @@ static void restart_and_features(conn *k) {
   int before = k->headers;
   char old[80];
   strcpy(old, k->id);
-  send(k, header);
+  send(k, k->hdr ? k->hdr : header);
   cr_assert_eq(k->headers, before + 1);
   cr_assert_str_neq(k->id, old, "a new stream gets a new id");
   const char *f = EXPECT(k, "<stream:features>");
@@ -1285,4 +1289,236 @@ Test(c2s, broadcast_carries_the_stream_context) {
   const char *p = EXPECT(b, "<x:caps a='1'/>");
   cr_assert(strstr(p, "<presence from='alice@" DOMAIN "/r1' xmlns:x='urn:x' xml:lang='fr'>"), "%s",
             p);
+}
+
+/* ---- virtual hosts -------------------------------------------------------------- */
+
+#define OTHER "other.example"
+#define VHDR(d)                                                                                    \
+  "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "                                     \
+  "xmlns:stream='http://etherx.jabber.org/streams' to='" d "' version='1.0'>"
+
+static const char *const two_hosts[] = {DOMAIN, OTHER}; /* strcmp order */
+
+/* Serves DOMAIN and OTHER from one version 2 users table:
+ *   alice@DOMAIN (secret): roster erin@OTHER (both), bob@DOMAIN (both)
+ *   bob@DOMAIN (bobpw)
+ *   erin@OTHER (erinpw): roster alice@DOMAIN (both)
+ *   alice@OTHER (otherpw): another account with the same localpart */
+static void vhosts(void) {
+  char dir[256], path[300];
+  const char *t = getenv("TMPDIR");
+  snprintf(dir, sizeof dir, "%s/xsr-c2s-XXXXXX", t && *t ? t : "/tmp");
+  cr_assert_not_null(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/users.json", dir);
+  static const char *const acc[][3] = {
+      {"alice@" DOMAIN, "secret",
+       "\"roster\":[{\"jid\":\"erin@" OTHER "\"},{\"jid\":\"bob@" DOMAIN "\"}]"},
+      {"bob@" DOMAIN, "bobpw", NULL},
+      {"erin@" OTHER, "erinpw", "\"roster\":[{\"jid\":\"alice@" DOMAIN "\"}]"},
+      {"alice@" OTHER, "otherpw", NULL}};
+  for (size_t i = 0; i < 4; i++)
+    cr_assert_eq(xsr__users_add(path, acc[i][0], strlen(acc[i][0]), acc[i][1], strlen(acc[i][1]),
+                                err, sizeof err),
+                 0, "%s", err);
+  xsr__users *plain;
+  cr_assert_eq(xsr__users_load(path, &plain, err, sizeof err), 0, "%s", err);
+  unlink(path);
+  rmdir(dir);
+  tstr j = {0};
+  tputs(&j, "{\"version\":2,\"domains\":{");
+  for (size_t d = 0; d < 2; d++) {
+    tputs(&j, d ? ",\"" : "\"");
+    tputs(&j, two_hosts[d]);
+    tputs(&j, "\":{\"users\":{");
+    int first = 1;
+    for (size_t i = 0; i < 4; i++) {
+      const char *at = strchr(acc[i][0], '@');
+      if (strcmp(at + 1, two_hosts[d]) != 0)
+        continue;
+      const xsr__users *h = xsr__users_host(plain, two_hosts[d], strlen(two_hosts[d]));
+      cr_assert_not_null(h);
+      const xsr__account *a = xsr__users_lookup(h, acc[i][0], (size_t)(at - acc[i][0]));
+      cr_assert_not_null(a);
+      tputs(&j, first ? "\"" : ",\"");
+      first = 0;
+      tadd(&j, acc[i][0], (size_t)(at - acc[i][0]));
+      tputs(&j, "\":{");
+      put_cred(&j, "scram-sha-1", &a->cred[XSR__SCRAM_SHA1], XSR__SCRAM_SHA1);
+      tputs(&j, ",");
+      put_cred(&j, "scram-sha-256", &a->cred[XSR__SCRAM_SHA256], XSR__SCRAM_SHA256);
+      if (acc[i][2]) {
+        tputs(&j, ",");
+        tputs(&j, acc[i][2]);
+      }
+      tputs(&j, "}");
+    }
+    tputs(&j, "}}");
+  }
+  tputs(&j, "}}");
+  xsr__users_free(plain);
+  xsr__users_free(users);
+  cr_assert_eq(xsr__users_parse("users.json", j.p, j.len, &users, err, sizeof err), 0, "%s", err);
+  free(j.p);
+  srv.users = users;
+  srv.domains = two_hosts;
+  srv.ndomains = 2;
+  start(0);
+}
+
+/* A connection whose stream header names `host`. */
+static conn *connect_host(unsigned worker, const char *host, const char *hdr) {
+  cr_assert_lt(nconns, MAXC);
+  conn *k = connect_on(worker, NULL);
+  k->host = host;
+  k->hdr = hdr;
+  send(k, hdr);
+  return k;
+}
+
+static conn *online_host(unsigned worker, const char *host, const char *hdr, const char *user,
+                         const char *pw, const char *res) {
+  conn *k = connect_host(worker, host, hdr);
+  login_plain(k, user, pw);
+  bind_as(k, res);
+  return k;
+}
+
+Test(c2s, vhost_header_picks_the_host_for_sasl_and_bind) {
+  vhosts();
+  cr_assert_eq(xsr__server_host_count(&srv), 2);
+  cr_assert_eq(xsr__server_host(&srv, OTHER, strlen(OTHER)), 1);
+  cr_assert_eq(xsr__server_host(&srv, DOMAIN, strlen(DOMAIN)), 0);
+  cr_assert_eq(xsr__server_host(&srv, "nowhere.example", 15), -1);
+  cr_assert_eq(xsr__server_host(&srv, "other.exampl", 12), -1);
+  /* SCRAM against the other host's accounts; the header answers from it */
+  conn *e = connect_host(0, OTHER, VHDR(OTHER));
+  cr_assert_eq(e->headers, 1);
+  features_pre_auth(e);
+  cr_assert(scram(e, "SCRAM-SHA-256", "erin", "erinpw"), "erin logs in on " OTHER);
+  restart_and_features(e);
+  cr_assert_str_eq(bind_as(e, "phone"), "erin@" OTHER "/phone");
+  /* the same localpart in each domain is two accounts, with their own passwords */
+  conn *a = online_host(1, OTHER, VHDR(OTHER), "alice", "otherpw", "r");
+  cr_assert_str_eq(a->jid, "alice@" OTHER "/r");
+  conn *a2 = online_host(1, DOMAIN, VHDR("EXAMPLE.COM"), "alice", "secret", "r");
+  cr_assert_str_eq(a2->jid, "alice@" DOMAIN "/r");
+  /* no 'to': the default host (srv.domain) */
+  conn *b = online(0, "bob", "bobpw", NULL);
+  cr_assert(strncmp(b->jid, "bob@" DOMAIN "/", strlen("bob@" DOMAIN "/")) == 0, "%s", b->jid);
+}
+
+Test(c2s, vhost_accounts_of_another_host_are_refused) {
+  vhosts();
+  srv.auth_failure_delay_ms = 0;
+  srv.max_auth_failures = 5;
+  conn *k = connect_host(0, DOMAIN, VHDR(DOMAIN));
+  features_pre_auth(k);
+  cr_assert(!scram(k, "SCRAM-SHA-256", "erin", "erinpw"), "erin is not an account of " DOMAIN);
+  EXPECT(k, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/>");
+  plain_auth(k, "erin", "erinpw");
+  EXPECT(k, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/>");
+  conn *o = connect_host(0, OTHER, VHDR(OTHER));
+  features_pre_auth(o);
+  plain_auth(o, "bob", "bobpw");
+  EXPECT(o, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/>");
+  /* alice@OTHER's password is not alice@DOMAIN's */
+  plain_auth(o, "alice", "secret");
+  EXPECT(o, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/>");
+  plain_auth(o, "alice", "otherpw");
+  EXPECT(o, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'");
+  /* the restarted stream must stay on the host it authenticated on */
+  send(o, VHDR(DOMAIN));
+  stream_error_is(o, "host-unknown");
+  /* a domain not served */
+  conn *n = connect_host(0, DOMAIN, VHDR("nowhere.example"));
+  stream_error_is(n, "host-unknown");
+  conn *j = connect_host(0, DOMAIN, VHDR("erin@" OTHER));
+  stream_error_is(j, "host-unknown");
+}
+
+Test(c2s, vhost_answers_come_from_the_host_addressed) {
+  vhosts();
+  conn *e = online_host(0, OTHER, VHDR(OTHER), "erin", "erinpw", "r");
+  send(e, "<iq type='get' id='d1' to='" OTHER "'>"
+          "<query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+  EXPECT(e, "id='d1'", "type='result'", "from='" OTHER "'", "to='erin@" OTHER "/r'",
+         "<identity category='server' type='im'");
+  send(e, "<iq type='get' id='v1' to='" OTHER "'><query xmlns='jabber:iq:version'/></iq>");
+  EXPECT(e, "id='v1'", "from='" OTHER "'", "<name>xsr-router</name>");
+  /* the other domain served is local too: it answers as itself */
+  send(e, "<iq type='get' id='p1' to='" DOMAIN "'><ping xmlns='urn:xmpp:ping'/></iq>");
+  EXPECT(e, "id='p1'", "type='result'", "from='" DOMAIN "'");
+  send(e, "<iq type='get' id='d2' to='alice@" DOMAIN "'>"
+          "<query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+  EXPECT(e, "id='d2'", "from='alice@" DOMAIN "'", "<identity category='account'");
+  /* a domain not served: no server-to-server */
+  send(e, "<iq type='get' id='p2' to='nowhere.example'><ping xmlns='urn:xmpp:ping'/></iq>");
+  EXPECT(e, "id='p2'", "<remote-server-not-found");
+  /* the roster of an account of the other host */
+  send(e, "<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>");
+  EXPECT(e, "id='r1'", "type='result'", "<item jid='alice@" DOMAIN "' subscription='both'/>");
+  expect_nothing(e);
+}
+
+Test(c2s, vhost_messages_and_presence_cross_hosts) {
+  vhosts();
+  conn *a = online(0, "alice", "secret", "r1");
+  conn *e = online_host(1, OTHER, VHDR(OTHER), "erin", "erinpw", "r2");
+  conn *x = online_host(1, OTHER, VHDR(OTHER), "alice", "otherpw", "r3");
+  send(a, "<message to='erin@" OTHER "/r2' type='chat' id='m1'><body>hi</body></message>");
+  EXPECT(e, "id='m1'", "from='alice@" DOMAIN "/r1'", "<body>hi</body>");
+  /* the same localpart in the other domain is someone else */
+  send(a, "<message to='alice@" OTHER "/r3' id='m2'><body>twin</body></message>");
+  EXPECT(x, "id='m2'", "from='alice@" DOMAIN "/r1'");
+  expect_nothing(a);
+  /* unknown account of a domain served, and a domain not served */
+  send(a, "<message to='nobody@" OTHER "' id='m3'><body>x</body></message>");
+  EXPECT(a, "id='m3'", "type='error'", "<service-unavailable");
+  send(a, "<message to='bob@nowhere.example' id='m4'><body>x</body></message>");
+  EXPECT(a, "id='m4'", "type='error'", "<service-unavailable");
+  /* presence across hosts: each lists the other (both) */
+  avail(e, NULL);
+  drain(e);
+  drain(x);
+  avail(a, "<status>hello</status>");
+  EXPECT(e, "<presence", "from='alice@" DOMAIN "/r1'", "<status>hello</status>");
+  EXPECT(a, "<presence", "from='alice@" DOMAIN "/r1'"); /* its own */
+  EXPECT(a, "<presence", "from='erin@" OTHER "/r2'");   /* the probe's answer */
+  expect_nothing(x);                                    /* alice@OTHER is not a contact */
+  /* a probe across hosts, and unavailable on disconnect */
+  send(a, "<presence type='probe' to='erin@" OTHER "'/>");
+  EXPECT(a, "<presence", "from='erin@" OTHER "/r2'");
+  xsr__c2s_peer_gone(e->c);
+  pump();
+  EXPECT(a, "from='erin@" OTHER "/r2'", "type='unavailable'");
+}
+
+/* A domain served without accounts in the users table: SCRAM and PLAIN fail
+ * as for an unknown user (no crash, no reveal), ANONYMOUS binds there. */
+Test(c2s, vhost_without_accounts) {
+  static const char *const three[] = {"empty.example", DOMAIN, OTHER}; /* strcmp order */
+  vhosts();
+  srv.domains = three;
+  srv.ndomains = 3;
+  srv.auth_failure_delay_ms = 0;
+  cr_assert_eq(xsr__server_host(&srv, "empty.example", 13), 0);
+  cr_assert_eq(xsr__server_host(&srv, OTHER, strlen(OTHER)), 2);
+  conn *k = connect_host(0, "empty.example", VHDR("empty.example"));
+  features_pre_auth(k);
+  cr_assert(!scram(k, "SCRAM-SHA-1", "alice", "secret"), "no accounts on empty.example");
+  EXPECT(k, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/>");
+  plain_auth(k, "alice", "secret");
+  EXPECT(k, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/>");
+  send(k, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='ANONYMOUS'>=</auth>");
+  EXPECT(k, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'");
+  restart_and_features(k);
+  const char *jid = bind_as(k, "r");
+  cr_assert(!strncmp(jid, "anon-", 5) && strstr(jid, "@empty.example/r") != NULL, "%s", jid);
+  /* the default host is still srv.domain, whatever its index */
+  conn *b = online(1, "bob", "bobpw", "b");
+  cr_assert_str_eq(b->jid, "bob@" DOMAIN "/b");
+  send(b, "<iq type='get' id='i1' to='empty.example'>"
+          "<query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+  EXPECT(b, "id='i1'", "from='empty.example'", "<identity category='server' type='im'");
 }

@@ -129,6 +129,23 @@ static const struct {
     {"{\"listen\": [\"127.0.0.1:65536\"]}", "t.json: /listen/0: expected"},
     {"{\"listen\": [5222]}", "t.json: /listen/0: expected"},
     {"{\"domain\": \"\"}", "t.json: /domain: must not be empty"},
+    {"{\"domain\": 1}", "t.json: /domain: expected a string"},
+    {"{\"domain\": \"a b\"}", "t.json: /domain: \"a b\" is not a valid domain name"},
+    {"{\"domain\": \"me@a.example\"}", "t.json: /domain: \"me@a.example\" is not a domain name"},
+    {"{\"domains\": \"a.example\"}", "t.json: /domains: expected an array of domain names"},
+    {"{\"domains\": []}", "t.json: /domains: must list at least one domain"},
+    {"{\"domains\": [\"a.example\", 7]}", "t.json: /domains/1: expected a non-empty string"},
+    {"{\"domains\": [\"\"]}", "t.json: /domains/0: expected a non-empty string"},
+    {"{\"domains\": [\"a.example\", \"b/c\"]}",
+     "t.json: /domains/1: \"b/c\" is not a domain name (it has a local or resource part)"},
+    {"{\"domains\": [\"a.example\", \"A.Example.\"]}",
+     "t.json: /domains/1: \"A.Example.\" names a.example again (domains are compared in canonical "
+     "form)"},
+    {"{\"domain\": \"a.example\", \"domains\": [\"b.example\"]}",
+     "t.json: /domains: \"domain\" is given too (\"domain\" is the one-element shorthand of "
+     "\"domains\": give one of them)"},
+    {"{\"domains\": [\"b.example\"], \"domain\": \"a.example\"}",
+     "t.json: /domain: \"domains\" is given too"},
     {"{\"users\": 3}", "t.json: /users: expected a string"},
     {"{\"users\": \"a\\u0000b\"}", "t.json: strings must not contain \\u0000"},
     {"{\"threads\": 2, \"threads\": 3}", "t.json: /threads: duplicate key"},
@@ -221,6 +238,8 @@ Test(server_config, usage_errors) {
       {"--users", NULL, "missing value for option --users"},
       {"--help=yes", NULL, "option --help takes no value"},
       {"--domain", "", "--domain: empty value"},
+      {"--domain", "x@y", "--domain: \"x@y\" is not a domain name"},
+      {"--domain", "a..b", "--domain: \"a..b\" is not a valid domain name"},
       {"--config", "/nonexistent/xsr.json", "/nonexistent/xsr.json: No such file or directory"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -281,4 +300,75 @@ Test(server_config, too_many_listen) {
   snprintf(json + o, sizeof json - o, "]}");
   cr_assert_eq(parse(json), -1);
   cr_assert_str_eq(err, "t.json: /listen: too many addresses");
+}
+
+/* Virtual hosts: "domains", its shorthand "domain", and --domain. */
+Test(server_config, domains) {
+  cr_assert_eq(parse("{\"domains\": [\"B.example\", \"a.example.\", \"\xc3\x84.example\"]}"), 0,
+               "%s", err);
+  cr_assert_eq(cfg.ndomains, 3);
+  cr_assert_str_eq(cfg.domains[0], "b.example", "canonical");
+  cr_assert_str_eq(cfg.domains[1], "a.example", "canonical: no trailing dot");
+  cr_assert_str_eq(cfg.domains[2], "\xc3\xa4.example", "canonical: case-folded");
+  cr_assert_eq(cfg.domain, cfg.domains[0], "the first is the default host");
+  xsr__config_free(&cfg);
+  cr_assert_null(cfg.domain);
+  cr_assert_eq(cfg.ndomains, 0);
+
+  /* The shorthand is a list of one; a later key replaces the list. */
+  cr_assert_eq(parse("{\"domain\": \"Example.COM\"}"), 0, "%s", err);
+  cr_assert_eq(cfg.ndomains, 1);
+  cr_assert_str_eq(cfg.domain, "example.com");
+  cr_assert_eq(parse("{\"domains\": [\"x.example\", \"y.example\"]}"), 0, "%s", err);
+  cr_assert_eq(cfg.ndomains, 2);
+  cr_assert_str_eq(cfg.domain, "x.example");
+
+  /* --domain is repeatable; the first replaces the file's list. */
+  char path[] = "/tmp/xsr-config-test-XXXXXX";
+  int fd = mkstemp(path);
+  cr_assert(fd >= 0);
+  const char *json = "{\"domains\": [\"file1.example\", \"file2.example\"]}";
+  cr_assert_eq(write(fd, json, strlen(json)), (ssize_t)strlen(json));
+  close(fd);
+  xsr__config_free(&cfg);
+  cr_assert_eq(args(NULL, "--domain", "C.example", "--config", path, "--domain=d.example", NULL),
+               XSR__CONFIG_RUN, "%s", err);
+  cr_assert_eq(cfg.ndomains, 2);
+  cr_assert_str_eq(cfg.domains[0], "c.example");
+  cr_assert_str_eq(cfg.domains[1], "d.example");
+  cr_assert_str_eq(cfg.domain, "c.example");
+  xsr__config_free(&cfg);
+  cr_assert_eq(args(NULL, "--config", path, NULL), XSR__CONFIG_RUN, "%s", err);
+  cr_assert_eq(cfg.ndomains, 2);
+  cr_assert_str_eq(cfg.domain, "file1.example");
+  xsr__config_free(&cfg);
+  cr_assert_eq(args(NULL, "--domain", "a.example", "--domain", "A.EXAMPLE", NULL),
+               XSR__CONFIG_ERROR);
+  cr_assert_str_eq(err, "--domain: \"A.EXAMPLE\" names a.example again (domains are compared in "
+                        "canonical form)");
+  unlink(path);
+
+  /* xsr__config_set_domains (the users file's domains, when none is given). */
+  xsr__config_free(&cfg);
+  const char *names[] = {"q.example", "P.example"};
+  cr_assert_eq(xsr__config_set_domains(&cfg, "u.json", names, 2, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(cfg.ndomains, 2);
+  cr_assert_str_eq(cfg.domains[1], "p.example");
+  const char *dup[] = {"q.example", "Q.example"};
+  cr_assert_eq(xsr__config_set_domains(&cfg, "u.json", dup, 2, err, sizeof err), -1);
+  cr_assert_str_eq(err, "u.json: \"Q.example\" names q.example again (domains are compared in "
+                        "canonical form)");
+}
+
+Test(server_config, too_many_domains) {
+  size_t cap = (XSR__CONFIG_DOMAINS_MAX + 2) * 16 + 32;
+  char *json = malloc(cap);
+  cr_assert_not_null(json);
+  size_t o = (size_t)snprintf(json, cap, "{\"domains\": [");
+  for (unsigned i = 0; i <= XSR__CONFIG_DOMAINS_MAX; i++)
+    o += (size_t)snprintf(json + o, cap - o, "%s\"d%u.example\"", i ? "," : "", i);
+  snprintf(json + o, cap - o, "]}");
+  cr_assert_eq(parse(json), -1);
+  free(json);
+  cr_assert(strstr(err, "/domains/1024: too many domains (at most 1024)") != NULL, "%s", err);
 }

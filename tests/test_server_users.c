@@ -215,8 +215,6 @@ Test(users, add_refuses_bad_input_and_leaves_the_file) {
   cr_assert(has(err, "localpart@domain"), "%s", err);
   cr_assert_eq(xsr__users_add(path, "bob@example.com/phone", 21, "pw", 2, err, sizeof err), -1);
   cr_assert(has(err, "without a resource"), "%s", err);
-  cr_assert_eq(xsr__users_add(path, "bob@other.org", 13, "pw", 2, err, sizeof err), -1);
-  cr_assert(has(err, path) && has(err, "accounts of example.com, not of other.org"), "%s", err);
   cr_assert_eq(xsr__users_add(path, "bob@example.com", 15, "", 0, err, sizeof err), -1);
   cr_assert(has(err, "password"), "%s", err);
   cr_assert_eq(xsr__users_add(path, "b<b@example.com", 15, "pw", 2, err, sizeof err), -1);
@@ -395,7 +393,33 @@ static const bad_case bad_cases[] = {
     {"{\"version\":1,\n \"domain\":x}", "bad.json:2:"},
     {"{\"version\":1,\"domain\":\"example.com\",\"users\":{},}", "invalid JSON"},
     {"[]", "bad.json: /: the document must be an object, not an array"},
-    {"{\"version\":2,\"domain\":\"example.com\",\"users\":{}}", "/version: unsupported version 2"},
+    {"{\"version\":3,\"domain\":\"example.com\",\"users\":{}}",
+     "/version: unsupported version 3 (this xsr-router reads versions 1 and 2)"},
+    {"{\"version\":1.5,\"domain\":\"example.com\",\"users\":{}}", "/version: unsupported version"},
+    /* version 2: several domains */
+    {"{\"version\":2,\"domain\":\"example.com\",\"users\":{}}",
+     "bad.json: /: unknown key \"domain\""},
+    {"{\"version\":2}", "bad.json: /: missing \"domains\""},
+    {"{\"version\":2,\"domains\":[]}", "/domains: must be an object, not an array"},
+    {"{\"version\":2,\"domains\":{}}", "bad.json: /domains: names no domain"},
+    {"{\"version\":2,\"domains\":{\"a.example\":[]}}",
+     "/domains/a.example: must be an object, not an array"},
+    {"{\"version\":2,\"domains\":{\"a.example\":{}}}", "/domains/a.example: missing \"users\""},
+    {"{\"version\":2,\"domains\":{\"a.example\":{\"users\":{},\"admins\":[]}}}",
+     "/domains/a.example: unknown key \"admins\""},
+    {"{\"version\":2,\"domains\":{\"a b\":{\"users\":{}}}}",
+     "/domains/a b: \"a b\" is not a valid domain"},
+    {"{\"version\":2,\"domains\":{\"x@a.example\":{\"users\":{}}}}",
+     "/domains/x@a.example: \"x@a.example\" is not a domain"},
+    {"{\"version\":2,\"domains\":{\"a.example\":{\"users\":{}},\"A.Example.\":{\"users\":{}}}}",
+     "bad.json: /domains/A.Example.: names the domain a.example again"},
+    {"{\"version\":2,\"domains\":{\"a.example\":{\"users\":{}},\"b.example\":{\"users\":{"
+     "\"bob\":{\"scram-sha-1\":{\"salt\":\"\",\"iterations\":4096,\"stored-key\":\"" KEY20
+     "\",\"server-key\":\"" KEY20 "\"}}}}}}",
+     "bad.json: /domains/b.example/users/bob/scram-sha-1/salt: must decode to 1..128 bytes"},
+    {"{\"version\":2,\"domains\":{\"b.example\":{\"users\":{\"Bob\":{\"scram-sha-1\":" CRED1
+     "},\"bob\":{\"scram-sha-1\":" CRED1 "}}}}}",
+     "bad.json: /domains/b.example/users: two keys name the account \"bob\""},
     {"{\"version\":\"1\",\"domain\":\"example.com\",\"users\":{}}",
      "/version: must be a number, not a string"},
     {"{\"version\":1,\"users\":{}}", "bad.json: /: missing \"domain\""},
@@ -561,4 +585,143 @@ Test(users, base64_is_strict) {
     cr_expect_eq(xsr__b64_decode(bad[i], strlen(bad[i]), out, sizeof out, &n), -1, "'%s' accepted",
                  bad[i]);
   cr_assert_eq(xsr__b64_decode("YWJj", 4, out, 2, &n), -1, "output bound ignored");
+}
+
+/* ---- several domains (version 2) ----------------------------------------- */
+
+#define DOC2(a, b)                                                                                 \
+  "{\"version\":2,\"domains\":{\"B.example\":{\"users\":{" b "}},"                                 \
+  "\"a.example\":{\"users\":{" a "}}}}"
+
+Test(users, v2_hosts_are_separate_and_share_one_reference) {
+  xsr__users *u = parse_ok(DOC2("\"alice\":{\"scram-sha-1\":" CRED1 "}",
+                                "\"bob\":{\"scram-sha-256\":" CRED256 ",\"roster\":["
+                                "{\"jid\":\"Alice@A.example\"}]}"));
+  cr_assert_eq(xsr__users_version(u), 2);
+  cr_assert_eq(xsr__users_host_count(u), 2);
+  /* The first host in canonical byte order is the one returned. */
+  cr_assert_str_eq(xsr__users_domain(u), "a.example");
+  cr_assert_str_eq(xsr__users_domain(xsr__users_host_at(u, 1)), "b.example");
+  cr_assert_null(xsr__users_host_at(u, 2));
+  const xsr__users *a = xsr__users_host(u, "a.example", 9);
+  const xsr__users *b = xsr__users_host(u, "b.example", 9);
+  cr_assert_eq(a, u);
+  cr_assert_not_null(b);
+  cr_assert_null(xsr__users_host(u, "c.example", 9));
+  cr_assert_null(xsr__users_host(u, "B.example", 9), "the caller gives the canonical form");
+  cr_assert_null(xsr__users_host(u, "a.exampl", 8));
+  cr_assert_eq(xsr__users_host(b, "a.example", 9), a, "any host finds the others");
+  /* Accounts belong to their own domain only. */
+  cr_assert_not_null(xsr__users_lookup(a, "alice", 5));
+  cr_assert_null(xsr__users_lookup(a, "bob", 3));
+  cr_assert_not_null(xsr__users_lookup(b, "BOB", 3));
+  cr_assert_null(xsr__users_lookup(b, "alice", 5));
+  cr_assert_eq(xsr__users_count(a), 1);
+  cr_assert_eq(xsr__users_count(b), 1);
+  cr_assert_str_eq(xsr__users_lookup(b, "bob", 3)->roster[0].jid, "alice@a.example",
+                   "a contact in another domain, stored canonical");
+  /* A reference taken through one host keeps the whole file. */
+  const xsr__users *r = xsr__users_ref(b);
+  xsr__users_free(u);
+  cr_assert_str_eq(xsr__users_domain(xsr__users_host(r, "a.example", 9)), "a.example");
+  cr_assert_not_null(xsr__users_lookup(xsr__users_host(r, "a.example", 9), "alice", 5));
+  xsr__users_free((xsr__users *)r);
+}
+
+Test(users, v2_roundtrip_and_version_kept) {
+  xsr__users *u = parse_ok(
+      DOC2("\"alice\":{\"scram-sha-1\":" CRED1 "}", "\"bob\":{\"scram-sha-256\":" CRED256 "}"));
+  cr_assert_eq(xsr__users_save(u, path, err, sizeof err), 0, "%s", err);
+  char *first = read_text(path, NULL);
+  cr_assert(has(first, "\"version\": 2") && has(first, "\"domains\"") && !has(first, "\"domain\":"),
+            "%s", first);
+  cr_assert(strstr(first, "\"a.example\"") < strstr(first, "\"b.example\""),
+            "domains in canonical order: %s", first);
+  xsr__users *v = load_ok(path);
+  cr_assert_eq(xsr__users_host_count(v), 2);
+  cr_assert_not_null(xsr__users_lookup(xsr__users_host(v, "b.example", 9), "bob", 3));
+  cr_assert_eq(xsr__users_save(v, path, err, sizeof err), 0, "%s", err);
+  char *second = read_text(path, NULL);
+  cr_assert_str_eq(second, first);
+  free(first);
+  free(second);
+  xsr__users_free(u);
+  xsr__users_free(v);
+
+  /* A version 2 file of one domain stays version 2; version 1 stays 1. */
+  u = parse_ok("{\"version\":2,\"domains\":{\"a.example\":{\"users\":{}}}}");
+  cr_assert_eq(xsr__users_host_count(u), 1);
+  cr_assert_eq(xsr__users_save(u, path, err, sizeof err), 0, "%s", err);
+  first = read_text(path, NULL);
+  cr_assert(has(first, "\"version\": 2") && has(first, "\"a.example\": {"), "%s", first);
+  free(first);
+  xsr__users_free(u);
+  u = parse_ok(DOC("\"alice\":{\"scram-sha-1\":" CRED1 "}"));
+  cr_assert_eq(xsr__users_version(u), 1);
+  cr_assert_eq(xsr__users_host_count(u), 1);
+  cr_assert_eq(xsr__users_host(u, "example.com", 11), u);
+  cr_assert_eq(xsr__users_save(u, path, err, sizeof err), 0, "%s", err);
+  first = read_text(path, NULL);
+  cr_assert(has(first, "\"version\": 1") && has(first, "\"domain\": \"example.com\""), "%s", first);
+  free(first);
+  xsr__users_free(u);
+}
+
+Test(users, add_to_several_domains) {
+  /* A new file is version 1; another domain turns it into version 2. */
+  cr_assert_eq(xsr__users_add(path, "alice@a.example", 15, "pw-a", 4, err, sizeof err), 0, "%s",
+               err);
+  char *text = read_text(path, NULL);
+  cr_assert(has(text, "\"version\": 1"), "%s", text);
+  free(text);
+  cr_assert_eq(xsr__users_add(path, "Bob@B.Example", 13, "pw-b", 4, err, sizeof err), 0, "%s", err);
+  text = read_text(path, NULL);
+  cr_assert(has(text, "\"version\": 2") && has(text, "\"b.example\""), "%s", text);
+  free(text);
+  cr_assert_eq(xsr__users_add(path, "carol@a.example", 15, "pw-c", 4, err, sizeof err), 0, "%s",
+               err);
+  /* The same localpart in two domains is two accounts. */
+  cr_assert_eq(xsr__users_add(path, "alice@b.example", 15, "pw-a2", 5, err, sizeof err), 0, "%s",
+               err);
+  cr_assert_eq(count_entries(), 1, "temporary files left behind");
+  xsr__users *u = load_ok(path);
+  const xsr__users *a = xsr__users_host(u, "a.example", 9), *b = xsr__users_host(u, "b.example", 9);
+  cr_assert(a && b);
+  cr_assert_eq(xsr__users_count(a), 2);
+  cr_assert_eq(xsr__users_count(b), 2);
+  expect_keys(&xsr__users_lookup(a, "alice", 5)->cred[XSR__SCRAM_SHA256], XSR__SCRAM_SHA256,
+              "pw-a");
+  expect_keys(&xsr__users_lookup(b, "alice", 5)->cred[XSR__SCRAM_SHA256], XSR__SCRAM_SHA256,
+              "pw-a2");
+  expect_keys(&xsr__users_lookup(b, "bob", 3)->cred[XSR__SCRAM_SHA1], XSR__SCRAM_SHA1, "pw-b");
+  expect_keys(&xsr__users_lookup(a, "carol", 5)->cred[XSR__SCRAM_SHA1], XSR__SCRAM_SHA1, "pw-c");
+  xsr__users_free(u);
+
+  /* Replacing a password in one domain keeps the other domain's account. */
+  cr_assert_eq(xsr__users_add(path, "alice@a.example", 15, "new", 3, err, sizeof err), 0, "%s",
+               err);
+  u = load_ok(path);
+  expect_keys(
+      &xsr__users_lookup(xsr__users_host(u, "a.example", 9), "alice", 5)->cred[XSR__SCRAM_SHA256],
+      XSR__SCRAM_SHA256, "new");
+  expect_keys(
+      &xsr__users_lookup(xsr__users_host(u, "b.example", 9), "alice", 5)->cred[XSR__SCRAM_SHA256],
+      XSR__SCRAM_SHA256, "pw-a2");
+  xsr__users_free(u);
+}
+
+Test(users, check_served) {
+  xsr__users *u = parse_ok(DOC2("", ""));
+  const char *both[] = {"b.example", "a.example", "c.example"};
+  cr_assert_eq(xsr__users_check_served(u, "u.json", both, 3, err, sizeof err), 0, "%s", err);
+  const char *one[] = {"a.example"};
+  cr_assert_eq(xsr__users_check_served(u, "u.json", one, 1, err, sizeof err), -1);
+  cr_assert_str_eq(err, "u.json holds accounts of b.example, which is not a domain served (add it "
+                        "to \"domains\" or --domain, or remove its accounts)");
+  xsr__users_free(u);
+  u = parse_ok(DOC(""));
+  const char *other[] = {"example.org"};
+  cr_assert_eq(xsr__users_check_served(u, "u.json", other, 1, err, sizeof err), -1);
+  cr_assert_str_eq(err, "domain example.org differs from the domain of u.json (example.com)");
+  xsr__users_free(u);
 }

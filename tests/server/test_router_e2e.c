@@ -574,6 +574,168 @@ out:
   return rc;
 }
 
+/* ---- virtual hosts -------------------------------------------------------------- */
+
+/* xc_login with a stream header for `domain` (both headers).  Returns 0, or
+ * -1 at the first step that does not come. */
+static int login_to(xc *c, const char *domain, const char *user, const char *password,
+                    const char *resource) {
+  char hdr[512], auth[1024], bind[512], from[256];
+  xc_stanza *s;
+  snprintf(hdr, sizeof hdr,
+           "<?xml version='1.0'?><stream:stream to='%s' xmlns='jabber:client' "
+           "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>",
+           domain);
+  xc_send(c, hdr);
+  if (!(s = xc_expect(c, "features", T_MS)))
+    return -1;
+  xc_stanza_free(s);
+  xc_plain_auth(auth, sizeof auth, user, password);
+  xc_send(c, auth);
+  if (!(s = xc_expect(c, "success", T_MS)))
+    return -1;
+  xc_stanza_free(s);
+  xc_send(c, hdr);
+  if (!(s = xc_expect(c, "features", T_MS)))
+    return -1;
+  xc_stanza_free(s);
+  snprintf(bind, sizeof bind,
+           "<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+           "<resource>%s</resource></bind></iq>",
+           resource);
+  xc_send(c, bind);
+  if (!(s = xc_expect(c, "iq", T_MS)))
+    return -1;
+  int ok = xc_element_text(s->raw, "jid", c->jid, sizeof c->jid) == 0;
+  xc_stanza_free(s);
+  (void)from;
+  return ok ? 0 : -1;
+}
+
+/* Two domains served by one daemon ("domains" in the config), their
+ * accounts in one users file that --add-user turned into version 2:
+ * logins on each host, a host's accounts refused on the other, host-unknown,
+ * messages and presence across hosts, the server's answers from the host
+ * addressed, a reload adding an account to the second host, a start that
+ * takes the domains from the users file, and one refused because the file
+ * holds a domain not served. */
+static int t_vhosts(void) {
+  int rc = 0;
+  td_daemon d, d2;
+  memset(&d, 0, sizeof d);
+  memset(&d2, 0, sizeof d2);
+  xc a, e, x;
+  memset(&a, 0, sizeof a);
+  memset(&e, 0, sizeof e);
+  memset(&x, 0, sizeof x);
+  a.fd = e.fd = x.fd = -1;
+  xc_stanza *s = NULL;
+  char cfg[700], ufile[700], want[800], out[700];
+  snprintf(cfg, sizeof cfg, "%s/vhosts.json", dir);
+  snprintf(ufile, sizeof ufile, "%s/vhosts-users.json", dir);
+  snprintf(out, sizeof out, "%s/vhosts.out", dir);
+  FILE *f = fopen(cfg, "w");
+  CHECK(f != NULL, "config");
+  fprintf(f, "{\"domains\": [\"localhost\", \"B.example\"], \"auth_failure_delay_ms\": 50,"
+             " \"threads\": 2, \"log_level\": \"debug\"}\n");
+  fclose(f);
+  CHECK(td_add_user(bin, ufile, "alice@localhost", "alice-pw") == 0, "add alice");
+  CHECK(td_add_user(bin, ufile, "erin@B.example", "erin-pw") == 0, "add erin");
+  CHECK(td_file_has(ufile, "\"version\": 2") && td_file_has(ufile, "\"b.example\": {"),
+        "--add-user of a second domain writes version 2");
+  CHECK(add_roster(ufile, "alice", "{\"jid\": \"erin@b.example\"}") == 0 &&
+            add_roster(ufile, "erin", "{\"jid\": \"alice@localhost\"}") == 0,
+        "rosters");
+  const char *args[] = {"--config", cfg, "--users", ufile, "--listen", "127.0.0.1:0", NULL};
+  CHECK(td_start(&d, bin, dir, args) == 0, "start");
+  CHECK(wait_log(&d, "virtual host b.example: 1 account") == 0, "the hosts are logged");
+
+  CHECK(xc_connect(&a, d.port, 0, 0) == 0, "connect");
+  CHECK(xc_connect(&e, d.port, 0, 0) == 0, "connect");
+  CHECK(login_to(&a, "localhost", "alice", "alice-pw", "pc") == 0, "alice on localhost");
+  CHECK(strcmp(a.jid, "alice@localhost/pc") == 0, "bound %s", a.jid);
+  CHECK(login_to(&e, "b.example", "erin", "erin-pw", "tab") == 0, "erin on b.example");
+  CHECK(strcmp(e.jid, "erin@b.example/tab") == 0, "bound %s", e.jid);
+  /* erin is no account of localhost (xc_header says to='localhost') */
+  CHECK(login_refused(d.port, "erin", "erin-pw") == 0, "erin on localhost");
+  CHECK(xc_connect(&x, d.port, 0, 0) == 0, "connect");
+  xc_send(&x, "<?xml version='1.0'?><stream:stream to='c.example' xmlns='jabber:client' "
+              "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>");
+  CHECK(expect_stream_error(&x, "host-unknown") == 0, "a domain not served");
+  xc_free(&x);
+
+  /* presence across hosts (each lists the other), then a chat to the bare JID */
+  xc_send(&e, "<presence/>");
+  s = expect_from(&e, "presence", "erin@b.example/tab", T_MS);
+  CHECK(s != NULL, "erin's own presence");
+  xc_stanza_free(s);
+  xc_send(&a, "<presence><status>here</status></presence>");
+  s = expect_from(&e, "presence", "alice@localhost/pc", T_MS);
+  CHECK(s && strstr(s->raw, "<status>here</status>"), "erin sees alice: %s",
+        s ? s->raw : "nothing");
+  xc_stanza_free(s);
+  s = expect_from(&a, "presence", "erin@b.example/tab", T_MS);
+  CHECK(s != NULL, "alice's initial presence is answered with erin's");
+  xc_stanza_free(s);
+  xc_send(&a, "<message to='erin@B.EXAMPLE' type='chat' id='m1'><body>across</body></message>");
+  s = expect_from(&e, "message", "alice@localhost/pc", T_MS);
+  CHECK(s && strstr(s->raw, "<body>across</body>"), "erin got %s", s ? s->raw : "nothing");
+  xc_stanza_free(s);
+  xc_send(&e, "<iq type='get' id='p1' to='b.example'><ping xmlns='urn:xmpp:ping'/></iq>");
+  s = expect_from(&e, "iq", "b.example", T_MS);
+  CHECK(s && strstr(s->raw, "type='result'") && strstr(s->raw, "id='p1'"), "ping: %s",
+        s ? s->raw : "nothing");
+  xc_stanza_free(s);
+  xc_send(&e, "<message to='bob@nowhere.example' id='m2'><body>x</body></message>");
+  s = xc_expect(&e, "message", T_MS);
+  CHECK(s && strstr(s->raw, "type='error'") && strstr(s->raw, "<service-unavailable"),
+        "no server-to-server: %s", s ? s->raw : "nothing");
+  xc_stanza_free(s);
+  s = NULL;
+
+  /* a reload adds an account to the second host */
+  CHECK(td_add_user(bin, ufile, "frank@b.example", "frank-pw") == 0, "add frank");
+  CHECK(kill(d.pid, SIGHUP) == 0, "SIGHUP");
+  snprintf(want, sizeof want, "SIGHUP: reloaded %s: 3 accounts", ufile);
+  CHECK(wait_log(&d, want) == 0, "reload");
+  CHECK(xc_connect(&x, d.port, 0, 0) == 0, "connect");
+  CHECK(login_to(&x, "b.example", "frank", "frank-pw", "r") == 0, "frank after the reload");
+  xc_free(&x);
+  CHECK(!a.perr && !e.perr, "every byte parsed");
+
+  /* no domains given: the users file's, both */
+  const char *args2[] = {"--users", ufile, "--listen", "127.0.0.1:0", NULL};
+  CHECK(td_start(&d2, bin, dir, args2) == 0, "start without domains");
+  CHECK(xc_connect(&x, d2.port, 0, 0) == 0, "connect");
+  CHECK(login_to(&x, "b.example", "erin", "erin-pw", "r") == 0, "erin on the file's domain");
+  xc_free(&x);
+  /* a users file with accounts of a domain not served is refused */
+  const char *args3[] = {"--users",  ufile,         "--domain", "localhost",
+                         "--listen", "127.0.0.1:0", NULL};
+  CHECK(td_run(bin, args3, NULL, out) == 2 &&
+            td_file_has(out, "holds accounts of b.example, which is not a domain served"),
+        "a domain not served");
+out:
+  xc_stanza_free(s);
+  xc_free(&a);
+  xc_free(&e);
+  xc_free(&x);
+  int st;
+  if (d.pid && (st = td_stop(&d, SIGTERM, 20000)) != 0) {
+    fprintf(stderr, "daemon exit status %d\n", st);
+    rc = -1;
+  }
+  if (d2.pid && (st = td_stop(&d2, SIGTERM, 20000)) != 0) {
+    fprintf(stderr, "second daemon exit status %d\n", st);
+    rc = -1;
+  }
+  if (rc) {
+    td_dump_log(&d);
+    td_dump_log(&d2);
+  }
+  return rc;
+}
+
 /* Over IPv6 when [::1] can be bound. */
 static int t_ipv6(void) {
   if (!have6 || !main_d.port6) {
@@ -977,6 +1139,7 @@ static const test tests[] = {
     {"timeouts", t_timeouts},
     {"limits", t_limits},
     {"sighup", t_sighup},
+    {"vhosts", t_vhosts},
     {"cli", t_cli},
     {"sigterm", t_sigterm},
 };
