@@ -41,6 +41,20 @@ uint64_t xsr_bench_now_ns(void);
  * failed (for example two parsers disagreeing on a stanza count). */
 int xsr_bench_suite_parser(xsr_bench_env *env);
 int xsr_bench_suite_router(xsr_bench_env *env);
+int xsr_bench_suite_e2e(xsr_bench_env *env);
+
+/* The e2e suite's options.  --peer NAME=HOST:PORT[,pid=PID][,domain=D]
+ * [,users=PREFIX][,password=P], in command-line order (i < count); the
+ * worker threads of the xsr-router it starts (--router-threads; 0: one
+ * per online CPU) and of xsr-load (--load-threads; 0: xsr-load's default). */
+size_t xsr_bench_peer_count(const xsr_bench_env *env);
+const char *xsr_bench_peer(const xsr_bench_env *env, size_t i);
+unsigned xsr_bench_router_threads(const xsr_bench_env *env);
+unsigned xsr_bench_load_threads(const xsr_bench_env *env);
+
+/* Checks a --peer argument before anything runs: 0, or -1 with a message
+ * in err[0..errlen). */
+int xsr_bench_e2e_peer_check(const char *spec, char *err, size_t errlen);
 
 /* Runs one parser-suite subject ("xsr", "expat", "libxml2", "pugixml",
  * "memchr", "memcpy") once over corpus `kind` (see corpus.h) fed in

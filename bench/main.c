@@ -46,9 +46,18 @@ struct xsr_bench_env {
   record *recs;
   size_t n, cap;
   int oom;
+  const char **peers; /* --peer arguments, in order */
+  size_t npeers;
+  unsigned router_threads, load_threads;
 };
 
 int xsr_bench_quick(const xsr_bench_env *env) { return env->quick; }
+size_t xsr_bench_peer_count(const xsr_bench_env *env) { return env->npeers; }
+const char *xsr_bench_peer(const xsr_bench_env *env, size_t i) {
+  return i < env->npeers ? env->peers[i] : NULL;
+}
+unsigned xsr_bench_router_threads(const xsr_bench_env *env) { return env->router_threads; }
+unsigned xsr_bench_load_threads(const xsr_bench_env *env) { return env->load_threads; }
 
 void xsr_bench_progress(xsr_bench_env *env, const char *fmt, ...) {
   if (!env->tty)
@@ -168,8 +177,10 @@ static void format_value(char *out, size_t cap, const char *metric, double v, do
   char num[48];
   if (strcmp(metric, "of memcpy") == 0)
     snprintf(num, sizeof num, "%.2f%%", v * 100);
-  else if (strcmp(metric, "x expat") == 0 || strcmp(metric, "ratio") == 0)
+  else if (strcmp(metric, "x expat") == 0 || strstr(metric, "ratio"))
     snprintf(num, sizeof num, "%.2f", v);
+  else if (strlen(metric) > 3 && strcmp(metric + strlen(metric) - 3, " ms") == 0)
+    snprintf(num, sizeof num, "%.3g", v); /* 0.0412 ms, not 0.0 */
   else if (fabs(v) >= 1e9)
     snprintf(num, sizeof num, "%.3gG", v / 1e9);
   else if (fabs(v) >= 1e7)
@@ -286,8 +297,13 @@ static void print_tables(const xsr_bench_env *env) {
       }
       for (size_t i = 0; i < env->n; i++) {
         const record *r = &env->recs[i];
-        if (strcmp(r->suite, suite) == 0 && strcmp(r->subject, single_subjects.v[k]) == 0)
-          strlist_add(&rows, r->scenario);
+        if (strcmp(r->suite, suite) != 0 || strcmp(r->subject, single_subjects.v[k]) != 0)
+          continue;
+        for (size_t m = 0; m < cols.n; m++)
+          if (strcmp(r->metric, cols.v[m]) == 0) {
+            strlist_add(&rows, r->scenario); /* only rows with a figure in this table */
+            break;
+          }
       }
       char title[160];
       snprintf(title, sizeof title, "%s: %s", suite, single_subjects.v[k]);
@@ -379,33 +395,148 @@ static void xml_escaped(FILE *f, const char *s) {
 }
 
 /*
- * Horizontal grouped bars of every "MB/s" record: one group per scenario,
- * one bar per subject, on a log scale (memcpy and a 1-byte-chunk parser
- * differ by four orders of magnitude).  Returns 0, -1 when the file cannot
- * be written (errno), 1 when there is no MB/s record to draw.
+ * One panel of the plot: horizontal grouped bars on a log scale, one group
+ * per scenario, one bar per subject.  A panel has up to three layers, drawn
+ * over each other from the first (widest, palest) to the last: one metric
+ * (MB/s, msg/s) or latency percentiles (p99.9, p99, p50 in one bar).
  */
-static int write_plot(const xsr_bench_env *env, const char *path, const char *cpu) {
-  static const char *const colors[] = {"#d62728", "#1f77b4", "#2ca02c", "#9467bd",
-                                       "#8c564b", "#7f7f7f", "#e377c2", "#bcbd22"};
-  strlist rows = {0}, subjects = {0};
+typedef struct plot_panel {
+  const char *layers[3]; /* metrics, NULL-terminated */
+  const char *title;
+  const char *note;
+} plot_panel;
+
+static const plot_panel panels[] = {
+    {{"MB/s", NULL},
+     "xsr-bench: throughput, MB/s (log scale), median of rounds",
+     "same bytes, same chunks for every incremental parser"},
+    {{"msg/s", NULL},
+     "xsr-bench e2e: delivered messages/s (log scale)",
+     "same generator (xsr-load), same machine, same run; K clients, W in flight"},
+    {{"p99.9 ms", "p99 ms", "p50 ms"},
+     "xsr-bench e2e: latency, ms (log scale)",
+     "each bar: p50 (dark), p99 (medium), p99.9 (pale)"},
+};
+#define NPANELS (sizeof panels / sizeof panels[0])
+
+static const record *plot_find(const xsr_bench_env *env, const char *metric, const char *scenario,
+                               const char *subject) {
+  for (size_t k = 0; k < env->n; k++) {
+    const record *c = &env->recs[k];
+    if (strcmp(c->metric, metric) == 0 && strcmp(c->scenario, scenario) == 0 &&
+        strcmp(c->subject, subject) == 0 && c->value > 0)
+      return c;
+  }
+  return NULL;
+}
+
+typedef struct panel_layout {
+  strlist rows, subjects;
+  double dlo, dhi;
+  int height;
+} panel_layout;
+
+static void panel_measure(const xsr_bench_env *env, const plot_panel *p, panel_layout *l) {
   double lo = 1e300, hi = 0;
+  memset(l, 0, sizeof *l);
   for (size_t i = 0; i < env->n; i++) {
     const record *r = &env->recs[i];
-    if (strcmp(r->metric, "MB/s") != 0 || r->value <= 0)
+    int hit = 0;
+    for (int k = 0; k < 3 && p->layers[k]; k++)
+      hit |= strcmp(r->metric, p->layers[k]) == 0;
+    if (!hit || r->value <= 0)
       continue;
-    strlist_add(&rows, r->scenario);
-    strlist_add(&subjects, r->subject);
+    strlist_add(&l->rows, r->scenario);
+    strlist_add(&l->subjects, r->subject);
     lo = r->value < lo ? r->value : lo;
     hi = r->value > hi ? r->value : hi;
   }
-  if (rows.n == 0)
+  if (l->rows.n == 0)
+    return;
+  l->dlo = floor(log10(lo));
+  l->dhi = ceil(log10(hi));
+  if (l->dhi <= l->dlo)
+    l->dhi = l->dlo + 1;
+  const int top = 70, bar = 9, gap = 14;
+  l->height = top + (int)l->rows.n * ((int)l->subjects.n * bar + gap) + 40;
+}
+
+static void panel_draw(FILE *f, const xsr_bench_env *env, const plot_panel *p,
+                       const panel_layout *l, int y_off, const char *cpu) {
+  static const char *const colors[] = {"#d62728", "#1f77b4", "#2ca02c", "#9467bd",
+                                       "#8c564b", "#7f7f7f", "#e377c2", "#bcbd22"};
+  static const double opacity[3][3] = {{1, 0, 0}, {0.6, 1, 0}, {0.3, 0.6, 1}};
+  const int left = 170, top = 70, bar = 9, gap = 14, plot_w = 640;
+  const int group_h = (int)l->subjects.n * bar + gap, bottom = y_off + l->height;
+  int nlayers = 0;
+  while (nlayers < 3 && p->layers[nlayers])
+    nlayers++;
+  fprintf(f, "<text x='%d' y='%d' font-size='14' font-weight='bold'>%s%s</text>\n", left,
+          y_off + 18, p->title, env->quick ? " (--quick)" : "");
+  fprintf(f, "<text x='%d' y='%d' fill='#555'>", left, y_off + 34);
+  xml_escaped(f, cpu);
+  fprintf(f, "; %s</text>\n", p->note);
+  for (size_t j = 0; j < l->subjects.n; j++) {
+    int x = left + (int)j * 110;
+    fprintf(f, "<rect x='%d' y='%d' width='12' height='12' fill='%s'/>", x, y_off + 44,
+            colors[j % (sizeof colors / sizeof colors[0])]);
+    fprintf(f, "<text x='%d' y='%d'>", x + 16, y_off + 54);
+    xml_escaped(f, l->subjects.v[j]);
+    fprintf(f, "</text>\n");
+  }
+  for (double d = l->dlo; d <= l->dhi; d += 1) {
+    int x = left + (int)((d - l->dlo) / (l->dhi - l->dlo) * plot_w);
+    fprintf(f, "<line x1='%d' y1='%d' x2='%d' y2='%d' stroke='#ddd'/>", x, y_off + top - 4, x,
+            bottom - 30);
+    fprintf(f, "<text x='%d' y='%d' text-anchor='middle' fill='#555'>%g</text>\n", x, bottom - 16,
+            pow(10, d));
+  }
+  for (size_t i = 0; i < l->rows.n; i++) {
+    int y0 = y_off + top + (int)i * group_h;
+    fprintf(f, "<text x='%d' y='%d' text-anchor='end'>", left - 8,
+            y0 + (int)l->subjects.n * bar / 2 + 4);
+    xml_escaped(f, l->rows.v[i]);
+    fprintf(f, "</text>\n");
+    for (size_t j = 0; j < l->subjects.n; j++) {
+      int y = y0 + (int)j * bar;
+      for (int k = 0; k < nlayers; k++) {
+        const record *r = plot_find(env, p->layers[k], l->rows.v[i], l->subjects.v[j]);
+        if (!r)
+          continue;
+        double frac = (log10(r->value) - l->dlo) / (l->dhi - l->dlo);
+        int w = (int)(frac * plot_w);
+        fprintf(f, "<rect x='%d' y='%d' width='%d' height='%d' fill='%s' fill-opacity='%.1f'>",
+                left, y, w > 1 ? w : 1, bar - 1, colors[j % (sizeof colors / sizeof colors[0])],
+                opacity[nlayers - 1][k]);
+        fprintf(f, "<title>");
+        xml_escaped(f, r->subject);
+        fprintf(f, " %s: %s %.4g</title></rect>", l->rows.v[i], r->metric, r->value);
+        if (k == 0)
+          fprintf(f,
+                  r->value >= 1000 ? "<text x='%d' y='%d' font-size='8' fill='#333'>%.0f</text>"
+                                   : "<text x='%d' y='%d' font-size='8' fill='#333'>%.3g</text>",
+                  left + w + 3, y + bar - 2, r->value);
+      }
+      fprintf(f, "\n");
+    }
+  }
+}
+
+/*
+ * The plot: one panel per kind of figure recorded (parser MB/s, e2e msg/s,
+ * e2e latency percentiles), stacked.  Returns 0, -1 when the file cannot be
+ * written (errno), 1 when nothing was recorded that can be drawn.
+ */
+static int write_plot(const xsr_bench_env *env, const char *path, const char *cpu) {
+  panel_layout layout[NPANELS];
+  int height = 0;
+  for (size_t p = 0; p < NPANELS; p++) {
+    panel_measure(env, &panels[p], &layout[p]);
+    height += layout[p].height;
+  }
+  if (height == 0)
     return 1; /* nothing to draw */
-  double dlo = floor(log10(lo)), dhi = ceil(log10(hi));
-  if (dhi <= dlo)
-    dhi = dlo + 1;
-  const int left = 170, right = 90, top = 70, bar = 9, gap = 14;
-  const int plot_w = 640, group_h = (int)subjects.n * bar + gap;
-  const int height = top + (int)rows.n * group_h + 40, width = left + plot_w + right;
+  const int width = 170 + 640 + 90;
   FILE *f = fopen(path, "w");
   if (!f)
     return -1;
@@ -414,53 +545,12 @@ static int write_plot(const xsr_bench_env *env, const char *path, const char *cp
           "font-family='sans-serif' font-size='11'>\n<rect width='100%%' height='100%%' "
           "fill='white'/>\n",
           width, height);
-  fprintf(f,
-          "<text x='%d' y='18' font-size='14' font-weight='bold'>xsr-bench: throughput, "
-          "MB/s (log scale), median of rounds%s</text>\n",
-          left, env->quick ? " (--quick)" : "");
-  fprintf(f, "<text x='%d' y='34' fill='#555'>", left);
-  xml_escaped(f, cpu);
-  fprintf(f, "; same bytes, same chunks for every incremental parser</text>\n");
-  for (size_t j = 0; j < subjects.n; j++) {
-    int x = left + (int)j * 95;
-    fprintf(f, "<rect x='%d' y='44' width='12' height='12' fill='%s'/>", x,
-            colors[j % (sizeof colors / sizeof colors[0])]);
-    fprintf(f, "<text x='%d' y='54'>", x + 16);
-    xml_escaped(f, subjects.v[j]);
-    fprintf(f, "</text>\n");
-  }
-  for (double d = dlo; d <= dhi; d += 1) {
-    int x = left + (int)((d - dlo) / (dhi - dlo) * plot_w);
-    fprintf(f, "<line x1='%d' y1='%d' x2='%d' y2='%d' stroke='#ddd'/>", x, top - 4, x, height - 30);
-    fprintf(f, "<text x='%d' y='%d' text-anchor='middle' fill='#555'>%g</text>\n", x, height - 16,
-            pow(10, d));
-  }
-  for (size_t i = 0; i < rows.n; i++) {
-    int y0 = top + (int)i * group_h;
-    fprintf(f, "<text x='%d' y='%d' text-anchor='end'>", left - 8,
-            y0 + (int)subjects.n * bar / 2 + 4);
-    xml_escaped(f, rows.v[i]);
-    fprintf(f, "</text>\n");
-    for (size_t j = 0; j < subjects.n; j++) {
-      const record *r = NULL;
-      for (size_t k = 0; k < env->n && !r; k++) {
-        const record *c = &env->recs[k];
-        if (strcmp(c->metric, "MB/s") == 0 && strcmp(c->scenario, rows.v[i]) == 0 &&
-            strcmp(c->subject, subjects.v[j]) == 0 && c->value > 0)
-          r = c;
-      }
-      if (!r)
-        continue;
-      double frac = (log10(r->value) - dlo) / (dhi - dlo);
-      int w = (int)(frac * plot_w);
-      int y = y0 + (int)j * bar;
-      fprintf(f, "<rect x='%d' y='%d' width='%d' height='%d' fill='%s'><title>", left, y,
-              w > 1 ? w : 1, bar - 1, colors[j % (sizeof colors / sizeof colors[0])]);
-      xml_escaped(f, r->subject);
-      fprintf(f, " %s: %.1f MB/s</title></rect>", rows.v[i], r->value);
-      fprintf(f, "<text x='%d' y='%d' font-size='8' fill='#333'>%.0f</text>\n", left + w + 3,
-              y + bar - 2, r->value);
-    }
+  int y = 0;
+  for (size_t p = 0; p < NPANELS; p++) {
+    if (layout[p].height == 0)
+      continue;
+    panel_draw(f, env, &panels[p], &layout[p], y, cpu);
+    y += layout[p].height;
   }
   fprintf(f, "</svg>\n");
   return fclose(f) == 0 ? 0 : -1;
@@ -470,6 +560,8 @@ static int write_plot(const xsr_bench_env *env, const char *path, const char *cp
 
 static const char usage[] =
     "usage: xsr-bench [--quick] [--json FILE] [--plot FILE.svg] [SUITE ...]\n"
+    "                 [--peer NAME=HOST:PORT[,...]]... [--router-threads N]\n"
+    "                 [--load-threads N]\n"
     "       xsr-bench [--quick] --once SUBJECT --corpus NAME [--chunk N|stanza]\n"
     "       xsr-bench [--quick] --dump-corpus NAME\n"
     "\n"
@@ -484,11 +576,16 @@ static const char usage[] =
     "           stanza when it has it), chunks of 1460, 16384 and 65536 bytes,\n"
     "           and 1 byte on a smaller slice\n"
     "  router   the routing core (when built with XSR_BUILD_ROUTER)\n"
+    "  e2e      xsr-router and any --peer servers measured by xsr-load (both\n"
+    "           found beside xsr-bench): delivered msg/s, latency, CPU, idle\n"
+    "           memory; K = 2..1000 clients, W = 1 and 64 in flight, open loop\n"
+    "           at half the closed-loop rate, ping; minutes (--quick: ~30 s)\n"
     "\n"
     "options:\n"
     "  --quick             small corpora, few rounds: seconds, for tests\n"
     "  --json FILE         write every figure, with the machine, as JSON\n"
-    "  --plot FILE.svg     draw MB/s per subject and scenario\n"
+    "  --plot FILE.svg     draw MB/s (parser), msg/s and latency percentiles\n"
+    "                      (e2e) per subject and scenario\n"
     "  --once SUBJECT      parse one corpus once with one subject (xsr, expat,\n"
     "                      libxml2, pugixml, memchr, memcpy) and print counts;\n"
     "                      for valgrind/callgrind (see scripts/bench-callgrind.sh)\n"
@@ -497,6 +594,13 @@ static const char usage[] =
     "  --chunk N|stanza    chunk size for --once (default 65536), or one read\n"
     "                      per stanza\n"
     "  --dump-corpus NAME  write a corpus to stdout\n"
+    "  --peer NAME=HOST:PORT[,pid=PID][,domain=D][,users=PREFIX][,password=P]\n"
+    "                      e2e: measure this server too (repeatable; accounts\n"
+    "                      PREFIX1..PREFIXn@D, default load1.. @xsr.test with\n"
+    "                      password secret; pid= adds its CPU and idle RSS;\n"
+    "                      see scripts/e2e-peers.sh)\n"
+    "  --router-threads N  e2e: xsr-router worker threads (default: online CPUs)\n"
+    "  --load-threads N    e2e: xsr-load threads (default: xsr-load's)\n"
     "  -h, --help          this text\n"
     "\n"
     "exit status: 0 success, 1 a run failed (e.g. parsers disagree), 2 usage\n";
@@ -526,6 +630,7 @@ typedef struct suite {
 static const suite suites[] = {
     {"parser", xsr_bench_suite_parser},
     {"router", xsr_bench_suite_router},
+    {"e2e", xsr_bench_suite_e2e},
 };
 #define NSUITES (sizeof suites / sizeof suites[0])
 
@@ -552,6 +657,9 @@ int main(int argc, char **argv) {
   size_t chunk = 65536;
   int chunk_given = 0;
   int selected[NSUITES] = {0}, any = 0;
+  enum { peer_cap = 8 };
+  const char *peers[peer_cap];
+  int e2e_opts = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -579,6 +687,26 @@ int main(int argc, char **argv) {
         chunk = 0;
       else if (parse_size(v, &chunk) != 0)
         return usage_error("--chunk wants a positive number or 'stanza', not", v);
+    } else if (strcmp(a, "--peer") == 0) {
+      char err[512];
+      if (i + 1 >= argc)
+        return usage_error("missing argument for", a);
+      if (xsr_bench_e2e_peer_check(argv[i + 1], err, sizeof err) != 0) {
+        fprintf(stderr, "xsr-bench: %s\n%s", err, usage);
+        return 2;
+      }
+      if (env.npeers == peer_cap)
+        return usage_error("too many --peer options (at most 8)", NULL);
+      env.peers = peers;
+      peers[env.npeers++] = argv[++i];
+    } else if (strcmp(a, "--router-threads") == 0 || strcmp(a, "--load-threads") == 0) {
+      size_t v;
+      if (i + 1 >= argc)
+        return usage_error("missing argument for", a);
+      if (parse_size(argv[++i], &v) != 0 || v > 1024)
+        return usage_error("a thread count is 1..1024, not", argv[i]);
+      *(a[2] == 'r' ? &env.router_threads : &env.load_threads) = (unsigned)v;
+      e2e_opts = 1;
     } else if (a[0] == '-') {
       return usage_error("unknown option", a);
     } else {
@@ -594,6 +722,13 @@ int main(int argc, char **argv) {
   }
 
   /* Options that the chosen mode would ignore are mistakes: say so. */
+  if (env.npeers || e2e_opts) {
+    size_t k = 0;
+    while (k < NSUITES && strcmp(suites[k].name, "e2e") != 0)
+      k++;
+    if (dump || once || corpus || (any && !selected[k]))
+      return usage_error("--peer, --router-threads and --load-threads go with the e2e suite", NULL);
+  }
   if ((dump || once || corpus) && (json || plot || any))
     return usage_error("--json, --plot and suites go with a suite run, not with",
                        dump ? "--dump-corpus" : "--once");
@@ -676,7 +811,10 @@ int main(int argc, char **argv) {
       fprintf(stderr, "xsr-bench: cannot write %s: %s\n", plot, strerror(errno));
       failed = 1;
     } else if (pr > 0) {
-      fprintf(stderr, "xsr-bench: nothing to plot in %s: the suites run recorded no MB/s\n", plot);
+      fprintf(
+          stderr,
+          "xsr-bench: nothing to plot in %s: the suites run recorded no MB/s, msg/s or latency\n",
+          plot);
       remove(plot);
       failed = 1;
     }

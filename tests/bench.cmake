@@ -22,3 +22,5 @@ if(TARGET xsr-bench)
         $<TARGET_FILE:xsr-expat-count>)
   endif()
 endif()
+# xsr-bench --quick e2e (xsr-router and xsr-load through the suite).
+include(${CMAKE_CURRENT_LIST_DIR}/bench_e2e.cmake)
