@@ -110,6 +110,11 @@ typedef struct fuzz_run_opts {
    * there, so every hand-over of the pool's sets happens mid-stream. */
   void (*between)(void *user);
   void *between_user;
+  /* The parser builds every stanza's index during the scan (the reference:
+   * xsr__parser_eager_index) instead of on demand, the default; the index
+   * is logged either way, so comparing the logs of an eager run and a lazy
+   * one compares the two indexes. */
+  int eager_index;
 } fuzz_run_opts;
 
 /* The outcome of one or more runs, plus the event log compared across

@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   xsr_parser_config cfg;
   fuzz_config(&cfg, a, b);
 
-  fuzz_run_opts whole = {.way = FUZZ_FEED_WHOLE};
+  fuzz_run_opts whole = {.way = FUZZ_FEED_WHOLE, .eager_index = 1}; /* the reference index */
   fuzz_result ref = {0}, got = {0};
   fuzz_parse(&cfg, &whole, in.data, in.size, &ref);
   if (mode & 128) {

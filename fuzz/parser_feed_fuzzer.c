@@ -91,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_config(&cfg, a, b);
   int pooled = (a & 0x80) ? (a & 0x40) != 0 : !(a & 0x40) && (b & 1);
 
-  fuzz_run_opts whole = {.way = FUZZ_FEED_WHOLE};
+  fuzz_run_opts whole = {.way = FUZZ_FEED_WHOLE, .eager_index = 1}; /* the reference index */
   fuzz_result ref = {0}, got = {0};
   fuzz_parse(&cfg, &whole, in.data, in.size, &ref);
 

@@ -39,6 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_run_opts whole = opts;
   whole.way = FUZZ_FEED_WHOLE;
   whole.retry_every = 0;
+  whole.eager_index = 1; /* the reference index */
   fuzz_result ref = {0}, got = {0}, again = {0};
   fuzz_parse(&cfg, &whole, in.data, in.size, &ref);
 

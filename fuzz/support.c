@@ -10,6 +10,10 @@
  *   - the node and attribute index is a well-formed pre-order tree whose
  *     elements start with '<' and end with '>', nested inside their parents,
  *     with attributes unique by expanded name;
+ *   - a view carries no index unless opts.eager_index (the scan builds it),
+ *     and the one built on demand is built once; both are logged, so a
+ *     reference run with eager_index compared with a run without compares
+ *     the on-demand index with the eager one on every input;
  *   - decoding every text node and attribute value succeeds, never grows,
  *     is the identity on values without XSR_F_ESCAPED, and reports the exact
  *     length needed when the buffer is one byte short;
@@ -30,6 +34,8 @@
 #include "fuzz.h"
 
 #include <stdarg.h>
+
+#include "../parser/internal.h" /* xsr__parser_eager_index */
 #include <string.h>
 
 void fuzz_fail(const char *file, int line, const char *cond, const char *fmt, ...) {
@@ -543,6 +549,29 @@ static int on_open(void *user, const xsr_stream_header *h) {
 static int on_stanza(void *user, const xsr_stanza *st) {
   fuzz_session *s = user;
   enter_callback(s, "stanza");
+  /* The index: carried by the view when the scan built it (eager), else
+   * built on demand, once: a second ask gives the same arrays. */
+  xsr_stanza v = *st;
+  if (s->opts->eager_index) {
+    FUZZ_CHECK(st->nodes != NULL && st->index_parser_ == NULL, "eager view without its index");
+  } else {
+    FUZZ_CHECK(st->nodes == NULL && st->node_count == 0 && st->attrs == NULL && st->attr_count == 0,
+               "lazy view carries an index");
+    size_t n1 = 0, n2 = 0;
+    const xsr_node *a1 = xsr_stanza_nodes(st, &n1);
+    if (a1 == NULL) { /* an injected allocation failure: the logs are not comparable */
+      FUZZ_CHECK(n1 == 0, "no index, but %zu nodes", n1);
+      s->res->enomem = 1;
+      s->in_callback = 0;
+      return 0;
+    }
+    xsr_err r = xsr_stanza_index(&v); /* built already: cannot fail */
+    FUZZ_CHECK(r == XSR_OK, "xsr_stanza_index: %s", xsr_err_name(r));
+    const xsr_node *a2 = xsr_stanza_nodes(st, &n2);
+    FUZZ_CHECK(a1 == v.nodes && a2 == v.nodes && n1 == v.node_count && n2 == n1,
+               "the index was built twice or moved");
+  }
+  st = &v;
   size_t mark = s->res->log.len; /* where this event's record starts */
   FUZZ_CHECK(s->state == 1, "stanza in state %d", s->state);
   FUZZ_CHECK(st->offset >= s->last_end, "stanza at %llu overlaps the previous event",
@@ -738,6 +767,7 @@ void fuzz_session_run(fuzz_session *s, const fuzz_run_opts *opts, const uint8_t 
   s->input = data;
   s->base = s->fed = xsr_parser_bytes(p);
   fuzz_chunks chunks = opts->chunks;
+  xsr__parser_eager_index(p, opts->eager_index);
   xsr_err r = xsr_parser_error(p, NULL);
   size_t pos = 0, cut = 0;
 

@@ -148,6 +148,9 @@ typedef struct check {
 } check;
 
 static int on_stanza(void *user, const xsr_stanza *st) {
+  xsr_stanza indexed_ = *st; /* the index is built on demand */
+  if (xsr_stanza_index(&indexed_) == XSR_OK)
+    st = &indexed_;
   check *c = user;
   size_t first = c->next;
   for (size_t i = 0; i < st->node_count; i++) {

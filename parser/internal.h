@@ -137,6 +137,20 @@ const char *xsr__scan_content_sse2(const char *s, const char *e, unsigned *escap
 const char *xsr__scan_content_avx2(const char *s, const char *e, unsigned *escaped);
 #endif
 
+/* ---- parser.c: the index on demand --------------------------------------- */
+
+/* Builds (once per stanza) the index of the stanza view `st` that parser p
+ * is reporting to on_stanza, in p's scratch, and points the four outputs at
+ * it.  XSR_EINVAL when st is not that view or the callback has returned,
+ * XSR_ENOMEM when the arrays could not grow (outputs NULL and 0). */
+xsr_err xsr__parser_index(struct xsr_parser *p, const xsr_stanza *st, const xsr_node **nodes,
+                          size_t *node_count, const xsr_attr **attrs, size_t *attr_count);
+
+/* For the tests and the fuzzers: with `on`, the scan builds every stanza's
+ * index as it goes and the views carry it (the reference the on-demand
+ * index is compared with); off, the default, it is built on demand. */
+void xsr__parser_eager_index(struct xsr_parser *p, int on);
+
 /* ---- stanza.c ----------------------------------------------------------- */
 
 /* Decodes a reference starting at s ('&') within [s, e) that the parser

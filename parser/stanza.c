@@ -26,8 +26,51 @@ static int span_eq(const char *p, size_t n, const char *z) {
   return n == zl && memcmp(p, z, n) == 0;
 }
 
+/* The view with its index: st itself when it carries one, else a copy
+ * pointing at the index the parser builds on demand (empty when that
+ * failed: *err says why). */
+static const xsr_stanza *indexed(const xsr_stanza *st, xsr_stanza *tmp, xsr_err *err) {
+  *err = XSR_OK;
+  if (st->nodes || !st->index_parser_)
+    return st;
+  *tmp = *st;
+  *err = xsr__parser_index(st->index_parser_, st, &tmp->nodes, &tmp->node_count, &tmp->attrs,
+                           &tmp->attr_count);
+  return tmp;
+}
+
+xsr_err xsr_stanza_index(xsr_stanza *st) {
+  if (st->nodes || !st->index_parser_)
+    return XSR_OK;
+  xsr_stanza v = *st;
+  xsr_err err = xsr__parser_index(st->index_parser_, &v, &st->nodes, &st->node_count, &st->attrs,
+                                  &st->attr_count);
+  if (err == XSR_OK)
+    st->index_parser_ = NULL; /* the view carries it now */
+  return err;
+}
+
+const xsr_node *xsr_stanza_nodes(const xsr_stanza *st, size_t *count) {
+  xsr_stanza tmp;
+  xsr_err err;
+  st = indexed(st, &tmp, &err);
+  *count = st->node_count;
+  return st->nodes;
+}
+
+const xsr_attr *xsr_stanza_attrs(const xsr_stanza *st, size_t *count) {
+  xsr_stanza tmp;
+  xsr_err err;
+  st = indexed(st, &tmp, &err);
+  *count = st->attr_count;
+  return st->attrs;
+}
+
 const xsr_attr *xsr_stanza_find_attr(const xsr_stanza *st, size_t el, uint32_t ns,
                                      const char *name) {
+  xsr_stanza tmp;
+  xsr_err err;
+  st = indexed(st, &tmp, &err);
   if (el >= st->node_count || st->nodes[el].kind != XSR_NODE_ELEMENT)
     return NULL;
   const xsr_node *n = &st->nodes[el];
@@ -43,6 +86,9 @@ const xsr_attr *xsr_stanza_find_attr(const xsr_stanza *st, size_t el, uint32_t n
 }
 
 size_t xsr_stanza_find_child(const xsr_stanza *st, size_t el, uint32_t ns, const char *name) {
+  xsr_stanza tmp;
+  xsr_err err;
+  st = indexed(st, &tmp, &err);
   if (el >= st->node_count || el + 1 >= st->node_count || st->nodes[el].kind != XSR_NODE_ELEMENT)
     return 0;
   unsigned child_depth = st->nodes[el].depth + 1u;
@@ -192,6 +238,11 @@ xsr_err xsr_decode_attr(xsr_span raw, char *out, size_t cap, size_t *out_len) {
 
 xsr_err xsr_stanza_text(const xsr_stanza *st, size_t el, char *out, size_t cap, size_t *out_len) {
   *out_len = 0;
+  xsr_stanza tmp;
+  xsr_err err;
+  st = indexed(st, &tmp, &err);
+  if (err)
+    return err;
   if (el >= st->node_count || st->nodes[el].kind != XSR_NODE_ELEMENT)
     return XSR_EINVAL;
   unsigned child_depth = st->nodes[el].depth + 1u;

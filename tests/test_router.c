@@ -169,6 +169,9 @@ typedef struct reparsed {
 } reparsed;
 
 static int reparse_on_stanza(void *user, const xsr_stanza *st) {
+  xsr_stanza indexed_ = *st; /* the index is built on demand */
+  if (xsr_stanza_index(&indexed_) == XSR_OK)
+    st = &indexed_;
   reparsed *rp = user;
   rp->stanzas++;
   const xsr_node *el = &st->nodes[0];

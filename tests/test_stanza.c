@@ -89,6 +89,9 @@ typedef struct seen {
 } seen;
 
 static int on_stanza(void *user, const xsr_stanza *st) {
+  xsr_stanza indexed_ = *st; /* the index is built on demand */
+  if (xsr_stanza_index(&indexed_) == XSR_OK)
+    st = &indexed_;
   seen *s = user;
   s->count++;
   xt_canon_stanza(s->p, st, &s->canon, &s->problems);
@@ -224,6 +227,64 @@ Test(view, text_cdata_and_elements) {
 }
 
 /* ---- namespace ids ------------------------------------------------------- */
+
+/* The index is built on demand: the view the callback gets carries none,
+ * the lookups build it (once), xsr_stanza_index() fills a copy of the view,
+ * and once the callback has returned nothing can be built. */
+typedef struct lazy_seen {
+  xsr_parser *p;
+  int calls, carried;
+  size_t body, n_first, n_again;
+  const xsr_node *first, *again;
+  xsr_err index_err;
+  int prefixed_attr_found;
+  xsr_stanza saved;
+} lazy_seen;
+
+static int lazy_on_stanza(void *user, const xsr_stanza *st) {
+  lazy_seen *s = user;
+  s->calls++;
+  s->carried = st->nodes != NULL || st->node_count != 0 || st->attrs != NULL || st->attr_count;
+  s->body = xsr_stanza_find_child(st, 0, XSR_NS_CLIENT, "body");
+  s->first = xsr_stanza_nodes(st, &s->n_first);
+  xsr_stanza v = *st;
+  s->index_err = xsr_stanza_index(&v);
+  s->again = v.nodes;
+  s->n_again = v.node_count;
+  uint32_t nsx = xsr_parser_ns_find(s->p, "urn:x", 5);
+  size_t y = xsr_stanza_find_child(&v, 0, nsx, "y");
+  s->prefixed_attr_found = y == 3 && xsr_stanza_find_attr(&v, y, nsx, "a") != NULL &&
+                           xsr_stanza_find_attr(st, y, XSR_NS_NONE, "a") == NULL;
+  s->saved = *st;
+  return 0;
+}
+
+Test(view, index_on_demand) {
+  static const xsr_parser_callbacks cb = {NULL, lazy_on_stanza, NULL};
+  static const char in[] = "<stream:stream xmlns='jabber:client' "
+                           "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+                           "<message to='a@b'><body>hi &amp; bye</body>"
+                           "<x:y xmlns:x='urn:x' x:a='1'/></message>";
+  lazy_seen s = {0};
+  s.p = xsr_parser_new(NULL, &cb, &s, NULL);
+  cr_assert_not_null(s.p);
+  cr_assert_eq(xsr_parser_feed(s.p, in, sizeof in - 1), XSR_OK);
+  cr_assert_eq(s.calls, 1);
+  cr_expect(!s.carried, "the view passed to on_stanza carries an index");
+  cr_expect_eq(s.body, 1);
+  cr_expect_eq(s.n_first, 4, "message, body, its text, x:y: %zu nodes", s.n_first);
+  cr_expect_eq(s.index_err, XSR_OK);
+  cr_expect(s.first != NULL && s.first == s.again && s.n_again == s.n_first,
+            "the index was built twice");
+  cr_expect(s.prefixed_attr_found, "x:a not found in urn:x on x:y");
+  /* After the callback the view is gone: nothing is built from it. */
+  size_t n = 7;
+  cr_expect_eq(xsr_stanza_index(&s.saved), XSR_EINVAL);
+  cr_expect_null(xsr_stanza_nodes(&s.saved, &n));
+  cr_expect_eq(n, 0);
+  cr_expect_eq(xsr_stanza_find_child(&s.saved, 0, XSR_NS_CLIENT, "body"), 0);
+  xsr_parser_free(s.p);
+}
 
 Test(ns, wellknown) {
 #define CHECK_NS(name, uri) cr_expect_str_eq(xsr_ns_wellknown_uri(XSR_NS_##name), uri, #name);

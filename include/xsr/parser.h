@@ -23,6 +23,9 @@
  *     moved to the front of the buffer when the buffer needs room.
  * Both are linear: bytes already scanned are never scanned again, so a
  * stanza fed one byte at a time costs the same per byte as one fed whole.
+ * (A caller that asks for a stanza's index, see stanza.h THE INDEX, ON
+ * DEMAND, has that stanza's bytes scanned once more to build it; routing
+ * needs no index.)
  *
  * What is checked: XML 1.0 well-formedness (names, including non-ASCII ones,
  * attributes unique, references, character ranges, ']]>' in text), UTF-8

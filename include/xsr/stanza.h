@@ -4,17 +4,35 @@
  *
  * The parser reports each top-level element of the stream (a "stanza":
  * <message/>, <presence/>, <iq/>, and also <stream:features/>, SASL and
- * stream-management elements) as an `xsr_stanza`: the raw bytes as received
- * plus an index, built during the scan, of every element, attribute and text
- * run inside it.  Nothing is copied or decoded: positions in the index are
- * byte offsets relative to `raw.ptr`, and text or attribute values that
- * contain references are decoded only when asked, into caller memory.
+ * stream-management elements) as an `xsr_stanza`: the raw bytes as received,
+ * what routing needs (name, namespace, the to/from/id/type/xml:lang spans
+ * and the forwarding context), all computed during the scan, and an index
+ * of every element, attribute and text run inside it, built on demand.
+ * Nothing is copied or decoded: positions in the index are byte offsets
+ * relative to `raw.ptr`, and text or attribute values that contain
+ * references are decoded only when asked, into caller memory.
+ *
+ * THE INDEX, ON DEMAND.  Routing needs no index, so the parser does not
+ * build one while scanning: a view passed to on_stanza has nodes NULL and
+ * node_count 0.  The first call of xsr_stanza_index(), xsr_stanza_nodes(),
+ * xsr_stanza_attrs(), xsr_stanza_find_child(), xsr_stanza_find_attr() or
+ * xsr_stanza_text() on it builds the index from the stanza's bytes, which
+ * the scan has already checked (every check is made during the scan, index
+ * or not): that scans the stanza's bytes once more, in the parser's
+ * scratch memory (nothing is allocated once it has grown to the largest
+ * stanza).  Later calls for the same stanza reuse it.  The parser's promise
+ * never to rescan is about feeding; building an index is this one rescan,
+ * paid only by callers who ask.  The stream header's view (in
+ * xsr_stream_header) carries its one-node index.
  *
  * Lifetime: every pointer in a view (raw.ptr, the index arrays, the routing
  * spans, the forwarding context) is valid only until the callback that
- * received the view returns.
- * Copy `raw` if the stanza must outlive the callback; the index can be
- * recomputed from the copy by parsing it again.
+ * received the view returns, and the index can be built only until then:
+ * afterwards, while the parser lives, the calls above find nothing and
+ * xsr_stanza_index() fails with XSR_EINVAL (a view reported by a parser
+ * that has been freed must not be used at all).  Copy `raw` if the stanza
+ * must outlive the callback; the index can be recomputed from the copy by
+ * parsing it again.
  *
  * Namespaces are interned: each element and attribute carries a namespace
  * id.  Ids below XSR_NS_FIRST_DYNAMIC are the constants listed here and mean
@@ -170,6 +188,9 @@ typedef struct xsr_stanza {
    * XSR_F_ESCAPED); decode it with xsr_decode_attr() before use. */
   xsr_span to, from, id, type, lang;
   unsigned escaped;
+  /* The index: NULL and 0 in views the parser reports until
+   * xsr_stanza_index() fills them (see THE INDEX, ON DEMAND); the other
+   * accessors read it whether or not the view carries it. */
   const xsr_node *nodes; /* nodes[0] is this element */
   size_t node_count;
   const xsr_attr *attrs;
@@ -190,7 +211,25 @@ typedef struct xsr_stanza {
   xsr_span stream_lang;
   unsigned tag_attrs;
   unsigned tag_decls;
+  /* Private: the parser that builds the index on demand (NULL when the
+   * view carries its index, or in a view made by hand with one). */
+  struct xsr_parser *index_parser_;
 } xsr_stanza;
+
+/* Makes `st` carry its index: when st->nodes is NULL, builds the index
+ * (see THE INDEX, ON DEMAND) and sets nodes, node_count, attrs and
+ * attr_count; a view that already has it is left as it is.  For code that
+ * walks the arrays itself: copy the view the callback got
+ * (`xsr_stanza v = *st;`) and call this on the copy.  Returns XSR_OK;
+ * XSR_ENOMEM when the index could not grow (the fields stay NULL and 0);
+ * XSR_EINVAL after the callback has returned. */
+xsr_err xsr_stanza_index(xsr_stanza *st);
+
+/* The index of `st`, built if needed as xsr_stanza_index() does, without
+ * changing the view: the nodes (count in *count) or the attributes.  NULL
+ * (and 0) when building failed. */
+const xsr_node *xsr_stanza_nodes(const xsr_stanza *st, size_t *count);
+const xsr_attr *xsr_stanza_attrs(const xsr_stanza *st, size_t *count);
 
 /* Span helpers: positions in the index turned into spans. */
 static inline xsr_span xsr_stanza_node_raw(const xsr_stanza *st, const xsr_node *n) {
@@ -215,7 +254,8 @@ static inline xsr_span xsr_stanza_attr_raw(const xsr_stanza *st, const xsr_attr 
 }
 
 /* Finds the attribute (ns, local name) of element node `el` (an index into
- * st->nodes).  Returns NULL when absent.  `name` is NUL-terminated. */
+ * the nodes, see xsr_stanza_nodes(); 0 is the stanza element; the index is
+ * built if needed).  Returns NULL when absent.  `name` is NUL-terminated. */
 const xsr_attr *xsr_stanza_find_attr(const xsr_stanza *st, size_t el, uint32_t ns,
                                      const char *name);
 
@@ -245,7 +285,8 @@ xsr_err xsr_decode_attr(xsr_span raw, char *out, size_t cap, size_t *out_len);
 
 /* The text content of element node `el`: the decoded concatenation of its
  * direct text and CDATA children (child elements skipped), e.g. the body of
- * <body>. */
+ * <body>.  Builds the index if needed (XSR_ENOMEM, XSR_EINVAL as
+ * xsr_stanza_index()); XSR_EINVAL when `el` is not an element node. */
 xsr_err xsr_stanza_text(const xsr_stanza *st, size_t el, char *out, size_t cap, size_t *out_len);
 
 #ifdef __cplusplus

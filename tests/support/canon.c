@@ -538,6 +538,9 @@ static void check_route(const xsr_stanza *st, xsr_span v, uint32_t ns, const cha
 }
 
 void xt_canon_stanza(const xsr_parser *p, const xsr_stanza *st, tbuf *out, tbuf *problems) {
+  xsr_stanza indexed_ = *st; /* the index is built on demand */
+  if (xsr_stanza_index(&indexed_) == XSR_OK)
+    st = &indexed_;
   if (!st->nodes || st->node_count == 0) {
     tbuf_puts(problems, "stanza view has no nodes\n");
     tbuf_puts(out, "?");

@@ -359,6 +359,9 @@ static int span_is(xsr_span s, const char *lit) {
 
 void fc_canon_view(const xsr_parser *p, const xsr_stanza *st, fc_buf *canon, fc_top *top,
                    fc_buf *problems) {
+  xsr_stanza indexed_ = *st; /* the index is built on demand */
+  if (xsr_stanza_index(&indexed_) == XSR_OK)
+    st = &indexed_;
   fc_top_clear(top);
   if (!st->nodes || st->node_count == 0 || st->nodes[0].kind != XSR_NODE_ELEMENT) {
     fc_puts(problems, "view without a stanza element\n");

@@ -217,7 +217,7 @@ static const char *node_text(const xsr_stanza *st, size_t el, char *out, size_t 
 /* The local name of the first child element of node el, NUL-terminated. */
 static const char *first_child_name(const xsr_stanza *st, size_t el, char *out, size_t cap) {
   size_t ch = 0, cnt = 0;
-  const xsr_node *nodes = (cnt = st->node_count, st->nodes);
+  const xsr_node *nodes = xsr_stanza_nodes(st, &cnt);
   out[0] = 0;
   for (size_t i = el + 1; i < cnt && nodes[i].depth > nodes[el].depth; i++) {
     if (nodes[i].kind == XSR_NODE_ELEMENT && nodes[i].depth == nodes[el].depth + 1) {
@@ -458,7 +458,7 @@ static int on_stanza(void *user, const xsr_stanza *st) {
     unsigned offered = 0;
     if (ms) {
       size_t cnt = 0;
-      const xsr_node *nodes = (cnt = st->node_count, st->nodes);
+      const xsr_node *nodes = xsr_stanza_nodes(st, &cnt);
       for (size_t i = ms + 1; i < cnt && nodes[i].depth > nodes[ms].depth; i++) {
         if (nodes[i].kind != XSR_NODE_ELEMENT ||
             !span_is(xsr_stanza_node_name(st, &nodes[i]), "mechanism"))
