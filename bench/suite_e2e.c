@@ -13,7 +13,8 @@
  *   closed      K = 2, 50, 200, 1000 x W = 1, 64 (--quick: K = 2, 50), ring
  *   ping        K=2, iq ping round trips, one in flight: unloaded latency
  *   open        K=200 (--quick: 50) at half of that server's own W=64
- *               rate: latency from each message's scheduled send time
+ *               rate: latency from each message's scheduled send time;
+ *               and (full run) at 5k, 20k and 100k msg/s for every server
  *
  * Scenarios run in that order, each against every server before the next
  * (so slow drift of the machine hits all servers alike).  The server's CPU
@@ -692,6 +693,14 @@ int xsr_bench_suite_e2e(xsr_bench_env *env) {
   size_t open_at = nspecs;
   specs[nspecs] = (run_spec){RUN_OPEN, open_k, 0, 0, ""};
   snprintf(specs[nspecs++].scenario, sizeof specs[0].scenario, "K=%u open 50%%", open_k);
+  /* The same fixed rates for every server (the full run only): where each
+   * one keeps its latency, whatever its closed-loop maximum. */
+  static const double fixed_rates[] = {5000, 20000, 100000};
+  for (size_t i = 0; !c.quick && i < sizeof fixed_rates / sizeof fixed_rates[0]; i++) {
+    run_spec *r = &specs[nspecs++];
+    *r = (run_spec){RUN_OPEN, open_k, 0, fixed_rates[i], ""};
+    snprintf(r->scenario, sizeof r->scenario, "K=%u open %.0fk/s", open_k, fixed_rates[i] / 1000);
+  }
 
   const char *base = getenv("TMPDIR");
   int dl = snprintf(c.dir, sizeof c.dir, "%s/xsr-bench-e2e-XXXXXX", base && *base ? base : "/tmp");
@@ -729,7 +738,7 @@ int xsr_bench_suite_e2e(xsr_bench_env *env) {
       run_spec rs = specs[i];
       if (rs.kind == RUN_IDLE && srv[s].pid <= 0)
         continue;
-      if (rs.kind == RUN_OPEN) {
+      if (rs.kind == RUN_OPEN && rs.rate <= 0) {
         /* Half of this server's own closed-loop rate at the same K, W=64. */
         double max = 0;
         for (size_t j = 0; j < open_at; j++)

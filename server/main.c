@@ -38,10 +38,29 @@ static int fail(int status, const char *msg) {
   return status;
 }
 
-/* --add-user: the password is the first line of standard input. */
+/* --add-user: the password is the first line of standard input.  With the
+ * domains served configured (--config, --domain), the JID's domain must be
+ * one of them: the daemon refuses a users file holding a domain it does not
+ * serve, at start and on SIGHUP, so a misspelt domain added here would stop
+ * the next start.  Without them, the file's domains are the ones served. */
 static int add_user(const xsr__config *cfg, const char *jid) {
   char pw[XSR__USERS_PASSWORD_MAX + 3];
   char err[512];
+  char jbuf[XSR_JID_MAX];
+  xsr_jid j;
+  if (cfg->ndomains > 0 && xsr_jid_parse(jid, strlen(jid), jbuf, sizeof jbuf, &j, NULL) == XSR_OK) {
+    size_t i = 0;
+    while (i < cfg->ndomains && (strlen(cfg->domains[i]) != j.domain.len ||
+                                 memcmp(cfg->domains[i], j.domain.ptr, j.domain.len) != 0))
+      i++;
+    if (i == cfg->ndomains) {
+      snprintf(err, sizeof err,
+               "--add-user: %.300s: %.*s is not a domain served (add it to \"domains\" or "
+               "--domain first)",
+               jid, (int)j.domain.len, j.domain.ptr);
+      return fail(EXIT_USAGE, err);
+    }
+  }
   if (!fgets(pw, sizeof pw, stdin)) {
     explicit_bzero(pw, sizeof pw);
     return fail(EXIT_RUN, "--add-user: no password on standard input");

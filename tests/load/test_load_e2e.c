@@ -19,11 +19,16 @@
  * durations (the sanitizer builds set it).
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <yajl/yajl_tree.h>
@@ -296,6 +301,331 @@ out:
   return rc;
 }
 
+/* ---- a misbehaving server -------------------------------------------------- */
+
+/* A child process that logs one xsr-load client in (PLAIN, bind
+ * load1@localhost/r1) and then misbehaves: FAKE_STOP_READING never reads
+ * again; FAKE_DOUBLE_BOUNCE answers each message with its error bounce,
+ * twice in one write; FAKE_PING_QUOTE pings the client with an id in double
+ * quotes that holds an apostrophe and exits 0 when the answer carries it
+ * well-formed, else 2.  Every wait is bounded (10 s of silence ends it). */
+enum { FAKE_STOP_READING, FAKE_DOUBLE_BOUNCE, FAKE_PING_QUOTE };
+
+typedef struct fake_conn {
+  int fd;
+  size_t len;
+  char buf[1 << 16];
+} fake_conn;
+
+/* Reads until `tok` (or `alt`, when not NULL) is in the buffer; returns the
+ * offset just past the first found (*which: 0 tok, 1 alt), or -1. */
+static long fake_until(fake_conn *f, const char *tok, const char *alt, int *which) {
+  for (;;) {
+    char *p = memmem(f->buf, f->len, tok, strlen(tok));
+    char *q = alt ? memmem(f->buf, f->len, alt, strlen(alt)) : NULL;
+    if (p && (!q || p < q)) {
+      *which = 0;
+      return (long)(p - f->buf) + (long)strlen(tok);
+    }
+    if (q) {
+      *which = 1;
+      return (long)(q - f->buf) + (long)strlen(alt);
+    }
+    if (f->len == sizeof f->buf)
+      return -1;
+    struct pollfd pfd = {f->fd, POLLIN, 0};
+    if (poll(&pfd, 1, 10000) <= 0)
+      return -1;
+    ssize_t n = read(f->fd, f->buf + f->len, sizeof f->buf - f->len);
+    if (n <= 0)
+      return -1;
+    f->len += (size_t)n;
+  }
+}
+
+static void fake_consume(fake_conn *f, size_t n) {
+  memmove(f->buf, f->buf + n, f->len - n);
+  f->len -= n;
+}
+
+static int fake_send(int fd, const char *s) {
+  size_t n = strlen(s);
+  while (n) {
+    ssize_t w = write(fd, s, n);
+    if (w <= 0)
+      return -1;
+    s += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static int fake_step(fake_conn *f, const char *tok, const char *answer) {
+  int which;
+  long k = fake_until(f, tok, NULL, &which);
+  if (k < 0)
+    return -1;
+  fake_consume(f, (size_t)k);
+  return answer ? fake_send(f->fd, answer) : 0;
+}
+
+static void fake_serve(int lfd, int mode) {
+  static fake_conn f;
+  struct pollfd pfd = {lfd, POLLIN, 0};
+  if (poll(&pfd, 1, 20000) <= 0)
+    _exit(1);
+  f.fd = accept(lfd, NULL, NULL);
+  close(lfd);
+  if (f.fd < 0)
+    _exit(1);
+#define FAKE_HDR                                                                                   \
+  "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "                                     \
+  "xmlns:stream='http://etherx.jabber.org/streams' from='localhost' id='fake' version='1.0'>"
+  if (fake_step(&f, "version='1.0'>",
+                FAKE_HDR "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+                         "<mechanism>PLAIN</mechanism></mechanisms></stream:features>") ||
+      fake_step(&f, "</auth>", "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>") ||
+      fake_step(&f, "version='1.0'>",
+                FAKE_HDR "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+                         "</stream:features>") ||
+      fake_step(&f, "</iq>",
+                "<iq type='result' id='xb'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+                "<jid>load1@localhost/r1</jid></bind></iq>") ||
+      fake_step(&f, "<presence/>", NULL))
+    _exit(1);
+  if (mode == FAKE_STOP_READING) {
+    sleep(60); /* the test kills it */
+    _exit(0);
+  }
+  if (mode == FAKE_PING_QUOTE) {
+    int which;
+    if (fake_send(f.fd, "<iq type='get' id=\"p'1\" from='localhost' to='load1@localhost/r1'>"
+                        "<ping xmlns='urn:xmpp:ping'/></iq>"))
+      _exit(1);
+    long k = fake_until(&f, "/>", NULL, &which);
+    if (k < 0)
+      _exit(1);
+    static const char want[] = "<iq type='result' id=\"p'1\" to='localhost'/>";
+    int good = memmem(f.buf, (size_t)k, want, sizeof want - 1) != NULL;
+    if (!good)
+      fprintf(stderr, "fake server: the ping's answer: %.*s\n", (int)k, f.buf);
+    fake_consume(&f, (size_t)k);
+    if (fake_until(&f, "</stream:stream>", NULL, &which) >= 0)
+      fake_send(f.fd, "</stream:stream>");
+    _exit(good ? 0 : 2);
+  }
+  for (;;) {
+    int which;
+    long k = fake_until(&f, "</message>", "</stream:stream>", &which);
+    if (k < 0)
+      _exit(1);
+    if (which == 1) {
+      fake_send(f.fd, "</stream:stream>");
+      _exit(0);
+    }
+    char id[128] = "", out[1024];
+    char *p = memmem(f.buf, (size_t)k, " id='", 5);
+    if (p) {
+      p += 5;
+      size_t n = 0;
+      while (p + n < f.buf + k && p[n] != '\'' && n + 1 < sizeof id)
+        n++;
+      memcpy(id, p, n);
+      id[n] = 0;
+    }
+    fake_consume(&f, (size_t)k);
+#define FAKE_BOUNCE                                                                                \
+  "<message type='error' from='load1@localhost/r1' to='load1@localhost/r1' id='%s'><error "        \
+  "type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>"       \
+  "</message>"
+    snprintf(out, sizeof out, FAKE_BOUNCE FAKE_BOUNCE, id, id);
+    if (fake_send(f.fd, out))
+      _exit(1);
+  }
+}
+
+/* Starts the fake server; *port gets its port.  Returns its PID or -1. */
+static pid_t fake_start(int mode, unsigned *port) {
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a;
+  socklen_t al = sizeof a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) || listen(lfd, 4) ||
+      getsockname(lfd, (struct sockaddr *)&a, &al)) {
+    if (lfd >= 0)
+      close(lfd);
+    return -1;
+  }
+  *port = ntohs(a.sin_port);
+  pid_t pid = fork();
+  if (pid == 0)
+    fake_serve(lfd, mode);
+  close(lfd);
+  return pid;
+}
+
+/* Runs xsr-load (args NULL-terminated, without the program name) with its
+ * output in `out`, 30 s at most (then killed: -1); *maxrss_kib gets its
+ * peak RSS. */
+static int run_measured(const char *const *args, const char *out, long *maxrss_kib) {
+  const char *argv[64] = {load_bin};
+  size_t n = 1;
+  for (size_t i = 0; args[i] && n < 63; i++)
+    argv[n++] = args[i];
+  argv[n] = NULL;
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+      close(fd);
+    }
+    execv(load_bin, (char *const *)argv);
+    _exit(127);
+  }
+  if (pid < 0)
+    return -1;
+  long long end = td_now_ms() + 30000;
+  int ws;
+  struct rusage ru;
+  while (td_now_ms() < end) {
+    pid_t r = wait4(pid, &ws, WNOHANG, &ru);
+    if (r == pid) {
+      *maxrss_kib = ru.ru_maxrss;
+      return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    }
+    usleep(20000);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  return -1;
+}
+
+static void fake_stop(pid_t pid) {
+  if (pid > 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+  }
+}
+
+/* Open loop against a server that stops reading once logged in: the
+ * connection fails with the reason and a bounded backlog (32 MiB), where
+ * xsr-load used to queue the whole schedule (memory without bound).  The
+ * run ends when its only client fails: the duration is only the most a
+ * slow (sanitizer) build may need to fill the backlog. */
+static int t_stalled_server(void) {
+  int rc = 0;
+  unsigned port;
+  char server[64], json[600], out[600];
+  long rss = 0;
+  yajl_val doc = NULL;
+  pid_t fp = fake_start(FAKE_STOP_READING, &port);
+  CHECK(fp > 0, "fake server");
+  snprintf(server, sizeof server, "127.0.0.1:%u", port);
+  snprintf(json, sizeof json, "%s/stalled.json", dir);
+  snprintf(out, sizeof out, "%s/stalled.log", dir);
+  const char *args[] = {"--server", server,    "--domain",   "localhost", "--clients", "1",
+                        "--rate",   "2000000", "--duration", "15",        "--warmup",  "0",
+                        "--drain",  "0.2",     "--json",     json,        "--quiet",   NULL};
+  int st = run_measured(args, out, &rss);
+  CHECK(st == 1, "exit %d (want 1; -1: it hung)", st);
+  doc = load_json(json);
+  {
+    const char *path[] = {"error", NULL};
+    yajl_val e = doc ? yajl_tree_get(doc, path, yajl_t_string) : NULL;
+    const char *es = e ? YAJL_GET_STRING(e) : NULL;
+    CHECK(es && strstr(es, "stopped reading"), "the JSON's error: %s", es ? es : "(none)");
+  }
+  CHECK(jnum(doc, "errors", NULL) == 1 && !jtrue(doc, "ok"), "errors %g",
+        jnum(doc, "errors", NULL));
+  /* 32 MiB queued and the buffer being written, with a sanitizer's shadow
+   * memory: well under 768 MiB (the whole 15 s schedule is gigabytes). */
+  CHECK(rss > 0 && rss < 768 * 1024, "peak RSS %ld KiB", rss);
+  printf("ok stalled server: %s, peak RSS %ld KiB\n", "stopped reading", rss);
+out:
+  if (rc)
+    dump(out);
+  yajl_tree_free(doc);
+  fake_stop(fp);
+  return rc;
+}
+
+/* A server that bounces each message twice: one bounce per message is
+ * counted (the copy is a duplicate) and acknowledged.  Every copy used to
+ * count, so bounces came out at twice sent (lost hidden under them, the
+ * drain waiting its full time), and each copy let the closed loop put one
+ * more message in flight than --in-flight allows. */
+static int t_double_bounce(void) {
+  int rc = 0;
+  unsigned port;
+  char server[64], json[600], out[600], d1[32];
+  long rss = 0;
+  yajl_val doc = NULL;
+  pid_t fp = fake_start(FAKE_DOUBLE_BOUNCE, &port);
+  CHECK(fp > 0, "fake server");
+  snprintf(server, sizeof server, "127.0.0.1:%u", port);
+  snprintf(json, sizeof json, "%s/bounce.json", dir);
+  snprintf(out, sizeof out, "%s/bounce.log", dir);
+  const char *args[] = {"--server",    server, "--domain",   "localhost",  "--clients", "1",
+                        "--in-flight", "1",    "--duration", dur(0.3, d1), "--warmup",  "0",
+                        "--drain",     "5",    "--json",     json,         "--quiet",   NULL};
+  int st = run_measured(args, out, &rss);
+  CHECK(st == 1, "exit %d (want 1: bounces; -1: it hung)", st);
+  doc = load_json(json);
+  double sent = jnum(doc, "sent", NULL), bounces = jnum(doc, "bounces", NULL),
+         dup = jnum(doc, "duplicated", NULL);
+  CHECK(sent > 2, "sent %g: the sender stopped", sent);
+  CHECK(bounces == sent, "sent %g bounces %g", sent, bounces);
+  CHECK(dup >= sent - 2 && dup <= sent, "sent %g duplicated %g", sent, dup);
+  CHECK(jnum(doc, "lost", NULL) == 0 && jnum(doc, "delivered", NULL) == 0 &&
+            jnum(doc, "misrouted", NULL) == 0,
+        "lost %g delivered %g misrouted %g", jnum(doc, "lost", NULL), jnum(doc, "delivered", NULL),
+        jnum(doc, "misrouted", NULL));
+  printf("ok double bounce: sent %g, bounces %g, duplicated %g\n", sent, bounces, dup);
+out:
+  if (rc)
+    dump(out);
+  yajl_tree_free(doc);
+  fake_stop(fp);
+  return rc;
+}
+
+/* A server ping whose id was written in double quotes and holds an
+ * apostrophe: the answer quotes it so that it stays well-formed (it was
+ * copied raw into single quotes, which ended the client's stream). */
+static int t_ping_quote(void) {
+  int rc = 0;
+  unsigned port;
+  char server[64], out[600];
+  long rss = 0;
+  pid_t fp = fake_start(FAKE_PING_QUOTE, &port);
+  CHECK(fp > 0, "fake server");
+  snprintf(server, sizeof server, "127.0.0.1:%u", port);
+  snprintf(out, sizeof out, "%s/pingq.log", dir);
+  const char *args[] = {"--server", server,       "--domain", "localhost", "--clients", "1",
+                        "--idle",   "--duration", "0.5",      "--quiet",   NULL};
+  int st = run_measured(args, out, &rss);
+  int ws = 0;
+  pid_t r = -1;
+  for (long long end = td_now_ms() + 15000; td_now_ms() < end; usleep(20000))
+    if ((r = waitpid(fp, &ws, WNOHANG)) == fp)
+      break;
+  int fst = r == fp && WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
+  if (r == fp)
+    fp = -1;
+  CHECK(fst == 0, "the fake server: %d (2: the answer was ill-formed)", fst);
+  CHECK(st == 0, "xsr-load: exit %d", st);
+  printf("ok ping answered with its id quoted\n");
+out:
+  if (rc)
+    dump(out);
+  fake_stop(fp);
+  return rc;
+}
+
 /* Usage errors: exit 2 and a message naming the option. */
 static int t_usage(void) {
   int rc = 0;
@@ -405,7 +735,10 @@ int main(int argc, char **argv) {
                {"bad_password", t_bad_password},
                {"forced_mech", t_forced_mech},
                {"idle", t_idle},
-               {"killed", t_killed}};
+               {"killed", t_killed},
+               {"stalled_server", t_stalled_server},
+               {"double_bounce", t_double_bounce},
+               {"ping_quote", t_ping_quote}};
   int failed = 0;
   for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
     int want = argc == 4;

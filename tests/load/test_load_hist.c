@@ -76,6 +76,28 @@ Test(load_hist, percentiles_match_exact_ranks) {
   free(h);
 }
 
+/* Ranks are exact: p% of a count that makes a whole number is that rank,
+ * not the next one (99.9 / 100 * 1000 is 999.0000000000001 in doubles, which
+ * rounded up to rank 1000 reported the maximum as p99.9). */
+Test(load_hist, percentile_rank_is_not_rounded_past_a_whole_number) {
+  xl_hist *h = new_hist();
+  for (uint64_t v = 1; v <= 1000; v++) /* exact buckets: below XL_HIST_SUB */
+    xl_hist_record(h, v);
+  cr_assert_eq(xl_hist_percentile(h, 99.9), 999);
+  cr_assert_eq(xl_hist_percentile(h, 99), 990);
+  cr_assert_eq(xl_hist_percentile(h, 90), 900);
+  cr_assert_eq(xl_hist_percentile(h, 50), 500);
+  cr_assert_eq(xl_hist_percentile(h, 0.1), 1);
+  cr_assert_eq(xl_hist_percentile(h, 100), 1000);
+  /* A fraction of a rank still rounds up: 99.95 % of 1000 is 999.5. */
+  cr_assert_eq(xl_hist_percentile(h, 99.95), 1000);
+  xl_hist_reset(h);
+  for (uint64_t v = 1; v <= 2000; v++)
+    xl_hist_record(h, v);
+  cr_assert_eq(xl_hist_percentile(h, 99.9), 1998);
+  free(h);
+}
+
 Test(load_hist, merge_equals_recording_into_one) {
   xl_hist *a = new_hist(), *b = new_hist(), *all = new_hist();
   for (uint64_t v = 0; v < 50000; v++) {

@@ -715,6 +715,18 @@ static int t_vhosts(void) {
   CHECK(td_run(bin, args3, NULL, out) == 2 &&
             td_file_has(out, "holds accounts of b.example, which is not a domain served"),
         "a domain not served");
+  /* --add-user with the domains configured: an account of a domain not
+   * served is refused (exit 2, the file untouched), since the daemon would
+   * then refuse the whole file at its next start or reload; one of a
+   * domain served, in any case, is added. */
+  const char *args4[] = {"--config", cfg, "--users", ufile, "--add-user", "zoe@C.example", NULL};
+  CHECK(td_run(bin, args4, "zoe-pw\n", out) == 2 &&
+            td_file_has(out, "c.example is not a domain served") &&
+            !td_file_has(ufile, "c.example"),
+        "--add-user of a domain not served");
+  const char *args5[] = {"--config", cfg, "--users", ufile, "--add-user", "gus@B.EXAMPLE", NULL};
+  CHECK(td_run(bin, args5, "gus-pw\n", out) == 0 && td_file_has(ufile, "\"gus\""),
+        "--add-user of a domain served");
 out:
   xc_stanza_free(s);
   xc_free(&a);

@@ -442,9 +442,13 @@ static int on_stanza(void *user, const xsr_stanza *st) {
     if (span_is(st->name, "iq") && span_is(st->type, "get") &&
         xsr_stanza_find_child(st, 0, XSR_NS_PING, "ping") && st->id.ptr && st->from.ptr &&
         st->id.len < 200 && st->from.len < 600) {
+      /* The values are copied raw (escaped as the server wrote them): one
+       * that holds an apostrophe came in double quotes and goes out so. */
       char buf[1024];
-      int n = snprintf(buf, sizeof buf, "<iq type='result' id='%.*s' to='%.*s'/>", (int)st->id.len,
-                       st->id.ptr, (int)st->from.len, st->from.ptr);
+      char qi = memchr(st->id.ptr, '\'', st->id.len) ? '"' : '\'';
+      char qf = memchr(st->from.ptr, '\'', st->from.len) ? '"' : '\'';
+      int n = snprintf(buf, sizeof buf, "<iq type='result' id=%c%.*s%c to=%c%.*s%c/>", qi,
+                       (int)st->id.len, st->id.ptr, qi, qf, (int)st->from.len, st->from.ptr, qf);
       xl_client_send(c, buf, (size_t)n);
     }
     return 0;

@@ -60,10 +60,13 @@ uint64_t xl_hist_percentile(const xl_hist *h, double p) {
     return 0;
   if (p > 100.0)
     p = 100.0;
-  /* The rank of the value wanted, 1-based: ceil(p% of count), at least 1. */
+  /* The rank of the value wanted, 1-based: ceil(p% of count), at least 1.
+   * p / 100 * count carries a rounding error of a few ulps (99.9 % of 1000
+   * is 999.0000000000001): a fraction below 1e-9 of the rank is that error,
+   * not a part of a rank, so it does not round up. */
   double r = p / 100.0 * (double)h->count;
   uint64_t rank = (uint64_t)r;
-  if ((double)rank < r)
+  if (r - (double)rank > 1e-9 * r)
     rank++;
   if (rank < 1)
     rank = 1;

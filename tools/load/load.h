@@ -97,6 +97,10 @@ typedef struct xl_client {
   /* Receiver side (messages from this client's one sender). */
   uint64_t rx_hi;                  /* highest sequence received + 1 */
   uint64_t rx_win[XL_WINDOW / 64]; /* bit (s % XL_WINDOW): s received, for s in [hi-WINDOW, hi) */
+  /* Sender side again: bounces of this client's own messages, as rx_*, so
+   * that a bounce the server repeats is counted (and acknowledged) once. */
+  uint64_t bx_hi;
+  uint64_t bx_win[XL_WINDOW / 64];
 } xl_client;
 
 /* Counters of one thread (merged at the end). */

@@ -32,7 +32,12 @@
 
 #include "load.h"
 
-#define XL_OL_BURST 4096 /* open-loop messages sent per timer wake-up at most */
+#define XL_OL_BURST       4096 /* open-loop messages sent per timer wake-up at most */
+/* Open loop: output queued for one connection that the server has not read
+ * yet, at most.  The schedule does not wait for the server, so a server
+ * that stops reading would otherwise grow the buffer until memory runs out;
+ * past this the connection fails ("the server stopped reading"). */
+#define XL_OL_BACKLOG_MAX ((size_t)32 << 20)
 
 static void on_ol_timer(uv_poll_t *h, int status, int events);
 
@@ -116,7 +121,9 @@ void xl_sched_pump(xl_client *c) {
   }
   int measured = now >= r->t_measure;
   uint64_t acked = atomic_load_explicit(&c->acked, memory_order_acquire);
-  while (c->seq - acked < r->o.in_flight && can_send(c))
+  /* A server that both delivers and bounces a message acknowledges it
+   * twice: never let acked pass seq (seq - acked would wrap and stop c). */
+  while ((acked < c->seq ? c->seq - acked : 0) < r->o.in_flight && can_send(c))
     send_one(c, now, measured);
 }
 
@@ -148,6 +155,11 @@ static void ol_run(xl_thread *t) {
     t->ol_next++;
     if (!can_send(c))
       continue;
+    if (c->outlen > XL_OL_BACKLOG_MAX) {
+      xl_client_fail(c, "the server stopped reading: over %zu MiB queued for it (open loop)",
+                     XL_OL_BACKLOG_MAX >> 20);
+      continue;
+    }
     double late = (double)(now - due) / 1e6;
     if (late > t->c.behind_s)
       t->c.behind_s = late;
@@ -226,21 +238,21 @@ static int field(const char **p, const char *end, uint64_t *out) {
   return 0;
 }
 
-/* Records seq s in c's receive window: 0 new in order, 1 new but late
- * (reordered), 2 seen before (duplicated). */
-static int rx_mark(xl_client *c, uint64_t s) {
-  uint64_t *w = c->rx_win;
-  if (s >= c->rx_hi) {
-    if (s - c->rx_hi >= XL_WINDOW)
-      memset(c->rx_win, 0, sizeof c->rx_win);
+/* Records seq s in a window (c->rx_hi and c->rx_win, or the bounces'
+ * bx_*): 0 new in order, 1 new but late (reordered), 2 seen before
+ * (duplicated). */
+static int win_mark(uint64_t *hi, uint64_t *w, uint64_t s) {
+  if (s >= *hi) {
+    if (s - *hi >= XL_WINDOW)
+      memset(w, 0, XL_WINDOW / 8);
     else
-      for (uint64_t u = c->rx_hi; u < s; u++)
+      for (uint64_t u = *hi; u < s; u++)
         w[(u % XL_WINDOW) / 64] &= ~(UINT64_C(1) << (u % 64));
     w[(s % XL_WINDOW) / 64] |= UINT64_C(1) << (s % 64);
-    c->rx_hi = s + 1;
+    *hi = s + 1;
     return 0;
   }
-  if (c->rx_hi - s > XL_WINDOW)
+  if (*hi - s > XL_WINDOW)
     return 1; /* too old to tell: counted as reordered */
   uint64_t bit = UINT64_C(1) << (s % 64);
   if (w[(s % XL_WINDOW) / 64] & bit)
@@ -276,6 +288,18 @@ void xl_sched_receive(xl_client *c, const xsr_stanza *st) {
   }
   xl_client *sender = r->all[src];
   if (st->type.len == 5 && memcmp(st->type.ptr, "error", 5) == 0) {
+    /* A bounce goes back to its sender (else it is misrouted, and c may not
+     * touch the sender's state: another thread's), for a message it sent,
+     * once (a repeated bounce is a duplicate: counting and acknowledging it
+     * again would hide losses and widen the closed loop's window). */
+    if (sender != c || seq >= c->seq) {
+      t->c.misrouted++;
+      return;
+    }
+    if (win_mark(&c->bx_hi, c->bx_win, seq) == 2) {
+      t->c.duplicated++;
+      return;
+    }
     t->c.bounces++;
     ack(c, sender);
     return;
@@ -291,7 +315,7 @@ void xl_sched_receive(xl_client *c, const xsr_stanza *st) {
     t->c.misrouted++;
     return;
   }
-  int k = rx_mark(c, seq);
+  int k = win_mark(&c->rx_hi, c->rx_win, seq);
   if (k == 2) {
     t->c.duplicated++;
     return;
