@@ -734,17 +734,22 @@ static void begin_close(xl_thread *t) {
 
 /* ---- the thread ------------------------------------------------------------------ */
 
+/* The run's phase; in the close and exit phases, does their work first
+ * (the tick and the wake-up then do nothing else). */
+static int phase_step(xl_thread *t) {
+  int ph = atomic_load_explicit(&t->run->phase, memory_order_acquire);
+  if (ph == XL_PH_EXIT)
+    close_own_handles(t);
+  else if (ph == XL_PH_CLOSE)
+    begin_close(t);
+  return ph;
+}
+
 static void on_tick(uv_timer_t *h) {
   xl_thread *t = h->data;
-  int ph = atomic_load_explicit(&t->run->phase, memory_order_acquire);
-  if (ph == XL_PH_EXIT) {
-    close_own_handles(t);
+  int ph = phase_step(t);
+  if (ph == XL_PH_EXIT || ph == XL_PH_CLOSE)
     return;
-  }
-  if (ph == XL_PH_CLOSE) {
-    begin_close(t);
-    return;
-  }
   start_logins(t);
   if (ph == XL_PH_RUN)
     xl_sched_tick(t);
@@ -752,15 +757,9 @@ static void on_tick(uv_timer_t *h) {
 
 static void on_wake(uv_async_t *h) {
   xl_thread *t = h->data;
-  int ph = atomic_load_explicit(&t->run->phase, memory_order_acquire);
-  if (ph == XL_PH_EXIT) {
-    close_own_handles(t);
+  int ph = phase_step(t);
+  if (ph == XL_PH_EXIT || ph == XL_PH_CLOSE)
     return;
-  }
-  if (ph == XL_PH_CLOSE) {
-    begin_close(t);
-    return;
-  }
   xl_sched_remote_acks(t);
 }
 
